@@ -1,0 +1,128 @@
+/** Method-independent operations over a ParamPlan: config parsing, init, counts, checks, materialize. */
+import type { Backend, ModuleUpdate } from '../backend/types.js';
+import { ConfigError, ShapeMismatchError } from '../errors.js';
+import type { ModelShape } from '../model/shape.js';
+import { tensor, type TensorMap } from '../tensor.js';
+import { streamFor } from '../util/prng.js';
+import type { AdapterMethod, BaseAdapterConfig, InitSpec, ParamCounts, ParamPlan, ParamSpec } from './types.js';
+
+/** Validate a raw adapter_config.json value with the method's schema (defaults filled). */
+export function parseMethodConfig<C extends BaseAdapterConfig>(method: AdapterMethod<C>, raw: unknown, file?: string): C {
+  const r = method.schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.join('.') || undefined;
+    const found =
+      field && raw && typeof raw === 'object' ? (issue.path.reduce<any>((o, k) => (o == null ? o : o[k]), raw) ?? 'nothing') : undefined;
+    throw new ConfigError(`invalid ${method.peftType} config: ${issue.message}`, { file, field, found });
+  }
+  return r.data;
+}
+
+export function countParams(plan: ParamPlan): ParamCounts {
+  let trainable = 0;
+  let frozen = 0;
+  for (const p of plan.params) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    if (p.kind === 'trainable') trainable += n;
+    else frozen += n;
+  }
+  return { trainable, frozen, stored: trainable + frozen };
+}
+
+function fillInit(spec: InitSpec, shape: number[], seed: number, key: string): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  switch (spec.dist) {
+    case 'zeros':
+      return out;
+    case 'ones':
+      return out.fill(1);
+    case 'const':
+      return out.fill(spec.value);
+    case 'normal': {
+      const g = streamFor(seed, key);
+      for (let i = 0; i < n; i++) out[i] = g.normal() * spec.std;
+      return out;
+    }
+    case 'uniform': {
+      const g = streamFor(seed, key);
+      for (let i = 0; i < n; i++) out[i] = (2 * g.uniform() - 1) * spec.bound;
+      return out;
+    }
+    case 'orthonormal': {
+      if (shape.length !== 2 || shape[0]! < shape[1]!) {
+        throw new ShapeMismatchError('orthonormal init needs a 2-D [rows, cols] tensor with rows ≥ cols', { tensor: key, found: shape });
+      }
+      const [rows, cols] = shape as [number, number];
+      const g = streamFor(seed, key);
+      const m = new Float64Array(n);
+      for (let i = 0; i < n; i++) m[i] = g.normal();
+      // Modified Gram–Schmidt on columns, twice for numerical orthogonality.
+      for (let pass = 0; pass < 2; pass++) {
+        for (let c = 0; c < cols; c++) {
+          for (let p = 0; p < c; p++) {
+            let dot = 0;
+            for (let r = 0; r < rows; r++) dot += m[r * cols + c]! * m[r * cols + p]!;
+            for (let r = 0; r < rows; r++) m[r * cols + c]! -= dot * m[r * cols + p]!;
+          }
+          let norm = 0;
+          for (let r = 0; r < rows; r++) norm += m[r * cols + c]! ** 2;
+          norm = Math.sqrt(norm);
+          for (let r = 0; r < rows; r++) m[r * cols + c]! /= norm;
+        }
+      }
+      for (let i = 0; i < n; i++) out[i] = m[i]!;
+      return out;
+    }
+  }
+}
+
+export interface InitOptions {
+  seed?: number;
+  /** Fill the zero-initialized tensors with small seeded noise so that ΔW ≠ 0. */
+  nonzero?: boolean;
+}
+
+/** Initialize every tensor of the plan from its InitSpec (deterministic per (seed, key)). */
+export function initParams(plan: ParamPlan, opts: InitOptions = {}): TensorMap {
+  const seed = opts.seed ?? 0;
+  const params: TensorMap = new Map();
+  for (const p of plan.params) {
+    const spec: InitSpec = opts.nonzero && p.zeroInit ? { dist: 'normal', std: p.nonzeroStd ?? 0.02 } : p.init;
+    params.set(p.key, tensor([...p.shape], fillInit(spec, p.shape, seed, p.key)));
+  }
+  return params;
+}
+
+/** Check that `params` has exactly the plan's tensors with the plan's shapes. */
+export function checkParams(plan: ParamPlan, params: TensorMap, file?: string): void {
+  for (const p of plan.params) {
+    const t = params.get(p.key);
+    if (!t) throw new ShapeMismatchError('adapter is missing a tensor', { file, tensor: p.key, expected: p.shape, found: 'nothing' });
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      throw new ShapeMismatchError('tensor has the wrong shape', { file, tensor: p.key, expected: p.shape, found: t.shape });
+    }
+  }
+}
+
+export function specByKey(plan: ParamPlan): Map<string, ParamSpec> {
+  return new Map(plan.params.map((p) => [p.key, p]));
+}
+
+/** Materialize (A′, B′, s) for every module of an adapter. */
+export async function materialize<C extends BaseAdapterConfig>(
+  method: AdapterMethod<C>,
+  config: C,
+  plan: ParamPlan,
+  params: TensorMap,
+  backend: Backend,
+): Promise<ModuleUpdate[]> {
+  checkParams(plan, params);
+  return backend.materialize(method.jobs(config, plan, params));
+}
+
+/** Plan with the model shape (convenience). */
+export function planFor<C extends BaseAdapterConfig>(method: AdapterMethod<C>, config: C, shape: ModelShape): ParamPlan {
+  return method.plan(config, shape);
+}

@@ -1,0 +1,138 @@
+/**
+ * Per-architecture module layouts (paths as in the task models PEFT usually wraps:
+ * `BertForSequenceClassification`, `GPT2LMHeadModel`, `LlamaForCausalLM`, …) and PEFT's default
+ * LoRA targets (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`).
+ */
+import { ModelShapeError } from '../errors.js';
+import type { LinearModule, ModelShape } from './shape.js';
+
+export interface ArchDims {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  intermediateSize: number;
+}
+
+interface ArchLayout {
+  /** Prefix of layer `l`'s modules. */
+  prefix: (l: number) => string;
+  /** (type, in, out) for every linear module of one layer. */
+  modules: (d: ArchDims) => Array<[type: string, inF: number, outF: number]>;
+  fanInFanOut: boolean;
+  defaultTargets: string[];
+}
+
+const bertLike = (root: string): ArchLayout => ({
+  prefix: (l) => `${root}.encoder.layer.${l}.`,
+  modules: (d) => [
+    ['attention.self.query', d.hiddenSize, d.hiddenSize],
+    ['attention.self.key', d.hiddenSize, d.hiddenSize],
+    ['attention.self.value', d.hiddenSize, d.hiddenSize],
+    ['attention.output.dense', d.hiddenSize, d.hiddenSize],
+    ['intermediate.dense', d.hiddenSize, d.intermediateSize],
+    ['output.dense', d.intermediateSize, d.hiddenSize],
+  ],
+  fanInFanOut: false,
+  defaultTargets: ['query', 'value'],
+});
+
+export const ARCHITECTURES: Record<string, ArchLayout> = {
+  bert: bertLike('bert'),
+  roberta: bertLike('roberta'),
+  distilbert: {
+    prefix: (l) => `distilbert.transformer.layer.${l}.`,
+    modules: (d) => [
+      ['attention.q_lin', d.hiddenSize, d.hiddenSize],
+      ['attention.k_lin', d.hiddenSize, d.hiddenSize],
+      ['attention.v_lin', d.hiddenSize, d.hiddenSize],
+      ['attention.out_lin', d.hiddenSize, d.hiddenSize],
+      ['ffn.lin1', d.hiddenSize, d.intermediateSize],
+      ['ffn.lin2', d.intermediateSize, d.hiddenSize],
+    ],
+    fanInFanOut: false,
+    defaultTargets: ['q_lin', 'v_lin'],
+  },
+  gpt2: {
+    prefix: (l) => `transformer.h.${l}.`,
+    modules: (d) => [
+      // Fused q,k,v projection: 768 → 2304 for GPT-2 small.
+      ['attn.c_attn', d.hiddenSize, 3 * d.hiddenSize],
+      ['attn.c_proj', d.hiddenSize, d.hiddenSize],
+      ['mlp.c_fc', d.hiddenSize, d.intermediateSize],
+      ['mlp.c_proj', d.intermediateSize, d.hiddenSize],
+    ],
+    fanInFanOut: true,
+    defaultTargets: ['c_attn'],
+  },
+  llama: {
+    prefix: (l) => `model.layers.${l}.`,
+    modules: (d) => {
+      const kv = (d.hiddenSize / d.numHeads) * d.numKvHeads;
+      return [
+        ['self_attn.q_proj', d.hiddenSize, d.hiddenSize],
+        ['self_attn.k_proj', d.hiddenSize, kv],
+        ['self_attn.v_proj', d.hiddenSize, kv],
+        ['self_attn.o_proj', d.hiddenSize, d.hiddenSize],
+        ['mlp.gate_proj', d.hiddenSize, d.intermediateSize],
+        ['mlp.up_proj', d.hiddenSize, d.intermediateSize],
+        ['mlp.down_proj', d.intermediateSize, d.hiddenSize],
+      ];
+    },
+    fanInFanOut: false,
+    defaultTargets: ['q_proj', 'v_proj'],
+  },
+  vit: {
+    prefix: (l) => `vit.encoder.layer.${l}.`,
+    modules: (d) => [
+      ['attention.attention.query', d.hiddenSize, d.hiddenSize],
+      ['attention.attention.key', d.hiddenSize, d.hiddenSize],
+      ['attention.attention.value', d.hiddenSize, d.hiddenSize],
+      ['attention.output.dense', d.hiddenSize, d.hiddenSize],
+      ['intermediate.dense', d.hiddenSize, d.intermediateSize],
+      ['output.dense', d.intermediateSize, d.hiddenSize],
+    ],
+    fanInFanOut: false,
+    defaultTargets: ['query', 'value'],
+  },
+};
+
+/** Build the full module list of an architecture. */
+export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: string): ModelShape {
+  const arch = ARCHITECTURES[modelType];
+  if (!arch) {
+    throw new ModelShapeError('unsupported model_type', {
+      field: 'model_type',
+      expected: Object.keys(ARCHITECTURES).join(' | '),
+      found: modelType,
+    });
+  }
+  for (const [k, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new ModelShapeError('model dimension must be a positive integer', { field: k, found: v });
+    }
+  }
+  if (dims.hiddenSize % dims.numHeads !== 0) {
+    throw new ModelShapeError('hidden size must be divisible by the number of heads', {
+      field: 'num_attention_heads',
+      expected: `a divisor of ${dims.hiddenSize}`,
+      found: dims.numHeads,
+    });
+  }
+  if (dims.numHeads % dims.numKvHeads !== 0) {
+    throw new ModelShapeError('num_key_value_heads must divide num_attention_heads', {
+      field: 'num_key_value_heads',
+      expected: `a divisor of ${dims.numHeads}`,
+      found: dims.numKvHeads,
+    });
+  }
+  const modules: LinearModule[] = [];
+  for (let l = 0; l < dims.numLayers; l++) {
+    for (const [type, inF, outF] of arch.modules(dims)) {
+      modules.push({ path: arch.prefix(l) + type, type, layer: l, in: inF, out: outF, fanInFanOut: arch.fanInFanOut });
+    }
+  }
+  const shape: ModelShape = { modelType, ...dims, modules, defaultTargets: [...arch.defaultTargets] };
+  if (nameOrPath !== undefined) shape.nameOrPath = nameOrPath;
+  return shape;
+}

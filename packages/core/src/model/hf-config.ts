@@ -1,0 +1,79 @@
+/** Read a Hugging Face `config.json` into a ModelShape. */
+import { z } from 'zod';
+import { ModelShapeError } from '../errors.js';
+import { buildShape } from './architectures.js';
+import type { ModelShape } from './shape.js';
+
+const posInt = z.number().int().positive();
+
+// Field names differ per architecture (GPT-2 uses n_embd/n_layer/n_head, DistilBERT dim/n_layers/…).
+const HfConfig = z
+  .object({
+    model_type: z.string(),
+    _name_or_path: z.string().optional(),
+    hidden_size: posInt.optional(),
+    num_hidden_layers: posInt.optional(),
+    num_attention_heads: posInt.optional(),
+    num_key_value_heads: posInt.optional(),
+    intermediate_size: posInt.optional(),
+    // GPT-2
+    n_embd: posInt.optional(),
+    n_layer: posInt.optional(),
+    n_head: posInt.optional(),
+    n_inner: posInt.nullable().optional(),
+    // DistilBERT
+    dim: posInt.optional(),
+    n_layers: posInt.optional(),
+    n_heads: posInt.optional(),
+    hidden_dim: posInt.optional(),
+  })
+  .passthrough();
+
+/** Parse the JSON value of a config.json. `source` names the file in errors. */
+export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelShape {
+  const r = HfConfig.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ModelShapeError(`invalid HF config: ${issue.message}`, { file: source, field: issue.path.join('.') || undefined });
+  }
+  const c = r.data;
+  const need = (v: number | undefined | null, field: string): number => {
+    if (v === undefined || v === null) {
+      throw new ModelShapeError('missing model dimension', { file: source, field, expected: 'a positive integer', found: 'nothing' });
+    }
+    return v;
+  };
+  let hidden: number, layers: number, heads: number, inter: number, kv: number;
+  switch (c.model_type) {
+    case 'gpt2':
+      hidden = need(c.n_embd ?? c.hidden_size, 'n_embd');
+      layers = need(c.n_layer ?? c.num_hidden_layers, 'n_layer');
+      heads = need(c.n_head ?? c.num_attention_heads, 'n_head');
+      inter = c.n_inner ?? 4 * hidden;
+      kv = heads;
+      break;
+    case 'distilbert':
+      hidden = need(c.dim ?? c.hidden_size, 'dim');
+      layers = need(c.n_layers ?? c.num_hidden_layers, 'n_layers');
+      heads = need(c.n_heads ?? c.num_attention_heads, 'n_heads');
+      inter = need(c.hidden_dim ?? c.intermediate_size, 'hidden_dim');
+      kv = heads;
+      break;
+    default:
+      hidden = need(c.hidden_size, 'hidden_size');
+      layers = need(c.num_hidden_layers, 'num_hidden_layers');
+      heads = need(c.num_attention_heads, 'num_attention_heads');
+      inter = need(c.intermediate_size, 'intermediate_size');
+      kv = c.num_key_value_heads ?? heads;
+  }
+  try {
+    return buildShape(
+      c.model_type,
+      { hiddenSize: hidden, numLayers: layers, numHeads: heads, numKvHeads: kv, intermediateSize: inter },
+      c._name_or_path || undefined,
+    );
+  } catch (e) {
+    if (e instanceof ModelShapeError) throw e.withDetails({ file: source });
+    throw e;
+  }
+}
