@@ -11,5 +11,6 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
     testTimeout: 60_000,
+    reporters: ['default', './tooling/vitest-summary.ts'],
   },
 });

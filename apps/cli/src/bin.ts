@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+import { main } from './main.js';
+import { processIO } from './io.js';
+
+main(process.argv.slice(2), processIO).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // Anything reaching here is a bug, not bad input: keep the stack for the report.
+    process.stderr.write(`tensorpeft: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 70;
+  },
+);

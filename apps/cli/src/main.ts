@@ -1,0 +1,62 @@
+/** Command dispatch for `tensorpeft`. Errors are rendered here, once, without stack traces. */
+import { TensorPeftError } from '@tensorpeft/core';
+import { UsageError } from './args.js';
+import { demoCommand, demoHelp } from './commands/demo.js';
+import { diffCommand, diffHelp } from './commands/diff.js';
+import { exportCommand, exportHelp } from './commands/export.js';
+import { initCommand, initHelp } from './commands/init.js';
+import { inspectCommand, inspectHelp } from './commands/inspect.js';
+import { paramsCommand, paramsHelp } from './commands/params.js';
+import type { CliIO } from './io.js';
+
+type Command = (argv: string[], io: CliIO) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+  params: { run: paramsCommand, help: paramsHelp },
+  inspect: { run: inspectCommand, help: inspectHelp },
+  init: { run: initCommand, help: initHelp },
+  export: { run: exportCommand, help: exportHelp },
+  diff: { run: diffCommand, help: diffHelp },
+  demo: { run: demoCommand, help: demoHelp },
+};
+
+export const usage = `tensorpeft <command> [options]
+
+${Object.values(COMMANDS)
+  .map((c) => c.help)
+  .join('\n\n')}`;
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage);
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.err(`tensorpeft: unknown command "${name}" (expected one of ${Object.keys(COMMANDS).join(', ')})`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(cmd.help);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    if (e instanceof TensorPeftError) {
+      io.err(`tensorpeft ${name}: ${e.name}: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`tensorpeft ${name}: ${(e as Error).message}\n\n${cmd.help}`);
+      return 2;
+    }
+    if ((e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'EACCES') {
+      io.err(`tensorpeft ${name}: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
