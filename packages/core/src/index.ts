@@ -19,3 +19,6 @@ export { getMethod, listMethods, registerMethod } from './methods/registry.js';
 export { checkParams, countParams, initParams, materialize, parseMethodConfig, type InitOptions } from './methods/generic.js';
 export { moduleKey, sharedKey } from './methods/common.js';
 import './methods/all.js';
+
+// io
+export * from './io/index.js';

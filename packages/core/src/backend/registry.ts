@@ -11,7 +11,8 @@ type Factory = () => Backend | Promise<Backend>;
 interface Entry {
   factory: Factory;
   priority: number;
-  instance?: Backend;
+  /** The one instance, shared by every caller (also by concurrent first callers). */
+  instance?: Promise<Backend>;
   failure?: unknown;
 }
 
@@ -25,8 +26,16 @@ export function registeredBackends(): string[] {
   return [...entries.entries()].sort((a, b) => b[1].priority - a[1].priority).map(([n]) => n);
 }
 
-async function instantiate(name: string, e: Entry): Promise<Backend> {
-  if (!e.instance) e.instance = await e.factory();
+function instantiate(e: Entry): Promise<Backend> {
+  // Cache the promise, not the result: two concurrent first calls must not run an (async, e.g.
+  // GPU-device-creating) factory twice. A failed factory is forgotten so a later call can retry.
+  if (!e.instance) {
+    const p = (async () => e.factory())();
+    e.instance = p;
+    p.catch(() => {
+      if (e.instance === p) delete e.instance;
+    });
+  }
   return e.instance;
 }
 
@@ -37,13 +46,13 @@ export async function getBackend(name?: string): Promise<Backend> {
     if (!e) {
       throw new TensorPeftError('unknown backend', { field: 'backend', expected: registeredBackends().join(' | '), found: name });
     }
-    return instantiate(name, e);
+    return instantiate(e);
   }
   for (const n of registeredBackends()) {
     const e = entries.get(n)!;
     if (e.failure !== undefined) continue;
     try {
-      return await instantiate(n, e);
+      return await instantiate(e);
     } catch (err) {
       e.failure = err; // fall back to the next backend; remembered so we do not retry every call
     }

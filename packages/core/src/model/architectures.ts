@@ -99,7 +99,8 @@ export const ARCHITECTURES: Record<string, ArchLayout> = {
 
 /** Build the full module list of an architecture. */
 export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: string): ModelShape {
-  const arch = ARCHITECTURES[modelType];
+  // hasOwn: names of Object.prototype members ('constructor', 'toString') are not architectures.
+  const arch = Object.hasOwn(ARCHITECTURES, modelType) ? ARCHITECTURES[modelType] : undefined;
   if (!arch) {
     throw new ModelShapeError('unsupported model_type', {
       field: 'model_type',

@@ -1,7 +1,7 @@
 /** Read a Hugging Face `config.json` into a ModelShape. */
 import { z } from 'zod';
 import { ModelShapeError } from '../errors.js';
-import { buildShape } from './architectures.js';
+import { ARCHITECTURES, buildShape } from './architectures.js';
 import type { ModelShape } from './shape.js';
 
 const posInt = z.number().int().positive();
@@ -34,9 +34,36 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
   const r = HfConfig.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new ModelShapeError(`invalid HF config: ${issue.message}`, { file: source, field: issue.path.join('.') || undefined });
+    const field = issue.path.join('.');
+    const top = issue.path[0];
+    const expected =
+      field === ''
+        ? 'a JSON object'
+        : top === 'model_type' || top === '_name_or_path'
+          ? 'a string'
+          : top === 'n_inner'
+            ? 'a positive integer or null'
+            : 'a positive integer';
+    let found: unknown = json;
+    for (const k of issue.path) found = found !== null && typeof found === 'object' ? (found as Record<string | number, unknown>)[k] : undefined;
+    throw new ModelShapeError(`invalid HF config: ${issue.message}`, {
+      file: source,
+      ...(field ? { field } : {}),
+      expected,
+      found: found === undefined ? 'nothing' : found === null ? 'null' : Array.isArray(found) ? 'an array' : found,
+    });
   }
   const c = r.data;
+  // Check the architecture first: an unsupported model (t5, bloom, …) usually also lacks the
+  // fields read below, and "unsupported model_type" is the error that explains it.
+  if (!Object.hasOwn(ARCHITECTURES, c.model_type)) {
+    throw new ModelShapeError('unsupported model_type', {
+      file: source,
+      field: 'model_type',
+      expected: Object.keys(ARCHITECTURES).join(' | '),
+      found: c.model_type,
+    });
+  }
   const need = (v: number | undefined | null, field: string): number => {
     if (v === undefined || v === null) {
       throw new ModelShapeError('missing model dimension', { file: source, field, expected: 'a positive integer', found: 'nothing' });
@@ -44,11 +71,14 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
     return v;
   };
   let hidden: number, layers: number, heads: number, inter: number, kv: number;
+  // The config's own name of the heads field, for errors raised by buildShape.
+  let headsField = 'num_attention_heads';
   switch (c.model_type) {
     case 'gpt2':
       hidden = need(c.n_embd ?? c.hidden_size, 'n_embd');
       layers = need(c.n_layer ?? c.num_hidden_layers, 'n_layer');
       heads = need(c.n_head ?? c.num_attention_heads, 'n_head');
+      if (c.n_head !== undefined) headsField = 'n_head';
       inter = c.n_inner ?? 4 * hidden;
       kv = heads;
       break;
@@ -56,6 +86,7 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
       hidden = need(c.dim ?? c.hidden_size, 'dim');
       layers = need(c.n_layers ?? c.num_hidden_layers, 'n_layers');
       heads = need(c.n_heads ?? c.num_attention_heads, 'n_heads');
+      if (c.n_heads !== undefined) headsField = 'n_heads';
       inter = need(c.hidden_dim ?? c.intermediate_size, 'hidden_dim');
       kv = heads;
       break;
@@ -73,7 +104,9 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
       c._name_or_path || undefined,
     );
   } catch (e) {
-    if (e instanceof ModelShapeError) throw e.withDetails({ file: source });
+    if (e instanceof ModelShapeError) {
+      throw e.withDetails(e.details.field === 'num_attention_heads' ? { file: source, field: headsField } : { file: source });
+    }
     throw e;
   }
 }

@@ -46,7 +46,7 @@ export function presetNames(): string[] {
 
 /** The shape of a built-in preset; throws ModelShapeError naming the known presets. */
 export function presetShape(name: string): ModelShape {
-  const p = PRESETS[name];
+  const p = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
   if (!p) {
     throw new ModelShapeError('unknown model preset', { field: 'model', expected: presetNames().join(' | '), found: name });
   }

@@ -2,6 +2,7 @@
  * Model shapes: the linear modules of a transformer that adapters can target, with their
  * dimensions, independent of any weights.
  */
+import { ConfigError } from '../errors.js';
 
 /** One linear module of the base model, as PEFT sees it. */
 export interface LinearModule {
@@ -67,7 +68,17 @@ export function splitLayerPath(path: string): { layer: number; type: string } {
 export function matchesTarget(path: string, target: string | readonly string[]): boolean {
   if (typeof target === 'string') {
     if (target === 'all-linear') return true;
-    return new RegExp(`^(?:${target})$`).test(path);
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${target})$`);
+    } catch {
+      throw new ConfigError('target_modules is not a valid regular expression', {
+        field: 'target_modules',
+        expected: 'a list of module names, "all-linear", or a regular expression',
+        found: target,
+      });
+    }
+    return re.test(path);
   }
   return target.some((t) => path === t || path.endsWith(`.${t}`));
 }

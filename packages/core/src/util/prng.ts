@@ -5,6 +5,10 @@
  * - Stream per tensor: `streamFor(seed, key)` hashes the UTF-8 key with FNV-1a (32-bit), mixes it
  *   with the seed through splitmix32, and seeds xoshiro128** with four successive splitmix32
  *   outputs. Keying by tensor name means adding a tensor never changes the values of another.
+ *   Exactly (all arithmetic mod 2³², `sm(st)` = splitmix32: `st += 0x9e3779b9; z = st;
+ *   z = (z ^ z>>>16)·0x85ebca6b; z = (z ^ z>>>13)·0xc2b2ae35; return z ^ z>>>16`):
+ *   `st = seed ^ fnv1a(key); st = sm(st) ^ (seed·0x27d4eb2d); a, b, c, d = sm(st), sm(st), sm(st),
+ *   sm(st)` (if all four are 0, a = 1), then the standard xoshiro128** step with state (a, b, c, d).
  * - `uniform()` = (next() >>> 8) · 2⁻²⁴: 24 bits, exactly representable in float32, in [0, 1).
  * - `normal()` = Marsaglia's polar method on 53-bit doubles, with our own `ln` built only from
  *   +, −, ×, ÷ (IEEE-exact everywhere), because `Math.log` may differ in the last ulp between
@@ -12,9 +16,19 @@
  *   engines; `Math.sqrt` is correctly rounded by IEEE 754.
  */
 
-const LN2 = 0.6931471805599453;
+// ln 2 split as in fdlibm: LN2_HI has only 32 significant bits, so e · LN2_HI is exact for every
+// exponent a double can have (|e| ≤ 1075 needs 11 more bits).
+const LN2_HI = 6.93147180369123816490e-1;
+const LN2_LO = 1.90821492927058770002e-10;
 
-/** Natural logarithm of x > 0 using only exactly-rounded arithmetic. */
+/**
+ * Natural logarithm of x > 0 using only exactly-rounded arithmetic (+, −, ×, ÷), accurate to about
+ * one ulp (fdlibm's scheme with the Taylor series of atanh instead of its minimax polynomial):
+ * x = 2^e · (1 + f) with 1 + f ∈ [1/√2, √2), so f = x − 1 is exact (Sterbenz); s = f / (2 + f);
+ * ln(1 + f) = 2·atanh(s) = f − hfsq + s·(hfsq + R) with hfsq = f²/2 and
+ * R = Σ_{k≥1} 2·s^{2k}/(2k+1). Keeping f exact and rounding only the small correction terms is
+ * what keeps the error near one ulp (a plain `2·Σ z^{2k+1}/(2k+1)` loses several ulps).
+ */
 export function detLn(x: number): number {
   if (!(x > 0) || !Number.isFinite(x)) throw new RangeError(`detLn: argument must be finite and > 0, got ${x}`);
   let e = 0;
@@ -27,17 +41,15 @@ export function detLn(x: number): number {
     x *= 2;
     e -= 1;
   }
-  // ln(x) = 2·atanh(z), z = (x−1)/(x+1), |z| ≤ 0.1716: the series converges to double precision
-  // in ~11 terms; 16 leaves margin.
-  const z = (x - 1) / (x + 1);
-  const z2 = z * z;
-  let term = z;
-  let sum = 0;
-  for (let k = 0; k < 16; k++) {
-    sum += term / (2 * k + 1);
-    term *= z2;
-  }
-  return 2 * sum + e * LN2;
+  const f = x - 1;
+  const s = f / (2 + f);
+  const s2 = s * s;
+  // |s| ≤ 0.1716, s² ≤ 0.0295: 12 terms take R below 2^-60 relative; evaluated by Horner from the
+  // smallest term.
+  let R = 0;
+  for (let k = 12; k >= 1; k--) R = s2 * (2 / (2 * k + 1) + R);
+  const hfsq = 0.5 * f * f;
+  return e * LN2_HI - (hfsq - (s * (hfsq + R) + e * LN2_LO) - f);
 }
 
 function fnv1a(key: string): number {

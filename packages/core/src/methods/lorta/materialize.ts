@@ -1,0 +1,41 @@
+/**
+ * LoRTA materialization. Module (layer l, type t): A′ = A, and, head-contiguous,
+ * B′[h·(d/H) + j, k] = B[j, k] · C_H[h, k] · C_L[l, k] · C_M[t, k]; ρ = r, s = lora_alpha / r.
+ */
+import type { MaterializeJob } from '../../backend/types.js';
+import type { TensorMap } from '../../tensor.js';
+import { data, typesInOrder } from '../common.js';
+import type { ParamPlan } from '../types.js';
+import type { LortaConfig } from './config.js';
+import { LORTA_KEYS } from './plan.js';
+
+export function lortaScale(c: LortaConfig): number {
+  return c.lora_alpha / c.r;
+}
+
+export function lortaJobs(c: LortaConfig, plan: ParamPlan, params: TensorMap): MaterializeJob[] {
+  const r = c.r;
+  const H = plan.numHeads;
+  const A = data(params, LORTA_KEYS.A);
+  const B = data(params, LORTA_KEYS.B);
+  const CH = data(params, LORTA_KEYS.C_H);
+  const CL = data(params, LORTA_KEYS.C_L);
+  const CM = data(params, LORTA_KEYS.C_M);
+  const types = typesInOrder(plan.modules);
+  const s = lortaScale(c);
+  return plan.modules.map((m) => {
+    const d = m.n;
+    const t = types.indexOf(m.type);
+    const scale = new Float32Array(r);
+    for (let k = 0; k < r; k++) scale[k] = CL[m.layer * r + k]! * CM[t * r + k]!;
+    return {
+      path: m.path,
+      n: m.n,
+      m: m.m,
+      rho: r,
+      s,
+      a: { kind: 'dense', src: A, rows: d, cols: r, takeRows: d, takeCols: r },
+      b: { kind: 'cp', inner: B, p: d / H, outer: CH, q: H, r, scale },
+    };
+  });
+}
