@@ -36,7 +36,6 @@ export function ttChain(cores: readonly TTCore[], gate?: TTGate): Float64Array {
         const gm = g ? g.mode[i]! : 1;
         for (let a = 0; a < r; a++) {
           const av = acc[p * r + a]! * (g ? g.rank[a]! * gm : 1);
-          if (av === 0) continue;
           const c = (a * size + i) * rRight;
           for (let j = 0; j < rRight; j++) next[o + j]! += av * core.data[c + j]!;
         }
@@ -60,7 +59,6 @@ function modeProduct(t: Float64Array, dims: number[], k: number, U: ArrayLike<nu
       const o = (b * rows + i) * after;
       for (let a = 0; a < Rk; a++) {
         const u = U[i * Rk + a]!;
-        if (u === 0) continue;
         const src = (b * Rk + a) * after;
         for (let c = 0; c < after; c++) out[o + c]! += u * t[src + c]!;
       }

@@ -70,25 +70,41 @@ export interface CreateAdapterOptions {
 }
 
 /**
- * A freshly initialized adapter. `target_modules` defaults to the shape's PEFT default targets,
- * `base_model_name_or_path` to the shape's name, `fan_in_fan_out` to true when every target is a
- * Conv1D-style `[in, out]` weight (as PEFT does); the seed defaults to `config.seed` or 0.
+ * Parse a method config for a model shape and plan it, with the defaults a user of that model
+ * expects: `target_modules` = the shape's PEFT default targets, `base_model_name_or_path` = the
+ * shape's name, `fan_in_fan_out` = true when every target is a Conv1D-style `[in, out]` weight (as
+ * PEFT does). Fields given in `userConfig` win.
  */
-export function createAdapter(opts: CreateAdapterOptions): Adapter {
-  const method = typeof opts.method === 'string' ? getMethod(opts.method) : opts.method;
+export function configForShape<C extends BaseAdapterConfig>(
+  method: AdapterMethod<C>,
+  userConfig: Record<string, unknown>,
+  shape: ModelShape,
+  source?: string,
+): { config: C; plan: ParamPlan } {
   const raw: Record<string, unknown> = { peft_type: method.peftType };
-  if (opts.shape.nameOrPath !== undefined) raw.base_model_name_or_path = opts.shape.nameOrPath;
-  if (opts.shape.defaultTargets.length > 0) raw.target_modules = [...opts.shape.defaultTargets];
-  Object.assign(raw, opts.config ?? {});
+  if (shape.nameOrPath !== undefined) raw.base_model_name_or_path = shape.nameOrPath;
+  if (shape.defaultTargets.length > 0) raw.target_modules = [...shape.defaultTargets];
+  Object.assign(raw, userConfig);
   raw.peft_type = method.peftType;
-  let config = parseMethodConfig(method, raw);
-  const plan = method.plan(config, opts.shape);
+  let config = parseMethodConfig(method, raw, source);
+  const plan = method.plan(config, shape);
   // Like PEFT (which switches it on for Conv1D targets), record fan_in_fan_out when every target
   // stores its weight [in, out] — if the method's schema has the field.
   if (raw.fan_in_fan_out === undefined && plan.modules.length > 0 && plan.modules.every((m) => m.fanInFanOut)) {
     const r = method.schema.safeParse({ ...raw, fan_in_fan_out: true });
     if (r.success) config = r.data;
   }
+  return { config, plan };
+}
+
+/**
+ * A freshly initialized adapter. `target_modules` defaults to the shape's PEFT default targets,
+ * `base_model_name_or_path` to the shape's name, `fan_in_fan_out` to true when every target is a
+ * Conv1D-style `[in, out]` weight (as PEFT does); the seed defaults to `config.seed` or 0.
+ */
+export function createAdapter(opts: CreateAdapterOptions): Adapter {
+  const method = typeof opts.method === 'string' ? getMethod(opts.method) : opts.method;
+  const { config, plan } = configForShape(method, opts.config ?? {}, opts.shape);
   const cfgSeed = (config as Record<string, unknown>).seed;
   const seed = opts.seed ?? (typeof cfgSeed === 'number' ? cfgSeed : 0);
   const params = initParams(plan, { seed, nonzero: opts.nonzero ?? false });

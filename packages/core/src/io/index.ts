@@ -6,6 +6,7 @@ export {
   adapterMetadata,
   adapterStats,
   adapterToFiles,
+  configForShape,
   createAdapter,
   materializeAdapter,
   modulesToSaveName,

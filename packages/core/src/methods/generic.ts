@@ -11,12 +11,31 @@ export function parseMethodConfig<C extends BaseAdapterConfig>(method: AdapterMe
   const r = method.schema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      // `.strict()` schemas report unknown keys at the object's own path; name the keys instead.
+      throw new ConfigError(`unknown ${method.peftType} field`, {
+        file,
+        field: [...issue.path, issue.keys.join(', ')].join('.'),
+        expected: `one of the documented fields (${knownKeys(method.schema).join(', ')})`,
+        found: issue.keys,
+      });
+    }
     const field = issue.path.join('.') || undefined;
     const found =
       field && raw && typeof raw === 'object' ? (issue.path.reduce<any>((o, k) => (o == null ? o : o[k]), raw) ?? 'nothing') : undefined;
     throw new ConfigError(`invalid ${method.peftType} config: ${issue.message}`, { file, field, found });
   }
   return r.data;
+}
+
+/** Top-level keys of an object schema, looking through effects (refine/transform) wrappers. */
+function knownKeys(schema: unknown): string[] {
+  let s = schema as { _def?: { schema?: unknown; innerType?: unknown }; shape?: Record<string, unknown> } | undefined;
+  for (let i = 0; i < 8 && s; i++) {
+    if (s.shape && typeof s.shape === 'object') return Object.keys(s.shape);
+    s = (s._def?.schema ?? s._def?.innerType) as typeof s;
+  }
+  return [];
 }
 
 export function countParams(plan: ParamPlan): ParamCounts {

@@ -72,6 +72,8 @@ export const lora: AdapterMethod<LoraConfig> = {
       modules.push({ path, type, layer, in: shp[1]!, out: bShape[0]!, fanInFanOut: c.fan_in_fan_out ?? false });
     }
     if (modules.length === 0) return undefined;
+    // safetensors keys are sorted as strings (layer.10 before layer.2): restore model order.
+    modules.sort((x, y) => x.layer - y.layer);
     const layers = Math.max(...modules.map((m) => m.layer)) + 1;
     return {
       modelType: 'unknown',

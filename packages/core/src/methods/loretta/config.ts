@@ -82,7 +82,6 @@ export const lorettaConfigFields = {
   ...peftCommonFields,
 };
 
-const KNOWN = new Set(Object.keys(lorettaConfigFields));
 
 /** The official shape table for rank r (empty when r has none: shapes must then be given). */
 export function defaultLorettaShapes(r: number): Record<string, number[]> {
@@ -92,14 +91,7 @@ export function defaultLorettaShapes(r: number): Record<string, number[]> {
 
 export const lorettaConfigSchema = z
   .object(lorettaConfigFields)
-  .passthrough()
-  .superRefine((v, ctx) => {
-    for (const k of Object.keys(v)) {
-      if (!KNOWN.has(k)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `unknown LORETTA field "${k}" (known: ${[...KNOWN].join(', ')})` });
-      }
-    }
-  })
+  .strict()
   .transform((v) => ({
     ...v,
     tensor_shape_a: v.tensor_shape_a ?? defaultLorettaShapes(v.r),

@@ -126,17 +126,9 @@ export const tracConfigFields = {
   ...peftCommonFields,
 };
 
-const KNOWN = new Set(Object.keys(tracConfigFields));
 
 export const tracConfigSchema = z
   .object(tracConfigFields)
-  .passthrough()
-  .superRefine((v, ctx) => {
-    for (const k of Object.keys(v)) {
-      if (!KNOWN.has(k)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `unknown TRAC field "${k}" (known: ${[...KNOWN].join(', ')})` });
-      }
-    }
-  });
+  .strict();
 
 export type TracConfig = z.infer<typeof tracConfigSchema>;
