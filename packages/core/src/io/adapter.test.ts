@@ -273,7 +273,9 @@ describe('export to LoRA and diff', () => {
     expect(e.config.r).toBe(4);
     expect(e.config.lora_alpha).toBe(4);
     expect(e.config.use_rslora).toBe(false);
-    expect(e.config.target_modules).toEqual(a.plan.modules.map((m) => m.path));
+    // Module names as a PEFT user writes them, selecting exactly the same modules.
+    expect(e.config.target_modules).toEqual(['q_lin', 'v_lin']);
+    expect(e.plan.modules.map((m) => m.path)).toEqual(a.plan.modules.map((m) => m.path));
     const d = await diffAdapters(a, e);
     expect(d.modules).toBe(12);
     expect(d.rel_fro).toBeLessThan(1e-6);

@@ -12,6 +12,18 @@ import type { BaseAdapterConfig } from '../methods/types.js';
 import type { TensorMap } from '../tensor.js';
 import { materializeAdapter, type Adapter } from './adapter.js';
 import { sameModules } from './manifest.js';
+import { moduleName, selectModules } from '../model/shape.js';
+
+/**
+ * `target_modules` as a PEFT user would write them: the distinct module names (`query`, `value`)
+ * when they select exactly the exported modules on the adapter's shape, else the full paths.
+ */
+function shortTargets(paths: string[], a: Adapter): string[] {
+  const names = [...new Set(paths.map(moduleName))];
+  const selected = selectModules(a.shape, names).map((m) => m.path);
+  const same = selected.length === paths.length && selected.every((p, i) => p === paths[i]);
+  return same ? names : paths;
+}
 
 /** The PEFT LoRA equivalent of `a` (same ΔW for every module, up to float32 rounding). */
 export async function exportToLora(a: Adapter, backend?: Backend): Promise<Adapter> {
@@ -33,7 +45,7 @@ export async function exportToLora(a: Adapter, backend?: Backend): Promise<Adapt
     peft_type: 'LORA',
     r: rho,
     lora_alpha: rho,
-    target_modules: updates.map((u) => u.path),
+    target_modules: shortTargets(updates.map((u) => u.path), a),
     fan_in_fan_out: fanInFanOut,
     use_rslora: false,
     use_dora: false,
