@@ -1,12 +1,18 @@
 /** Command dispatch for `tensorpeft`. Errors are rendered here, once, without stack traces. */
 import { TensorPeftError } from '@tensorpeft/core';
+// The wasm backend registers itself with core; getBackend() prefers it and falls back to js.
+import '@tensorpeft/kernels-wasm/register';
 import { UsageError } from './args.js';
+import { convertCommand, convertHelp } from './commands/convert.js';
 import { demoCommand, demoHelp } from './commands/demo.js';
 import { diffCommand, diffHelp } from './commands/diff.js';
 import { exportCommand, exportHelp } from './commands/export.js';
+import { benchCommand, benchHelp } from './commands/bench.js';
 import { initCommand, initHelp } from './commands/init.js';
+import { makeModelCommand, makeModelHelp } from './commands/make-model.js';
 import { inspectCommand, inspectHelp } from './commands/inspect.js';
 import { paramsCommand, paramsHelp } from './commands/params.js';
+import { selftestCommand, selftestHelp } from './commands/selftest.js';
 import type { CliIO } from './io.js';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
@@ -18,6 +24,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   export: { run: exportCommand, help: exportHelp },
   diff: { run: diffCommand, help: diffHelp },
   demo: { run: demoCommand, help: demoHelp },
+  'make-model': { run: makeModelCommand, help: makeModelHelp },
+  convert: { run: convertCommand, help: convertHelp },
+  selftest: { run: selftestCommand, help: selftestHelp },
+  bench: { run: benchCommand, help: benchHelp },
 };
 
 export const usage = `tensorpeft <command> [options]

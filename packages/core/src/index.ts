@@ -22,3 +22,6 @@ import './methods/all.js';
 
 // io
 export * from './io/index.js';
+
+// convert
+export * from './convert/index.js';

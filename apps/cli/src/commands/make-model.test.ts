@@ -1,0 +1,53 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '@tensorpeft/core';
+import { UsageError } from '../args.js';
+import { makeModelCommand, makeModelHelp } from './make-model.js';
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'tensorpeft-make-model-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await makeModelCommand(argv, { out: (t) => (out += `${t}\n`), err: () => {} });
+  return { code, out };
+}
+
+describe('tensorpeft make-model', () => {
+  it('writes a tiny model folder and prints what it wrote', async () => {
+    const out = path.join(tmp, 'bert');
+    const r = await run('--arch', 'bert', '--num-labels', '4', '--seed', '5', '--out', out);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ arch: 'bert', size: 'tiny', task: 'sequence-classification', class: 'BertForSequenceClassification', modules: 12 });
+    expect(Object.keys(j.files).sort()).toEqual(['config.json', 'onnx/model.onnx', 'onnx/model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    const config = JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8'));
+    expect(config.num_labels).toBe(4);
+    expect(config.tensorpeft.seed).toBe(5);
+    expect((await readFile(path.join(out, 'onnx/model.onnx'))).byteLength).toBe(j.files['onnx/model.onnx']);
+  });
+
+  it('takes task aliases and --no-quantized', async () => {
+    const r = await run('--arch', 'gpt2', '--task', 'text-generation', '--no-quantized', '--out', path.join(tmp, 'gpt2'));
+    const j = JSON.parse(r.out);
+    expect(j.task).toBe('causal-lm');
+    expect(j.outputs[0]).toBe('logits');
+    expect(j.files['onnx/model_quantized.onnx']).toBeUndefined();
+  });
+
+  it('refuses bad usage with typed errors', async () => {
+    await expect(run('--out', tmp)).rejects.toThrow(UsageError);
+    await expect(run('--arch', 'bert')).rejects.toThrow(UsageError);
+    await expect(run('--arch', 'bert', '--size', 'large', '--out', tmp)).rejects.toThrow(UsageError);
+    await expect(run('--arch', 't5', '--out', tmp)).rejects.toThrow(ConfigError);
+    await expect(run('--arch', 'llama', '--task', 'sequence-classification', '--out', tmp)).rejects.toThrow(ConfigError);
+    expect(makeModelHelp).toContain('tensorpeft make-model --arch');
+  });
+});

@@ -1,0 +1,68 @@
+/** `tensorpeft make-model`: write a transformers.js model folder with deterministic random weights. */
+import { parseArgs } from 'node:util';
+import { ARCH_TASKS, ARCHS, DEFAULT_TASK, writeModel, type Arch } from '@tensorpeft/model-gen';
+import { parseIntArg, UsageError } from '../args.js';
+import { printJson, type CliIO } from '../io.js';
+
+export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] --out <dir>
+  Writes config.json, tokenizer.json + tokenizer_config.json (preprocessor_config.json for vit),
+  onnx/model.onnx (fp32) and onnx/model_quantized.onnx (q8) with seeded random weights, laid out like
+  optimum exports (nodes named by module path, MatMul weights transposed as onnx::MatMul_N, Gemm heads).
+  Tasks: feature-extraction (bare model), sequence-classification (encoders, vit), causal-lm (gpt2, llama;
+  exported with past_key_values). Default: the PEFT task model (${Object.entries(DEFAULT_TASK)
+    .map(([a, t]) => `${a}: ${t}`)
+    .join(', ')}).
+  Sizes: tiny (hidden 32–64, 2 layers) or base (BERT-base, RoBERTa-base, DistilBERT-base, GPT-2 small,
+  ViT-B/16, SmolLM-135M shapes; hundreds of MB, a few seconds).`;
+
+export async function makeModelCommand(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      arch: { type: 'string' },
+      size: { type: 'string' },
+      task: { type: 'string' },
+      'num-labels': { type: 'string' },
+      seed: { type: 'string' },
+      'gpt2-conv1d': { type: 'string' },
+      'no-quantized': { type: 'boolean', default: false },
+      out: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.arch) throw new UsageError(`--arch is required (${ARCHS.join(', ')})`);
+  if (!values.out) throw new UsageError('--out <dir> is required');
+  if (values.size !== undefined && values.size !== 'tiny' && values.size !== 'base') throw new UsageError(`--size must be tiny or base, got ${values.size}`);
+  const conv1d = values['gpt2-conv1d'];
+  if (conv1d !== undefined && conv1d !== 'Gemm' && conv1d !== 'MatMul') throw new UsageError(`--gpt2-conv1d must be Gemm or MatMul, got ${conv1d}`);
+  const numLabels = parseIntArg(values['num-labels'], '--num-labels', 2);
+  if (numLabels < 1) throw new UsageError('--num-labels must be at least 1');
+  const t0 = performance.now();
+  const m = await writeModel(
+    {
+      arch: values.arch,
+      size: values.size ?? 'tiny',
+      ...(values.task !== undefined ? { task: values.task } : {}),
+      numLabels,
+      seed: parseIntArg(values.seed, '--seed', 0),
+      quantized: !values['no-quantized'],
+      ...(conv1d !== undefined ? { gpt2Conv1d: conv1d } : {}),
+    },
+    values.out,
+  );
+  printJson(io, {
+    out: values.out,
+    arch: m.arch,
+    size: m.size,
+    task: m.task,
+    class: (m.config['architectures'] as string[])[0],
+    tasks_available: ARCH_TASKS[m.arch as Arch],
+    tokenizer: m.tokenizerSource ?? null,
+    modules: m.shape.modules.length,
+    inputs: m.inputs.map((v) => v.name),
+    outputs: m.outputs.map((v) => v.name),
+    files: Object.fromEntries([...m.files].map(([k, v]) => [k, v.byteLength])),
+    ms: Math.round(performance.now() - t0),
+  });
+  return 0;
+}

@@ -1,0 +1,10 @@
+/**
+ * @tensorpeft/model-gen — transformers.js-loadable model folders (config, tokenizer, ONNX fp32 and
+ * q8) with deterministic random weights, laid out like optimum/torch exports.
+ */
+export { makeModel, writeModel, buildGraph, type MakeModelOptions, type GeneratedModel } from './make-model.js';
+export { ARCHS, SIZES, TASKS, ARCH_TASKS, DEFAULT_TASK, CLASS_NAMES, TASK_ROOT, TASK_ALIASES, modelDims, type Arch, type Size, type Task, type ModelDims } from './spec.js';
+export { scopeOf, F32_MIN, type GraphLinear, type StateDict } from './build/ctx.js';
+export { encodeModel, decodeModel, type Graph, type GraphNode, type TensorData, type ValueInfo } from './onnx/graph.js';
+export { quantizeDynamic } from './onnx/quantize.js';
+export { makeTokenizer, defaultFixturesDir, type TokenizerFiles } from './tokenizers.js';

@@ -1,0 +1,331 @@
+/** makeModel / writeModel: a transformers.js model folder with deterministic random weights. */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildShape, ConfigError, type ModelShape } from '@tensorpeft/core';
+import { buildBertLike, buildDistilBert } from './build/encoders.js';
+import { buildGpt2, buildLlama } from './build/decoders.js';
+import { buildVit } from './build/vit.js';
+import { Ctx, type GraphLinear, type StateDict } from './build/ctx.js';
+import { encodeModel, type Graph, type ValueInfo } from './onnx/graph.js';
+import { quantizeDynamic } from './onnx/quantize.js';
+import {
+  ARCH_TASKS,
+  ARCHS,
+  CLASS_NAMES,
+  DEFAULT_TASK,
+  modelDims,
+  SIZES,
+  TASK_ALIASES,
+  TASK_ROOT,
+  type Arch,
+  type ModelDims,
+  type Size,
+  type Task,
+} from './spec.js';
+import { makeTokenizer, type TokenizerFiles } from './tokenizers.js';
+
+export interface MakeModelOptions {
+  arch: Arch | string;
+  /** `tiny` (default; hidden 32–64, 2 layers) or `base` (published checkpoint shapes). */
+  size?: Size | string;
+  /** Default: the PEFT task model (sequence classification for encoders and ViT, causal LM for GPT-2/LLaMA). */
+  task?: Task | string;
+  /** Classifier outputs (sequence classification); default 2. */
+  numLabels?: number;
+  /** PRNG seed (core's `streamFor(seed, parameter name)`); default 0. */
+  seed?: number;
+  /** Also write `onnx/model_quantized.onnx` (default true). */
+  quantized?: boolean;
+  /**
+   * GPT-2 `Conv1D` as `Gemm` (default: what torch.onnx exports for `addmm`; onnxruntime's dynamic
+   * quantization leaves Gemm in fp32) or as `MatMul` + `Add` (weights [in, out] under their own
+   * names; quantized to MatMulInteger in model_quantized.onnx).
+   */
+  gpt2Conv1d?: 'Gemm' | 'MatMul';
+  /** Folder holding the real tokenizers (default `<repo>/../shared/fixtures/peft-real`). */
+  fixturesDir?: string;
+}
+
+export interface GeneratedModel {
+  /** Relative path → bytes: config.json, tokenizer files or preprocessor_config.json, onnx/*.onnx. */
+  files: Map<string, Uint8Array>;
+  /** Core's shape of the model (what `shapeFromHfConfig(config.json)` returns): PEFT module paths. */
+  shape: ModelShape;
+  arch: Arch;
+  size: Size;
+  task: Task;
+  /** The config.json object. */
+  config: Record<string, unknown>;
+  /** Where each linear module lives in the graph (targets and heads), in model order. */
+  linears: GraphLinear[];
+  /** Graph inputs and outputs of model.onnx (and model_quantized.onnx). */
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  /** Every parameter in torch layout ([out, in] for Linear, [in, out] for Conv1D), by state-dict name. */
+  weights: StateDict;
+  /** Where the tokenizer came from (`undefined` for ViT). */
+  tokenizerSource?: TokenizerFiles['source'];
+}
+
+function check<T extends string>(value: string, allowed: readonly T[], field: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`unknown ${field}`, { field, expected: allowed.join(' | '), found: value });
+  return value as T;
+}
+
+function resolveTask(arch: Arch, task: string | undefined): Task {
+  if (task === undefined) return DEFAULT_TASK[arch];
+  const t = Object.hasOwn(TASK_ALIASES, task) ? TASK_ALIASES[task]! : undefined;
+  if (!t) throw new ConfigError('unknown task', { field: 'task', expected: Object.keys(TASK_ALIASES).join(' | '), found: task });
+  if (!ARCH_TASKS[arch].includes(t)) {
+    throw new ConfigError(`task not available for ${arch} (transformers.js has no such model class)`, { field: 'task', expected: ARCH_TASKS[arch].join(' | '), found: task });
+  }
+  return t;
+}
+
+function labels(n: number): { id2label: Record<string, string>; label2id: Record<string, number> } {
+  const id2label: Record<string, string> = {};
+  const label2id: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    id2label[String(i)] = `LABEL_${i}`;
+    label2id[`LABEL_${i}`] = i;
+  }
+  return { id2label, label2id };
+}
+
+/** config.json with the keys the published checkpoints (and transformers.js) use. */
+function hfConfig(arch: Arch, task: Task, d: ModelDims, numLabels: number, tok: TokenizerFiles | undefined, meta: Record<string, unknown>): Record<string, unknown> {
+  const head = task === 'sequence-classification' ? { ...labels(numLabels), num_labels: numLabels } : {};
+  const common = { architectures: [CLASS_NAMES[arch][task]!], model_type: arch, torch_dtype: 'float32', transformers_version: '4.46.3' };
+  switch (arch) {
+    case 'bert':
+    case 'roberta':
+      return {
+        _name_or_path: meta['name'],
+        ...common,
+        attention_probs_dropout_prob: 0.1,
+        ...(arch === 'roberta' ? { bos_token_id: 0, eos_token_id: 2 } : {}),
+        classifier_dropout: null,
+        hidden_act: 'gelu',
+        hidden_dropout_prob: 0.1,
+        hidden_size: d.hiddenSize,
+        initializer_range: 0.02,
+        intermediate_size: d.intermediateSize,
+        layer_norm_eps: d.layerNormEps,
+        max_position_embeddings: d.maxPositions,
+        num_attention_heads: d.numHeads,
+        num_hidden_layers: d.numLayers,
+        pad_token_id: arch === 'roberta' ? 1 : 0,
+        position_embedding_type: 'absolute',
+        type_vocab_size: d.typeVocabSize,
+        use_cache: true,
+        vocab_size: d.vocabSize,
+        ...head,
+        tensorpeft: meta,
+      };
+    case 'distilbert':
+      return {
+        _name_or_path: meta['name'],
+        ...common,
+        activation: 'gelu',
+        attention_dropout: 0.1,
+        dim: d.hiddenSize,
+        dropout: 0.1,
+        hidden_dim: d.intermediateSize,
+        initializer_range: 0.02,
+        max_position_embeddings: d.maxPositions,
+        n_heads: d.numHeads,
+        n_layers: d.numLayers,
+        pad_token_id: 0,
+        qa_dropout: 0.1,
+        seq_classif_dropout: 0.2,
+        sinusoidal_pos_embds: false,
+        tie_weights_: true,
+        vocab_size: d.vocabSize,
+        ...head,
+        tensorpeft: meta,
+      };
+    case 'gpt2':
+      return {
+        _name_or_path: meta['name'],
+        ...common,
+        activation_function: 'gelu_new',
+        attn_pdrop: 0.1,
+        bos_token_id: tok?.bosTokenId ?? d.vocabSize - 1,
+        embd_pdrop: 0.1,
+        eos_token_id: tok?.eosTokenId ?? d.vocabSize - 1,
+        initializer_range: 0.02,
+        layer_norm_epsilon: d.layerNormEps,
+        n_ctx: d.maxPositions,
+        n_embd: d.hiddenSize,
+        n_head: d.numHeads,
+        n_inner: d.intermediateSize === 4 * d.hiddenSize ? null : d.intermediateSize,
+        n_layer: d.numLayers,
+        n_positions: d.maxPositions,
+        reorder_and_upcast_attn: false,
+        resid_pdrop: 0.1,
+        scale_attn_by_inverse_layer_idx: false,
+        scale_attn_weights: true,
+        use_cache: true,
+        vocab_size: d.vocabSize,
+        tensorpeft: meta,
+      };
+    case 'llama':
+      return {
+        _name_or_path: meta['name'],
+        ...common,
+        attention_bias: false,
+        attention_dropout: 0,
+        bos_token_id: tok?.bosTokenId ?? 1,
+        eos_token_id: tok?.eosTokenId ?? 2,
+        head_dim: d.hiddenSize / d.numHeads,
+        hidden_act: 'silu',
+        hidden_size: d.hiddenSize,
+        initializer_range: 0.02,
+        intermediate_size: d.intermediateSize,
+        max_position_embeddings: d.maxPositions,
+        mlp_bias: false,
+        num_attention_heads: d.numHeads,
+        num_hidden_layers: d.numLayers,
+        num_key_value_heads: d.numKvHeads,
+        pretraining_tp: 1,
+        rms_norm_eps: d.layerNormEps,
+        rope_scaling: null,
+        rope_theta: d.ropeTheta,
+        tie_word_embeddings: false,
+        use_cache: true,
+        vocab_size: d.vocabSize,
+        tensorpeft: meta,
+      };
+    case 'vit':
+      return {
+        _name_or_path: meta['name'],
+        ...common,
+        attention_probs_dropout_prob: 0,
+        encoder_stride: d.patchSize,
+        hidden_act: 'gelu',
+        hidden_dropout_prob: 0,
+        hidden_size: d.hiddenSize,
+        image_size: d.imageSize,
+        initializer_range: 0.02,
+        intermediate_size: d.intermediateSize,
+        layer_norm_eps: d.layerNormEps,
+        num_attention_heads: d.numHeads,
+        num_channels: d.numChannels,
+        num_hidden_layers: d.numLayers,
+        patch_size: d.patchSize,
+        qkv_bias: true,
+        ...head,
+        tensorpeft: meta,
+      };
+  }
+}
+
+function vitPreprocessor(d: ModelDims): Record<string, unknown> {
+  return {
+    do_normalize: true,
+    do_rescale: true,
+    do_resize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_processor_type: 'ViTImageProcessor',
+    image_std: [0.5, 0.5, 0.5],
+    resample: 2,
+    rescale_factor: 0.00392156862745098,
+    size: { height: d.imageSize, width: d.imageSize },
+  };
+}
+
+const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
+
+/** Build the graph of a model (exposed for tools and tests that want the graph before encoding). */
+export function buildGraph(arch: Arch, task: Task, d: ModelDims, numLabels: number, seed: number, conv1dAs: 'Gemm' | 'MatMul' = 'Gemm'): { graph: Graph; ctx: Ctx } {
+  const taskRoot = TASK_ROOT[arch];
+  const ctx = new Ctx(`main_graph`, { seed, root: task === 'feature-extraction' ? '' : taskRoot, taskRoot, conv1dAs });
+  switch (arch) {
+    case 'bert':
+    case 'roberta':
+      buildBertLike(ctx, arch, d, task, numLabels);
+      break;
+    case 'distilbert':
+      buildDistilBert(ctx, d, task, numLabels);
+      break;
+    case 'gpt2':
+      buildGpt2(ctx, d, task);
+      break;
+    case 'llama':
+      buildLlama(ctx, d, task);
+      break;
+    case 'vit':
+      buildVit(ctx, d, task, numLabels);
+      break;
+  }
+  return { graph: ctx.b.graph, ctx };
+}
+
+/** Generate a model folder in memory. Deterministic: the same options give the same bytes. */
+export function makeModel(opts: MakeModelOptions): GeneratedModel {
+  const arch = check(opts.arch, ARCHS, 'arch');
+  const size = check(opts.size ?? 'tiny', SIZES, 'size');
+  const task = resolveTask(arch, opts.task);
+  const numLabels = opts.numLabels ?? 2;
+  if (!Number.isInteger(numLabels) || numLabels < 1) throw new ConfigError('num_labels must be a positive integer', { field: 'numLabels', found: numLabels });
+  const seed = opts.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ConfigError('seed must be an integer in [0, 2^32)', { field: 'seed', found: seed });
+
+  const d = modelDims(arch, size);
+  const tok = makeTokenizer(arch, size, opts.fixturesDir);
+  if (tok && d.vocabSize < tok.vocabSize) d.vocabSize = tok.vocabSize;
+
+  const conv1d = opts.gpt2Conv1d ?? 'Gemm';
+  if (conv1d !== 'Gemm' && conv1d !== 'MatMul') throw new ConfigError('unknown gpt2Conv1d', { field: 'gpt2Conv1d', expected: 'Gemm | MatMul', found: conv1d });
+  const { graph, ctx } = buildGraph(arch, task, d, numLabels, seed, conv1d);
+  const files = new Map<string, Uint8Array>();
+  const meta = {
+    name: `tensorpeft/random-${arch}-${size}`,
+    generator: '@tensorpeft/model-gen',
+    seed,
+    size,
+    task,
+    ...(arch === 'gpt2' ? { conv1d } : {}),
+    ...(d.shapeOf ? { shape_of: d.shapeOf } : {}),
+  };
+  const config = hfConfig(arch, task, d, numLabels, tok, meta);
+  files.set('config.json', json(config));
+  if (tok) {
+    files.set('tokenizer.json', json(tok.tokenizer));
+    files.set('tokenizer_config.json', json(tok.config));
+  } else {
+    files.set('preprocessor_config.json', json(vitPreprocessor(d)));
+  }
+  if (task === 'causal-lm') {
+    files.set('generation_config.json', json({ bos_token_id: config['bos_token_id'], eos_token_id: config['eos_token_id'], transformers_version: '4.46.3' }));
+  }
+  files.set('onnx/model.onnx', encodeModel(graph));
+  if (opts.quantized !== false) files.set('onnx/model_quantized.onnx', encodeModel(quantizeDynamic(graph)));
+
+  const shape = buildShape(arch, { hiddenSize: d.hiddenSize, numLayers: d.numLayers, numHeads: d.numHeads, numKvHeads: d.numKvHeads, intermediateSize: d.intermediateSize }, meta.name);
+  const out: GeneratedModel = {
+    files,
+    shape,
+    arch,
+    size,
+    task,
+    config,
+    linears: ctx.linears,
+    inputs: graph.inputs,
+    outputs: graph.outputs,
+    weights: ctx.state,
+  };
+  if (tok) out.tokenizerSource = tok.source;
+  return out;
+}
+
+/** Generate a model and write its files under `dir` (created if needed). */
+export async function writeModel(opts: MakeModelOptions, dir: string): Promise<GeneratedModel> {
+  const m = makeModel(opts);
+  for (const [rel, bytes] of m.files) {
+    const file = path.join(dir, rel);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, bytes);
+  }
+  return m;
+}
