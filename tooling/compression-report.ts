@@ -196,7 +196,7 @@ function plot(): string {
       out.push(`<text x="${x0 + 8}" y="${top + panelH - 22}" fill="${COLORS.lorta}">LoRTA: not applicable (targets must be square d × d;</text>`);
       out.push(`<text x="${x0 + 8}" y="${top + panelH - 8}" fill="${COLORS.lorta}">c_attn is 768 → 2304, mlp.c_proj 3072 → 768)</text>`);
     }
-    if (a.name.startsWith('gpt2')) out.push(`<text x="${x0 + 8}" y="${top + panelH - 36}" fill="${COLORS.tenslora}">TensLoRA at 100×: budget 8,110 below the smallest adapter (8,484)lt; smallest adapter (8,487)</text>`);
+    if (a.name.startsWith('gpt2')) out.push(`<text x="${x0 + 8}" y="${top + panelH - 36}" fill="${COLORS.tenslora}">TensLoRA at 100×: budget 8,110 &lt; smallest adapter (8,487)</text>`);
   });
   // Legend.
   const ly = H - 22;
