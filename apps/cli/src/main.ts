@@ -13,6 +13,7 @@ import { makeModelCommand, makeModelHelp } from './commands/make-model.js';
 import { inspectCommand, inspectHelp } from './commands/inspect.js';
 import { paramsCommand, paramsHelp } from './commands/params.js';
 import { selftestCommand, selftestHelp } from './commands/selftest.js';
+import { verifyCommand, verifyHelp } from './commands/verify.js';
 import type { CliIO } from './io.js';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   convert: { run: convertCommand, help: convertHelp },
   selftest: { run: selftestCommand, help: selftestHelp },
   bench: { run: benchCommand, help: benchHelp },
+  verify: { run: verifyCommand, help: verifyHelp },
 };
 
 export const usage = `tensorpeft <command> [options]

@@ -6,9 +6,11 @@
  */
 import type { Backend, MatExpr, MaterializeJob, ModuleUpdate, WeightLayout } from '@tensorpeft/core';
 import { Heap } from './heap.js';
+import { WasmKernelError } from './errors.js';
 import { applyWasm } from './kernels/apply.js';
 import { DEFAULT_MAX_CALL_BYTES, evaluateWasm, materializeThreaded, materializeWasm } from './kernels/materialize.js';
 import { mergeWasm } from './kernels/merge.js';
+import { ResidentBuffer } from './resident.js';
 import { compileKernels, DEFAULT_MT_WASM_URL, describe, instantiateKernels, type WasmSource } from './loader.js';
 import { availableThreads, DEFAULT_WORKER_URL, ThreadPool } from './threads.js';
 
@@ -118,6 +120,7 @@ export class WasmBackend implements Backend {
    * call instantiates the already compiled module again, single-threaded.
    */
   release(): void {
+    if (this.heap) this.heap.released = true;
     this.pool?.terminate();
     this.pool = undefined;
     this.heap = undefined;
@@ -129,6 +132,34 @@ export class WasmBackend implements Backend {
     const memory = this.memory ? new WebAssembly.Memory({ initial: 64, maximum: SHARED_MAX_PAGES, shared: true } as WebAssembly.MemoryDescriptor) : undefined;
     this.pending ??= instantiateKernels(this.module, this.file, memory).then((k) => (this.heap = new Heap(k)));
     return this.pending;
+  }
+
+  /**
+   * A float32 buffer of `length` elements (zero-filled) that lives in wasm memory until `free()`:
+   * what a caller that merges adapters into weights it keeps (a merge-mode plugin) should hold its
+   * weights in, so that `merge(buf.view, …)` updates them in place without copying W in and out
+   * (see src/resident.ts). Re-read `buf.view` after every backend call: memory growth detaches
+   * old views. Synchronous once the backend is instantiated (always, after `create()`, until
+   * `release()`).
+   */
+  allocResident(length: number): ResidentBuffer {
+    if (!Number.isInteger(length) || length < 0) throw new WasmKernelError('resident buffer length', { expected: 'an integer ≥ 0', found: length });
+    const heap = this.syncHeap();
+    return new ResidentBuffer(heap, heap.allocResident(length * 4), length);
+  }
+
+  /**
+   * Grow wasm memory now so that resident buffers of `bytes` more bytes plus per-call scratch fit
+   * without growth later (growth detaches views; see `allocResident`).
+   */
+  reserve(bytes: number): void {
+    const heap = this.syncHeap();
+    heap.ensure(heap.base + bytes);
+  }
+
+  private syncHeap(): Heap {
+    if (!this.heap) throw new WasmKernelError('wasm backend was released; resident buffers need a live instance (call an async method first)', {});
+    return this.heap;
   }
 
   async evaluate(expr: MatExpr): Promise<Float32Array> {

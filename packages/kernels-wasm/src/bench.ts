@@ -18,6 +18,11 @@ import { jobsFlops } from './kernels/cost.js';
 
 export { jobsFlops };
 
+/** A backend with resident buffers (the wasm backend's `allocResident`). */
+interface ResidentCapable {
+  allocResident(length: number): { readonly view: Float32Array; free(): void };
+}
+
 export interface BenchRow {
   kernel: string;
   shape: string;
@@ -112,6 +117,16 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
         const ms = await timeMs(() => b.merge(W, 'out_in', u), quick);
         rows.push(row('merge', `${m}x${n}x${rho}`, b.name, ms, 2 * m * n * rho));
         log(`merge ${m}x${n}x${rho} ${b.name}: ${ms.toFixed(3)} ms`);
+        // A backend that can keep W in its own memory (wasm: allocResident) also gets a row for
+        // that mode, named "<backend>-resident": W lives there, merge updates it in place.
+        const res = (b as Partial<ResidentCapable>).allocResident?.(m * n);
+        if (res) {
+          res.view.set(W);
+          const msR = await timeMs(() => b.merge(res.view, 'out_in', u), quick);
+          res.free();
+          rows.push(row('merge', `${m}x${n}x${rho}`, `${b.name}-resident`, msR, 2 * m * n * rho));
+          log(`merge ${m}x${n}x${rho} ${b.name}-resident: ${msR.toFixed(3)} ms`);
+        }
       }
     }
   }

@@ -13,6 +13,7 @@ import { WasmBackend, type WasmBackendOptions } from './backend.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './backend.js';
 export { WasmKernelError, WasmLoadError } from './errors.js';
+export { ResidentBuffer } from './resident.js';
 export { availableThreads, DEFAULT_WORKER_URL } from './threads.js';
 export { ABI_VERSION, DEFAULT_MT_WASM_URL, DEFAULT_WASM_URL, compileKernels, instantiateKernels, loadKernels, type KernelExports, type WasmSource } from './loader.js';
 export { runSelftest, SELFTEST_TOLERANCE, type SelftestCase, type SelftestResult } from './selftest.js';

@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, saveAdapter } from '@tensorpeft/core';
+import { writeModel } from '@tensorpeft/model-gen';
+import { UsageError } from '../args.js';
+import { verifyCommand } from './verify.js';
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'tensorpeft-verify-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await verifyCommand(argv, { out: (t) => (out += `${t}\n`), err: () => {} });
+  return { code, out };
+}
+
+describe('tensorpeft verify', () => {
+  it('prints max_abs_diff and base_max_abs_diff for an adapter folder on a model folder', async () => {
+    const model = path.join(tmp, 'distilbert');
+    const m = await writeModel({ arch: 'distilbert', size: 'tiny', numLabels: 4 }, model);
+    const adapterDir = path.join(tmp, 'adapter');
+    await saveAdapter(createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, config: { target_modules: 'all-linear' } }), adapterDir);
+    const r = await run('--model', model, '--adapter', adapterDir);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.ok).toBe(true);
+    expect(j.base_max_abs_diff).toBe(0);
+    expect(j.max_abs_diff).toBeLessThanOrEqual(1e-4);
+    expect(j.modules).toBe(12);
+    const q = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8')).out);
+    expect(q.base_max_abs_diff).toBe(0);
+    expect(q.tolerance).toBe(5e-2);
+  });
+
+  it('checks its arguments', async () => {
+    await expect(run('--adapter', 'x')).rejects.toThrow(UsageError);
+    await expect(run('--model', 'x')).rejects.toThrow(UsageError);
+    await expect(run('--model', 'x', '--adapter', 'y', '--dtype', 'fp16')).rejects.toThrow(/--dtype must be fp32 or q8/);
+  });
+});

@@ -1,0 +1,317 @@
+/**
+ * Load-time ONNX graph rewrite (pure: bytes → bytes).
+ *
+ * For every linear whose node path maps (by path suffix) to a PEFT module path, a side branch
+ * `y += (x · A) · B` is added after the base product (MatMul, Gemm, or the q8 pattern
+ * DynamicQuantizeLinear → MatMulInteger → Cast → Mul) — i.e. before the bias Add of MatMul exports —
+ * with graph inputs `tensorpeft.<path>.A: [n, rho]` and `tensorpeft.<path>.B: [rho, m]` (fp32, symbolic
+ * rank). Feeding ρ = 0 tensors gives the exact base output.
+ *
+ * Every other Gemm with named (state-dict) parameters — task heads, the tensors PEFT keeps in
+ * `modules_to_save` — gets its weight and bias made overridable: graph inputs
+ * `tensorpeft.param.<initializer>: [override, …dims]` feed a second product x·Wᵀ + b next to the
+ * untouched base Gemm, and the first `out` columns of `Concat([x·Wᵀ + b, base], axis 1)` pick the override when one row is
+ * fed and the base output, bit for bit, when none is (override = 0). Replacing the weight itself
+ * (Concat/Gather on W) is not bit-exact: ORT then runs the base Gemm on a non-constant weight, whose
+ * kernel rounds differently (≈ 3e-7 on base-size DistilBERT).
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+type ModelProto = onnxProto.onnx.ModelProto;
+type NodeProto = onnxProto.onnx.INodeProto;
+type TensorProto = onnxProto.onnx.ITensorProto;
+
+export const INPUT_PREFIX = 'tensorpeft.';
+export const PARAM_PREFIX = 'tensorpeft.param.';
+export const RANK_DIM = 'rho';
+export const OVERRIDE_DIM = 'override';
+
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT8 = onnx.TensorProto.DataType.INT8;
+const UINT8 = onnx.TensorProto.DataType.UINT8;
+const INT64 = onnx.TensorProto.DataType.INT64;
+
+/** A linear found in a graph. */
+export interface FoundLinear {
+  /** Module path in this graph (`distilbert.transformer.layer.0.attention.q_lin`; bare models lack the root). */
+  graphPath: string;
+  /** Node computing x·W (`MatMul`, `Gemm` or `MatMulInteger`). */
+  node: string;
+  op: 'MatMul' | 'Gemm' | 'MatMulInteger';
+  /** Float input x of the linear. */
+  input: string;
+  /** Tensor holding x·W (+ Gemm bias): where the side branch is added. */
+  output: string;
+  /** Index of the node writing `output` (the q8 pattern's final Mul). */
+  outputNodeIndex: number;
+  weight: string;
+  /** `in_out` ([n, m]: MatMul, MatMulInteger, Gemm transB=0) or `out_in` ([m, n]: Gemm transB=1). */
+  weightLayout: 'in_out' | 'out_in';
+  /** Gemm's bias initializer (input C), if any. */
+  bias?: string;
+  n: number;
+  m: number;
+}
+
+/** One rewritten target module. */
+export interface BranchInfo {
+  /** PEFT module path (as given in `targets`). */
+  path: string;
+  graphPath: string;
+  node: string;
+  inputA: string;
+  inputB: string;
+  n: number;
+  m: number;
+}
+
+/** One overridable parameter (head weight or bias). */
+export interface ParamInfo {
+  /** Initializer name (`classifier.weight`). */
+  name: string;
+  input: string;
+  dims: number[];
+}
+
+export interface RewriteOptions {
+  /** PEFT module paths the adapters may target (core's `ModelShape.modules[].path`). */
+  targets: readonly string[];
+  /** Make named weights/biases of the other linears (heads) overridable (default true). */
+  overridableHeads?: boolean;
+}
+
+export interface RewriteResult {
+  bytes: Uint8Array;
+  branches: BranchInfo[];
+  params: ParamInfo[];
+}
+
+export function num(d: unknown): number {
+  if (typeof d === 'number') return d;
+  if (d && typeof (d as { toNumber?: () => number }).toNumber === 'function') return (d as { toNumber: () => number }).toNumber();
+  return Number(d);
+}
+
+/** Module path of a node named like torch exports (`/bert/encoder/layer.0/attention/self/query/MatMul` → `bert.encoder.layer.0.attention.self.query`). */
+export function graphPathOfNode(name: string): string {
+  const parts = name.split('/').filter((p) => p !== '');
+  parts.pop();
+  return parts.join('.');
+}
+
+/** Does PEFT path `peft` name the same module as graph path `graph` (equal, or one a dotted suffix of the other)? */
+export function pathsMatch(peft: string, graph: string): boolean {
+  if (peft === '' || graph === '') return false;
+  return peft === graph || peft.endsWith(`.${graph}`) || graph.endsWith(`.${peft}`);
+}
+
+function attrInt(node: NodeProto, name: string, dflt: number): number {
+  const a = (node.attribute ?? []).find((x) => x.name === name);
+  return a ? num(a.i) : dflt;
+}
+
+/** Every linear with a constant 2-D weight: fp32 MatMul, Gemm (transA = 0), q8 MatMulInteger. */
+export function findLinears(model: ModelProto): FoundLinear[] {
+  const g = model.graph!;
+  const inits = new Map<string, TensorProto>();
+  for (const t of g.initializer ?? []) inits.set(t.name!, t);
+  const nodes = g.node ?? [];
+  const producer = new Map<string, number>();
+  const consumers = new Map<string, number[]>();
+  nodes.forEach((nd, i) => {
+    for (const o of nd.output ?? []) producer.set(o, i);
+    for (const x of nd.input ?? []) {
+      const l = consumers.get(x);
+      if (l) l.push(i);
+      else consumers.set(x, [i]);
+    }
+  });
+  const only = (t: string, op: string): number | undefined => {
+    const c = consumers.get(t);
+    if (!c || c.length !== 1) return undefined;
+    return nodes[c[0]!]!.opType === op ? c[0] : undefined;
+  };
+  const out: FoundLinear[] = [];
+  nodes.forEach((nd, i) => {
+    const w = inits.get(nd.input?.[1] ?? '');
+    if (!w || (w.dims ?? []).length !== 2) return;
+    const [d0, d1] = (w.dims ?? []).map(num) as [number, number];
+    const graphPath = graphPathOfNode(nd.name ?? '');
+    if (nd.opType === 'MatMul' && w.dataType === FLOAT) {
+      out.push({ graphPath, node: nd.name!, op: 'MatMul', input: nd.input![0]!, output: nd.output![0]!, outputNodeIndex: i, weight: w.name!, weightLayout: 'in_out', n: d0, m: d1 });
+    } else if (nd.opType === 'Gemm' && w.dataType === FLOAT && attrInt(nd, 'transA', 0) === 0) {
+      const transB = attrInt(nd, 'transB', 0) === 1;
+      const c = nd.input?.[2];
+      const f: FoundLinear = {
+        graphPath,
+        node: nd.name!,
+        op: 'Gemm',
+        input: nd.input![0]!,
+        output: nd.output![0]!,
+        outputNodeIndex: i,
+        weight: w.name!,
+        weightLayout: transB ? 'out_in' : 'in_out',
+        n: transB ? d1 : d0,
+        m: transB ? d0 : d1,
+      };
+      if (c && inits.has(c)) f.bias = c;
+      out.push(f);
+    } else if (nd.opType === 'MatMulInteger' && (w.dataType === INT8 || w.dataType === UINT8)) {
+      // x → DynamicQuantizeLinear → MatMulInteger → Cast → Mul (writes the original MatMul output).
+      const q = producer.get(nd.input![0]!);
+      if (q === undefined || nodes[q]!.opType !== 'DynamicQuantizeLinear') return;
+      const cast = only(nd.output![0]!, 'Cast');
+      if (cast === undefined) return;
+      const mul = only(nodes[cast]!.output![0]!, 'Mul');
+      if (mul === undefined) return;
+      out.push({
+        graphPath,
+        node: nd.name!,
+        op: 'MatMulInteger',
+        input: nodes[q]!.input![0]!,
+        output: nodes[mul]!.output![0]!,
+        outputNodeIndex: mul,
+        weight: w.name!,
+        weightLayout: 'in_out',
+        n: d0,
+        m: d1,
+      });
+    }
+  });
+  return out;
+}
+
+/** The PEFT path among `targets` naming graph path `graphPath` (exact match first, else the unique suffix match). */
+export function matchTarget(graphPath: string, targets: readonly string[]): string | undefined {
+  if (targets.includes(graphPath)) return graphPath;
+  const hits = targets.filter((t) => pathsMatch(t, graphPath));
+  return hits.length === 1 ? hits[0] : undefined;
+}
+
+function floatInput(name: string, dims: Array<number | string>): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+/** Rewrite model bytes; see the module comment. Throws if a target maps to two graph linears. */
+export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteResult {
+  const model = onnx.ModelProto.decode(bytes);
+  const g = model.graph!;
+  if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new Error('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
+  const linears = findLinears(model);
+  const nodes = [...(g.node ?? [])];
+  const inserts = new Map<number, NodeProto[]>();
+  const addAfter = (i: number, ns: NodeProto[]): void => {
+    inserts.set(i, [...(inserts.get(i) ?? []), ...ns]);
+  };
+  const branches: BranchInfo[] = [];
+  const seen = new Map<string, string>();
+  const heads: FoundLinear[] = [];
+  for (const l of linears) {
+    const path = matchTarget(l.graphPath, opts.targets);
+    if (path === undefined) {
+      heads.push(l);
+      continue;
+    }
+    if (seen.has(path)) throw new Error(`module ${path} maps to two graph nodes: ${seen.get(path)} and ${l.node}`);
+    seen.set(path, l.node);
+    const inputA = `${INPUT_PREFIX}${path}.A`;
+    const inputB = `${INPUT_PREFIX}${path}.B`;
+    const base = `${l.output}/tensorpeft_base`;
+    const scope = `/tensorpeft/${path}`;
+    // The base product now writes `base`; the branch adds into the original output name.
+    const producerNode = nodes[l.outputNodeIndex]!;
+    producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
+    addAfter(l.outputNodeIndex, [
+      { name: `${scope}/MatMul_A`, opType: 'MatMul', input: [l.input, inputA], output: [`${scope}/xA`] },
+      { name: `${scope}/MatMul_B`, opType: 'MatMul', input: [`${scope}/xA`, inputB], output: [`${scope}/delta`] },
+      { name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] },
+    ]);
+    g.input!.push(floatInput(inputA, [l.n, RANK_DIM]));
+    g.input!.push(floatInput(inputB, [RANK_DIM, l.m]));
+    branches.push({ path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m: l.m });
+  }
+
+  const params: ParamInfo[] = [];
+  if (opts.overridableHeads ?? true) {
+    const inits = new Map<string, TensorProto>();
+    for (const t of g.initializer ?? []) inits.set(t.name!, t);
+    const axes1 = '/tensorpeft/param/axes1';
+    const zeroIdx = '/tensorpeft/param/zero';
+    const INT = onnx.AttributeProto.AttributeType.INT;
+    const INTS = onnx.AttributeProto.AttributeType.INTS;
+    let added = false;
+    for (const l of heads) {
+      // Gemm heads with named parameters and plain alpha = beta = 1 (what torch exports for nn.Linear).
+      if (l.op !== 'Gemm' || l.weight.startsWith('onnx::') || (l.bias !== undefined && l.bias.startsWith('onnx::'))) continue;
+      const nd = nodes[l.outputNodeIndex]!;
+      const fattr = (name: string): number => {
+        const a = (nd.attribute ?? []).find((x) => x.name === name);
+        return a ? (a.f ?? 1) : 1;
+      };
+      if (fattr('alpha') !== 1 || fattr('beta') !== 1) continue;
+      const wt = inits.get(l.weight)!;
+      if (wt.dataType !== FLOAT) continue;
+      const wDims = (wt.dims ?? []).map(num);
+      const wIn = `${PARAM_PREFIX}${l.weight}`;
+      const scope = `/tensorpeft/param/${l.graphPath}`;
+      g.input!.push(floatInput(wIn, [OVERRIDE_DIM, ...wDims]));
+      params.push({ name: l.weight, input: wIn, dims: wDims });
+      // Base path untouched (same kernel, same constant weights as the base model); the override
+      // path computes x·Wᵀ + b from the fed tensors; the first `out` columns of [override, base] are the
+      // override when one row is fed and the base output, bit for bit, when none is.
+      const base = `${l.output}/tensorpeft_base`;
+      nd.output = (nd.output ?? []).map((o) => (o === l.output ? base : o));
+      // Override product on 2-D tensors (no broadcasting over an empty batch): W [k, …] → [in, k·out],
+      // x·W → [B, k·out] (+ b [1, k·out]), Concat with the base [B, out] on axis 1, first `out` columns.
+      const ns: NodeProto[] = [];
+      if (l.weightLayout === 'out_in') {
+        ns.push({ name: `${scope}/Flatten`, opType: 'Flatten', input: [wIn], output: [`${scope}/w2`], attribute: [{ name: 'axis', type: INT, i: 2 }] });
+        ns.push({ name: `${scope}/Transpose`, opType: 'Transpose', input: [`${scope}/w2`], output: [`${scope}/w`], attribute: [{ name: 'perm', type: INTS, ints: [1, 0] }] });
+      } else {
+        ns.push({ name: `${scope}/Transpose`, opType: 'Transpose', input: [wIn], output: [`${scope}/wt`], attribute: [{ name: 'perm', type: INTS, ints: [1, 0, 2] }] });
+        ns.push({ name: `${scope}/Flatten`, opType: 'Flatten', input: [`${scope}/wt`], output: [`${scope}/w`], attribute: [{ name: 'axis', type: INT, i: 1 }] });
+      }
+      ns.push({ name: `${scope}/MatMul`, opType: 'MatMul', input: [l.input, `${scope}/w`], output: [`${scope}/xw`] });
+      let over = `${scope}/xw`;
+      if (l.bias) {
+        const bt = inits.get(l.bias)!;
+        const bDims = (bt.dims ?? []).map(num);
+        const bIn = `${PARAM_PREFIX}${l.bias}`;
+        g.input!.push(floatInput(bIn, [OVERRIDE_DIM, ...bDims]));
+        params.push({ name: l.bias, input: bIn, dims: bDims });
+        ns.push({ name: `${scope}/Flatten_bias`, opType: 'Flatten', input: [bIn], output: [`${scope}/b`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
+        ns.push({ name: `${scope}/Add`, opType: 'Add', input: [over, `${scope}/b`], output: [`${scope}/xwb`] });
+        over = `${scope}/xwb`;
+      }
+      const ends = `${scope}/ends`;
+      g.initializer!.push({ name: ends, dataType: INT64, dims: [1], int64Data: [l.m] });
+      ns.push({ name: `${scope}/Concat`, opType: 'Concat', input: [over, base], output: [`${scope}/both`], attribute: [{ name: 'axis', type: INT, i: 1 }] });
+      ns.push({ name: `${scope}/Slice`, opType: 'Slice', input: [`${scope}/both`, zeroIdx, ends, axes1], output: [l.output] });
+      addAfter(l.outputNodeIndex, ns);
+      added = true;
+    }
+    if (added) {
+      g.initializer!.push({ name: zeroIdx, dataType: INT64, dims: [1], int64Data: [0] });
+      g.initializer!.push({ name: axes1, dataType: INT64, dims: [1], int64Data: [1] });
+    }
+  }
+
+  const ordered: NodeProto[] = [];
+  nodes.forEach((nd, i) => {
+    ordered.push(nd);
+    for (const x of inserts.get(i) ?? []) ordered.push(x);
+  });
+  g.node = ordered.map((n) => onnx.NodeProto.fromObject(n));
+  g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
+  g.initializer = (g.initializer ?? []).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
+  return { bytes: onnx.ModelProto.encode(model).finish(), branches, params };
+}
