@@ -24,6 +24,8 @@
  * keeping it. A detached view passed to `merge` fails with the usual shape error (length 0).
  * Allocate all resident buffers up front (or call `backend.reserve(bytes)`) to keep growth rare.
  * `release()` on the backend frees every resident buffer (their `view` then throws).
+ * Like every other call, `allocResident` must not run while a threaded `materialize` is still in
+ * flight (its data sits in the scratch region that a new resident buffer would take over).
  */
 import { WasmKernelError } from './errors.js';
 import type { Heap } from './heap.js';

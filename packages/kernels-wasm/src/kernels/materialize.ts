@@ -35,6 +35,7 @@ export function exprLength(e: MatExpr): number {
   }
 }
 
+/** Emit `e` into `out`; `e` must have been validated by `exprLength` (every caller does). */
 export function emitExpr(p: Program, e: MatExpr, out: Ptr): void {
   p.resetTemps();
   switch (e.kind) {
@@ -70,13 +71,14 @@ export const THREAD_MIN_COST = 1e6;
 
 /** Jobs grouped into programs of at most `maxCallBytes`, each spread over `lanes` lanes. */
 export function compileJobs(jobs: readonly MaterializeJob[], lanes: number, maxCallBytes = DEFAULT_MAX_CALL_BYTES): Array<{ program: Program; jobs: MaterializeJob[] }> {
-  const total = jobs.reduce((a, j) => a + jobCost(j), 0);
-  const laneCount = total >= THREAD_MIN_COST ? Math.max(1, Math.min(lanes, jobs.length)) : 1;
+  // One lane (the default, single-threaded): no cost estimates, no load balancing.
+  const laneCount = lanes > 1 && jobs.reduce((a, j) => a + jobCost(j), 0) >= THREAD_MIN_COST ? Math.max(1, Math.min(lanes, jobs.length)) : 1;
   const groups: Array<{ program: Program; jobs: MaterializeJob[] }> = [];
   let p = new Program(laneCount);
   let batch: MaterializeJob[] = [];
   let load = new Array<number>(laneCount).fill(0);
   const emit = (j: MaterializeJob) => {
+    if (laneCount === 1) return emitJob(p, j);
     // Greedy balance: the next job goes to the least loaded lane.
     const lane = load.indexOf(Math.min(...load));
     load[lane]! += jobCost(j);
@@ -85,7 +87,7 @@ export function compileJobs(jobs: readonly MaterializeJob[], lanes: number, maxC
   };
   for (const j of jobs) {
     const mark = p.mark();
-    const before = [...load];
+    const before = laneCount === 1 ? load : [...load];
     emit(j);
     if (p.bytes > maxCallBytes && batch.length > 0) {
       p.rollback(mark);

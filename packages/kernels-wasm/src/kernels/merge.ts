@@ -4,7 +4,7 @@
  *   in_out: W is [n, m] (GPT-2 Conv1D): C = W, L = A′, R = B′.
  * R is packed into 8-wide panels once. Two ways for W:
  *   - resident (W is a view of a live resident buffer in wasm memory, src/resident.ts): updated
- *     in place, in row chunks of about `CHUNK_BYTES` so each chunk's rows stay hot in L2 across
+ *     in place, in row chunks of about `RESIDENT_CHUNK_BYTES` so each chunk's rows stay hot in L2 across
  *     the 8-wide panels — no copies at all;
  *   - a JS array: streamed through wasm in row chunks of about `CHUNK_BYTES` — copied in, updated
  *     while hot in cache, copied back (exactly one read and one write of W per chunk, nothing
@@ -17,14 +17,24 @@ import { packedFloats } from './gemm.js';
 import { checkUpdate } from './apply.js';
 import { fail } from './shape.js';
 
-export const CHUNK_BYTES = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.TP_CHUNK ?? 128 * 1024);
+/**
+ * Row chunk of a JS-owned W (copied in, updated, copied back). 64 KiB–512 KiB measured within
+ * noise of each other on the README's machine (the copies are memory-bound either way); 128 KiB
+ * leaves room in a 1 MiB L2 for the packed panels of a 4096-wide R (256 KiB).
+ */
+export const CHUNK_BYTES = 128 * 1024;
 
 export function chunkRows(rows: number, cols: number): number {
   const r = Math.floor(CHUNK_BYTES / 4 / Math.max(cols, 1) / 4) * 4;
   return Math.min(rows, Math.max(4, r));
 }
 
-export const RESIDENT_CHUNK_BYTES = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.TP_RCHUNK ?? 512 * 1024);
+/**
+ * Row chunk of a resident W, updated in place: the kernel walks a chunk panel by panel, so the
+ * chunk's rows must stay in L2 across its ⌈N/8⌉ panels. 256–512 KiB measured best (4096×4096:
+ * 512 KiB 12.8 ms; one unchunked call 17.7 ms — each row is then evicted between panels).
+ */
+export const RESIDENT_CHUNK_BYTES = 512 * 1024;
 export function residentRows(rows: number, cols: number): number {
   const r = Math.floor(RESIDENT_CHUNK_BYTES / 4 / Math.max(cols, 1) / 4) * 4;
   return Math.min(rows, Math.max(4, r));
@@ -60,9 +70,9 @@ export function mergeWasm(heap: Heap, W: Float32Array, layout: WeightLayout, u: 
   const k = heap.k;
   k.tp_pack_panels(pOff, rOff, N, rho, rho, 1);
   if (resident) {
-    const rows = residentRows(M, N);
-    for (let i0 = 0; i0 < M; i0 += rows) {
-      const r = Math.min(rows, M - i0);
+    const rrows = residentRows(M, N);
+    for (let i0 = 0; i0 < M; i0 += rrows) {
+      const r = Math.min(rrows, M - i0);
       k.tp_gemm_packed(r, N, rho, s, lOff + i0 * rho * 4, rho, pOff, wOff + i0 * N * 4, N, 1);
     }
     return;

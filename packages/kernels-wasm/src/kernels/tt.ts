@@ -33,8 +33,9 @@ export function checkTT(e: TTExpr): number {
   return total;
 }
 
+/** Emit the chain; `e` must have passed `checkTT` (materialize.ts validates every expression first). */
 export function emitTT(p: Program, e: TTExpr, out: Ptr): void {
-  const total = checkTT(e);
+  const total = e.rows * e.cols;
   const last = e.cores.length - 1;
   const coreData = (idx: number): Ptr => {
     const c = e.cores[idx]!;
