@@ -142,6 +142,20 @@ describe('init → export → diff round trip, every method', () => {
   });
 });
 
+describe('tensorpeft bench plugin', () => {
+  it('measures swap vs session re-creation on a tiny model and reports ratios', async () => {
+    const r = await run('bench', 'plugin', '--size', 'tiny', '--quick', '--json', '--arch', 'distilbert');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.out); // progress goes to stderr
+    const swap = rows.find((r: { bench: string }) => r.bench.startsWith('swap'));
+    const fresh = rows.find((r: { bench: string }) => r.bench.startsWith('session re-creation'));
+    expect(swap.ms).toBeGreaterThan(0);
+    expect(fresh.ms).toBeGreaterThan(0);
+    // The ratio is computed from the two rows of the same run.
+    expect(swap.ratio).toBeCloseTo(fresh.ms / swap.ms, 3);
+  });
+});
+
 describe('the built binary', () => {
   it('prints typed errors without a stack trace and exits 1', async () => {
     const exec = promisify(execFile);

@@ -10,10 +10,13 @@ export {
   pathsMatch,
   rewriteModel,
   INPUT_PREFIX,
+  MERGE_PREFIX,
+  baseWeightOf,
   PARAM_PREFIX,
   RANK_DIM,
   OVERRIDE_DIM,
   type BranchInfo,
+  type MergedInfo,
   type FoundLinear,
   type ParamInfo,
   type RewriteOptions,
@@ -25,7 +28,11 @@ export {
   configKeyFor,
   enableAdapters,
   from_pretrained,
+  type AdapterMemoryInfo,
   type AdapterMethods,
+  type AdapterProgressCallback,
+  type AdapterProgressInfo,
+  type AttachOptions,
   type AdapterSource,
   type CacheEnv,
   type EnableOptions,
@@ -36,3 +43,4 @@ export {
 } from './plugin.js';
 export { mergeModel } from './merge.js';
 export { verify, DEFAULT_TEXTS, type VerifyOptions, type VerifyResult } from './verify.js';
+export { runPluginBench, type PluginBenchOptions, type PluginBenchRow } from './bench.js';

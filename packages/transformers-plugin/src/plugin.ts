@@ -8,6 +8,8 @@
  */
 import {
   adapterFromBytes,
+  CONFIG_FILE,
+  WEIGHTS_FILE,
   loadAdapter,
   materializeAdapter,
   shapeFromHfConfig,
@@ -15,9 +17,11 @@ import {
   type AdapterFromBytesInput,
   type Backend,
   type ModuleUpdate,
+  type WeightLayout,
+  getBackend,
 } from '@tensorpeft/core';
 import { Tensor } from '@huggingface/transformers';
-import { INPUT_PREFIX, PARAM_PREFIX, pathsMatch, rewriteModel, type RewriteResult } from './rewrite.js';
+import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch, rewriteModel, type RewriteResult } from './rewrite.js';
 
 /** The part of transformers.js' `env` the plugin uses. */
 export interface CacheEnv {
@@ -32,6 +36,12 @@ interface CacheLike {
 }
 
 export interface EnableOptions {
+  /**
+   * `branch` (default): side branches `y += (x·A)·B`, any rank, same session. `merge` (fp32 models):
+   * the targeted weights are fed per run and an adapter's are `W0 + s·B′A′ᵀ`, merged by the backend
+   * when it is loaded: no extra FLOPs per token, one full weight copy per module per adapter.
+   */
+  mode?: 'branch' | 'merge';
   /** Called with each rewritten file and what was rewritten. */
   onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'>) => void;
 }
@@ -59,6 +69,14 @@ async function readSource(key: string, env: CacheEnv, prev: CacheLike | null): P
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A Response for rewritten bytes, with Content-Length: without it transformers.js' `readResponse`
+ * grows its buffer by reallocating and copying it for every stream chunk.
+ */
+function bytesResponse(bytes: Uint8Array): Response {
+  return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Length': String(bytes.byteLength) } });
 }
 
 /** `https://huggingface.co/<id>/resolve/<rev>/onnx/model.onnx` → `<id>/onnx/model.onnx`. */
@@ -105,16 +123,16 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
       const path = key.split('?')[0]!;
       if (!path.endsWith('.onnx')) return prev ? prev.match(key) : undefined;
       const known = lookup(key);
-      if (known) return new Response(known as Uint8Array<ArrayBuffer>);
+      if (known) return bytesResponse(known);
       const cfgBytes = await readSource(configKeyFor(key), env, prev);
       const bytes = await readSource(key, env, prev);
       if (!bytes || !cfgBytes) return undefined;
       const shape = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
-      const r = rewriteModel(bytes, { targets: shape.modules.map((m) => m.path) });
-      opts.onRewrite?.(key, { branches: r.branches, params: r.params });
+      const r = rewriteModel(bytes, { targets: shape.modules.map((m) => m.path), mode: opts.mode ?? 'branch' });
+      opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
       memo.set(key, r.bytes);
       while (memo.size > 2) memo.delete(memo.keys().next().value!);
-      return new Response(r.bytes as Uint8Array<ArrayBuffer>);
+      return bytesResponse(r.bytes);
     },
     async put(key: string, res: Response) {
       if (prev) await prev.put(key, res);
@@ -145,8 +163,14 @@ function ortTensor(data: Float32Array, dims: number[]): OrtTensor {
 
 interface SessionModule {
   path: string;
-  inputA: string;
-  inputB: string;
+  /** Branch mode: the A / B inputs. */
+  inputA?: string;
+  inputB?: string;
+  /** Merge mode: the weight input, its layout and W0. */
+  inputW?: string;
+  layout?: WeightLayout;
+  w0?: Float32Array;
+  wDims?: number[];
   n: number;
   m: number;
 }
@@ -163,6 +187,8 @@ interface HookedSession {
   params: SessionParam[];
   /** ρ = 0 / no-override feeds: the exact base model. */
   baseFeeds: Feeds;
+  /** The session's own `run`. */
+  run: (feeds: Feeds, ...rest: unknown[]) => Promise<Record<string, unknown>>;
 }
 
 export interface LoadedAdapterInfo {
@@ -171,24 +197,50 @@ export interface LoadedAdapterInfo {
   modules: number;
   rank: number;
   modules_to_save: string[];
-  /** Bytes of the materialized tensors held for this adapter. */
+  /** Bytes of the materialized tensors held for this adapter (when materialized). */
   bytes: number;
+  /** False after the LRU budget evicted its tensors (re-materialized on the next use). */
+  materialized: boolean;
 }
 
-interface LoadedAdapter {
-  info: LoadedAdapterInfo;
-  /** Per hooked session: the complete adapter feeds. */
-  feeds: Feeds[];
+/** transformers.js-style progress event of `load_adapter`. */
+export interface AdapterProgressInfo {
+  /** `initiate` / `download` / `progress` / `done` per file, then `progress` of materialization, then `ready`. */
+  status: 'initiate' | 'download' | 'progress' | 'done' | 'ready';
+  /** The adapter's name in the registry. */
+  name: string;
+  /** File (path or URL), or `materialize` for the materialization step. */
+  file?: string;
+  /** Percent, 0–100. */
+  progress?: number;
+  /** Bytes read so far (files) or modules materialized (`materialize`). */
+  loaded?: number;
+  total?: number;
 }
+export type AdapterProgressCallback = (info: AdapterProgressInfo) => void;
 
 export interface LoadAdapterOptions {
   /** Backend for materialization (default: core's best registered one). */
   backend?: Backend;
   /** Replace an adapter already loaded under this name (default false: an error). */
   replace?: boolean;
+  /** transformers.js-style progress events for the file reads and the materialization. */
+  progress_callback?: AdapterProgressCallback;
 }
 
 export type AdapterSource = string | Adapter | AdapterFromBytesInput;
+
+/** Memory held by the registry. */
+export interface AdapterMemoryInfo {
+  /** Bytes of the materialized adapter tensors held now. */
+  materialized_bytes: number;
+  /** The LRU budget (Infinity: none). */
+  max_adapter_bytes: number;
+  /** Adapters whose tensors were dropped by the budget so far. */
+  evictions: number;
+  /** Re-materializations of evicted adapters so far. */
+  rematerializations: number;
+}
 
 /** Methods added to a model (or pipeline) by `attachAdapters`, named like PEFT's. */
 export interface AdapterMethods {
@@ -198,6 +250,23 @@ export interface AdapterMethods {
   unload_adapter(name: string): void;
   list_adapters(): LoadedAdapterInfo[];
   readonly active_adapter: string | null;
+  /**
+   * A view of the model (or pipeline) pinned to adapter `name` (`null`: the base model): call it
+   * like the model/pipeline, or call its `generate`. The active adapter is not changed.
+   */
+  with_adapter(name: string | null): this;
+  /** Change the LRU byte budget for materialized adapters (Infinity: none); evicts at once if over. */
+  set_max_adapter_bytes(bytes: number): void;
+  adapter_memory(): AdapterMemoryInfo;
+}
+
+export interface AttachOptions {
+  /**
+   * LRU byte budget for materialized adapter tensors (default: none). When loading or re-materializing
+   * goes over it, the least recently used adapters (not the active one, not one a run in progress
+   * uses) drop their tensors; they are re-materialized from their parameters on their next use.
+   */
+  max_adapter_bytes?: number;
 }
 
 function fmt(dims: readonly number[]): string {
@@ -210,20 +279,128 @@ function stripPeftKey(key: string): string {
   return k;
 }
 
+/** One registry entry: an adapter (or the base model, `name` null) and its feeds per hooked session. */
+interface Entry {
+  name: string | null;
+  adapter: Adapter | null;
+  backend?: Backend;
+  info: LoadedAdapterInfo | null;
+  /** null: evicted by the LRU budget. */
+  feeds: Feeds[] | null;
+  loading: Promise<Feeds[]> | null;
+  lastUse: number;
+  /** Calls / generate() runs in progress pinned to this entry (not evicted while > 0). */
+  pins: number;
+}
+
+function joinLocation(base: string, name: string): string {
+  return base.endsWith('/') ? `${base}${name}` : `${base}/${name}`;
+}
+
+function isUrl2(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+/** Read one adapter file with progress events (local path in Node, or http(s) URL). */
+async function readWithProgress(file: string, name: string, cb: AdapterProgressCallback): Promise<Uint8Array> {
+  cb({ status: 'initiate', name, file });
+  let out: Uint8Array;
+  if (isUrl2(file)) {
+    const res = await fetch(file);
+    if (!res.ok) throw new Error(`cannot load adapter "${name}": ${file}: HTTP ${res.status} ${res.statusText}`.trim());
+    cb({ status: 'download', name, file });
+    const total = Number(res.headers.get('content-length') ?? 0);
+    const chunks: Uint8Array[] = [];
+    let loaded = 0;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loaded += value.length;
+        cb({ status: 'progress', name, file, loaded, total: total || loaded, progress: total ? (loaded / total) * 100 : 0 });
+      }
+    } else {
+      chunks.push(new Uint8Array(await res.arrayBuffer()));
+      loaded = chunks[0]!.length;
+    }
+    out = new Uint8Array(loaded);
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+  } else {
+    const fs = await import('node:fs/promises');
+    const fh = await fs.open(file, 'r').catch((e: Error) => {
+      throw new Error(`cannot load adapter "${name}": ${file}: ${e.message}`);
+    });
+    try {
+      const total = (await fh.stat()).size;
+      cb({ status: 'download', name, file });
+      out = new Uint8Array(total);
+      const CHUNK = 1 << 20;
+      let loaded = 0;
+      while (loaded < total) {
+        const { bytesRead } = await fh.read(out, loaded, Math.min(CHUNK, total - loaded), loaded);
+        if (bytesRead === 0) break;
+        loaded += bytesRead;
+        cb({ status: 'progress', name, file, loaded, total, progress: (loaded / total) * 100 });
+      }
+      if (total === 0) cb({ status: 'progress', name, file, loaded: 0, total: 0, progress: 100 });
+    } finally {
+      await fh.close();
+    }
+  }
+  cb({ status: 'done', name, file });
+  return out;
+}
+
+async function loadSourceWithProgress(source: string, name: string, cb: AdapterProgressCallback): Promise<Adapter> {
+  const strip = (s: string): string => {
+    for (const f of [CONFIG_FILE, WEIGHTS_FILE]) if (s.endsWith(`/${f}`)) return s.slice(0, -f.length - 1);
+    return s;
+  };
+  let base: string;
+  let q = '';
+  if (isUrl2(source)) {
+    const u = new URL(source);
+    u.pathname = strip(u.pathname);
+    q = u.search;
+    u.search = '';
+    base = u.toString().replace(/\/+$/, '');
+  } else {
+    base = strip(source.replace(/\/+$/, '') || '/');
+  }
+  const config = await readWithProgress(`${joinLocation(base, CONFIG_FILE)}${q}`, name, cb);
+  const safetensors = await readWithProgress(`${joinLocation(base, WEIGHTS_FILE)}${q}`, name, cb);
+  return adapterFromBytes({ config, safetensors, source: base });
+}
+
+const VIEW = Symbol.for('tensorpeft.view');
+
 /** The adapter registry for one transformers.js model's sessions. */
 export class AdapterRegistry {
   private readonly sessions: HookedSession[] = [];
-  private readonly adapters = new Map<string, LoadedAdapter>();
-  private active: string | null = null;
-  /** Feeds used by runs starting now (swapped atomically). */
-  private current: Feeds[];
+  private readonly index = new Map<SessionLike, number>();
+  private readonly adapters = new Map<string, Entry>();
+  private readonly base: Entry;
+  /** The entry used by runs starting now (swapped atomically). */
+  private current: Entry;
+  private clock = 0;
+  private maxBytes: number;
+  private evictions = 0;
+  private rematerializations = 0;
 
-  constructor(sessions: SessionLike[]) {
+  constructor(sessions: SessionLike[], opts: AttachOptions = {}) {
     for (const s of sessions) this.hook(s);
     if (this.sessions.length === 0) {
       throw new Error('no session of this model has adapter inputs: call enableAdapters(env) before loading the model');
     }
-    this.current = this.sessions.map((h) => h.baseFeeds);
+    this.maxBytes = opts.max_adapter_bytes ?? Number.POSITIVE_INFINITY;
+    this.base = { name: null, adapter: null, info: null, feeds: this.sessions.map((h) => h.baseFeeds), loading: null, lastUse: 0, pins: 0 };
+    this.current = this.base;
   }
 
   private hook(session: SessionLike): void {
@@ -240,7 +417,20 @@ export class AdapterRegistry {
     const params: SessionParam[] = [];
     const baseFeeds: Feeds = {};
     for (const name of ours) {
-      if (name.startsWith(PARAM_PREFIX)) {
+      if (name.startsWith(MERGE_PREFIX)) {
+        const rest = name.slice(MERGE_PREFIX.length);
+        const path = rest.slice(rest.indexOf('.') + 1);
+        const base = baseWeightOf(name);
+        if (!base) throw new Error(`merge-mode input ${name} has no base weight in this process (the model must be rewritten by enableAdapters in this process)`);
+        const w0 = base.data;
+        const wDims = dimsOf(name).map(Number);
+        // [in, out] for MatMul / Conv1D Gemm, [out, in] for Gemm transB=1.
+        const lay: WeightLayout = base.layout;
+        const n = lay === 'in_out' ? wDims[0]! : wDims[1]!;
+        const m = lay === 'in_out' ? wDims[1]! : wDims[0]!;
+        modules.push({ path, inputW: name, layout: lay, w0, wDims, n, m });
+        baseFeeds[name] = ortTensor(w0, wDims);
+      } else if (name.startsWith(PARAM_PREFIX)) {
         const d = dimsOf(name);
         const dims = d.slice(1).map(Number);
         params.push({ name: name.slice(PARAM_PREFIX.length), input: name, dims });
@@ -255,11 +445,12 @@ export class AdapterRegistry {
         baseFeeds[inputB] = ortTensor(new Float32Array(0), [0, m]);
       }
     }
-    const hooked: HookedSession = { session, modules, params, baseFeeds };
+    const run = session.run.bind(session);
+    const hooked: HookedSession = { session, modules, params, baseFeeds, run };
     const idx = this.sessions.length;
     this.sessions.push(hooked);
+    this.index.set(session, idx);
     const visible = all.filter((n) => !n.startsWith(INPUT_PREFIX));
-    const run = session.run.bind(session);
     Object.defineProperty(session, 'inputNames', { value: visible, configurable: true });
     if (session.inputMetadata) {
       const vm = session.inputMetadata.filter((m) => !m.name.startsWith(INPUT_PREFIX));
@@ -270,29 +461,103 @@ export class AdapterRegistry {
       configurable: true,
       value(feeds: Feeds, ...rest: unknown[]) {
         // Captured synchronously at run start: a later swap does not affect this run.
-        const extra = self.current[idx]!;
-        return run({ ...feeds, ...extra }, ...rest);
+        return self.runWith(idx, self.current, feeds, rest);
       },
     });
   }
 
+  /** Run hooked session `idx` with `entry`'s feeds (re-materializing them first if evicted). */
+  private runWith(idx: number, entry: Entry, feeds: Feeds, rest: unknown[]): Promise<Record<string, unknown>> {
+    const h = this.sessions[idx]!;
+    entry.lastUse = ++this.clock;
+    const f = entry.feeds;
+    if (f) return h.run({ ...feeds, ...f[idx]! }, ...rest);
+    return this.ensure(entry).then((fs) => h.run({ ...feeds, ...fs[idx]! }, ...rest));
+  }
+
+  private ensure(entry: Entry): Promise<Feeds[]> {
+    if (entry.feeds) return Promise.resolve(entry.feeds);
+    if (entry.loading) return entry.loading;
+    const p = materializeAdapter(entry.adapter!, entry.backend)
+      .then((updates) => this.build(entry.name!, entry.adapter!, updates, entry.backend))
+      .then(
+        (built) => {
+          entry.feeds = built.feeds;
+          entry.loading = null;
+          entry.lastUse = ++this.clock;
+          this.rematerializations++;
+          this.enforceBudget(entry);
+          return built.feeds;
+        },
+        (e: unknown) => {
+          entry.loading = null;
+          throw e;
+        },
+      );
+    entry.loading = p;
+    return p;
+  }
+
+  private heldBytes(): number {
+    let total = 0;
+    for (const e of this.adapters.values()) if (e.feeds) total += e.info!.bytes;
+    return total;
+  }
+
+  /** Evict least recently used adapters' feeds while over the budget (never `keep`, the active one, or pinned ones). */
+  private enforceBudget(keep?: Entry): void {
+    if (!Number.isFinite(this.maxBytes)) return;
+    let total = this.heldBytes();
+    while (total > this.maxBytes) {
+      let victim: Entry | undefined;
+      for (const e of this.adapters.values()) {
+        if (!e.feeds || e === keep || e === this.current || e.pins > 0) continue;
+        if (!victim || e.lastUse < victim.lastUse) victim = e;
+      }
+      if (!victim) break;
+      victim.feeds = null;
+      total -= victim.info!.bytes;
+      this.evictions++;
+    }
+  }
+
   get active_adapter(): string | null {
-    return this.active;
+    return this.current.name;
   }
 
   /** Materialize an adapter (any method), check it against the model, keep its feeds under `name`. */
   async load_adapter(name: string, source: AdapterSource, opts: LoadAdapterOptions = {}): Promise<LoadedAdapterInfo> {
     if (this.adapters.has(name) && !opts.replace) throw new Error(`an adapter named "${name}" is already loaded (unload it first, or pass { replace: true })`);
-    const adapter: Adapter =
-      typeof source === 'string' ? await loadAdapter(source) : 'method' in source && 'plan' in source ? source : adapterFromBytes(source as AdapterFromBytesInput);
+    const cb = opts.progress_callback;
+    let adapter: Adapter;
+    if (typeof source === 'string') adapter = cb ? await loadSourceWithProgress(source, name, cb) : await loadAdapter(source);
+    else adapter = 'method' in source && 'plan' in source ? source : adapterFromBytes(source as AdapterFromBytesInput);
+    const total = adapter.plan.modules.length;
+    cb?.({ status: 'initiate', name, file: 'materialize' });
+    cb?.({ status: 'progress', name, file: 'materialize', loaded: 0, total, progress: 0 });
     const updates = await materializeAdapter(adapter, opts.backend);
-    const loaded = this.build(name, adapter, updates);
-    this.adapters.set(name, loaded);
-    if (this.active === name) this.current = loaded.feeds;
-    return loaded.info;
+    const built = await this.build(name, adapter, updates, opts.backend, cb);
+    cb?.({ status: 'done', name, file: 'materialize' });
+    const entry: Entry = {
+      name,
+      adapter,
+      ...(opts.backend ? { backend: opts.backend } : {}),
+      info: built.info,
+      feeds: built.feeds,
+      loading: null,
+      lastUse: ++this.clock,
+      pins: 0,
+    };
+    const old = this.adapters.get(name);
+    this.adapters.set(name, entry);
+    if (old && this.current === old) this.current = entry;
+    // Over the budget, even the adapter just loaded may go (it was checked; it re-materializes on use).
+    this.enforceBudget();
+    cb?.({ status: 'ready', name });
+    return this.infoOf(entry);
   }
 
-  private build(name: string, adapter: Adapter, updates: ModuleUpdate[]): LoadedAdapter {
+  private async build(name: string, adapter: Adapter, updates: ModuleUpdate[], backend: Backend | undefined, cb?: AdapterProgressCallback): Promise<{ feeds: Feeds[]; info: LoadedAdapterInfo }> {
     let bytes = 0;
     const feeds: Feeds[] = this.sessions.map((h) => ({ ...h.baseFeeds }));
     // Check every module against every hooked session before keeping anything.
@@ -314,7 +579,6 @@ export class AdapterRegistry {
       const Bt = new Float32Array(u.rho * u.m);
       for (let i = 0; i < u.m; i++) for (let r = 0; r < u.rho; r++) Bt[r * u.m + i] = u.s * u.B[i * u.rho + r]!;
       prepared.push({ u, A: u.A, Bt });
-      bytes += (u.A.length + Bt.length) * 4;
     }
     const heads: string[] = [];
     for (const [key, t] of adapter.extras) {
@@ -344,60 +608,263 @@ export class AdapterRegistry {
         }
       }
     });
+    const merges = this.sessions.some((h) => h.modules.some((x) => x.inputW !== undefined));
+    const be = merges ? (backend ?? (await getBackend())) : undefined;
+    let done = 0;
     for (const { u, A, Bt } of prepared) {
-      this.sessions.forEach((h, si) => {
+      let branch = false;
+      for (let si = 0; si < this.sessions.length; si++) {
+        const h = this.sessions[si]!;
         const mod = h.modules.find((x) => x.path === u.path) ?? h.modules.find((x) => pathsMatch(u.path, x.path));
-        if (!mod) return;
-        feeds[si]![mod.inputA] = ortTensor(A, [u.n, u.rho]);
-        feeds[si]![mod.inputB] = ortTensor(Bt, [u.rho, u.m]);
-      });
+        if (!mod) continue;
+        if (mod.inputW !== undefined) {
+          // Merge mode: W0 + s·B′A′ᵀ in the weight's own layout, by the backend.
+          const W = mod.w0!.slice();
+          await be!.merge(W, mod.layout!, u);
+          feeds[si]![mod.inputW] = ortTensor(W, mod.wDims!);
+          bytes += W.byteLength;
+        } else {
+          feeds[si]![mod.inputA!] = ortTensor(A, [u.n, u.rho]);
+          feeds[si]![mod.inputB!] = ortTensor(Bt, [u.rho, u.m]);
+          branch = true;
+        }
+      }
+      if (branch) bytes += (A.length + Bt.length) * 4;
+      done++;
+      cb?.({ status: 'progress', name, file: 'materialize', loaded: done, total: prepared.length, progress: (done / Math.max(1, prepared.length)) * 100 });
     }
     return {
       feeds,
-      info: { name, peft_type: adapter.config.peft_type, modules: updates.length, rank: adapter.plan.rank, modules_to_save: heads, bytes },
+      info: { name, peft_type: adapter.config.peft_type, modules: updates.length, rank: adapter.plan.rank, modules_to_save: heads, bytes, materialized: true },
     };
   }
 
-  set_adapter(name: string): void {
+  private infoOf(e: Entry): LoadedAdapterInfo {
+    return { ...e.info!, modules_to_save: [...e.info!.modules_to_save], materialized: e.feeds !== null };
+  }
+
+  /** The entry of adapter `name` (`null`: the base model). */
+  entryFor(name: string | null): Entry {
+    if (name === null) return this.base;
     const a = this.adapters.get(name);
     if (!a) throw new Error(`no adapter named "${name}" is loaded (loaded: ${[...this.adapters.keys()].join(', ') || 'none'})`);
-    this.active = name;
-    this.current = a.feeds;
+    return a;
+  }
+
+  /** The entry runs starting now use. */
+  currentEntry(): Entry {
+    return this.current;
+  }
+
+  set_adapter(name: string): void {
+    if (typeof name !== 'string') throw new Error('set_adapter needs a name (disable_adapters() for the base model)');
+    const a = this.entryFor(name);
+    a.lastUse = ++this.clock;
+    this.current = a;
+    // Warm an evicted adapter now (runs starting before it is ready wait for it).
+    if (!a.feeds) this.ensure(a).catch(() => undefined);
   }
 
   /** Exact base model from the next run on. */
   disable_adapters(): void {
-    this.active = null;
-    this.current = this.sessions.map((h) => h.baseFeeds);
+    this.current = this.base;
   }
 
   unload_adapter(name: string): void {
-    if (!this.adapters.delete(name)) throw new Error(`no adapter named "${name}" is loaded`);
-    if (this.active === name) this.disable_adapters();
+    const e = this.adapters.get(name);
+    if (!e) throw new Error(`no adapter named "${name}" is loaded`);
+    this.adapters.delete(name);
+    if (this.current === e) this.disable_adapters();
   }
 
   list_adapters(): LoadedAdapterInfo[] {
-    return [...this.adapters.values()].map((a) => ({ ...a.info, modules_to_save: [...a.info.modules_to_save] }));
+    return [...this.adapters.values()].map((e) => this.infoOf(e));
+  }
+
+  set_max_adapter_bytes(bytes: number): void {
+    if (!(bytes >= 0)) throw new Error(`max_adapter_bytes must be a non-negative number, got ${bytes}`);
+    this.maxBytes = bytes;
+    this.enforceBudget();
+  }
+
+  adapter_memory(): AdapterMemoryInfo {
+    return { materialized_bytes: this.heldBytes(), max_adapter_bytes: this.maxBytes, evictions: this.evictions, rematerializations: this.rematerializations };
+  }
+
+  /** Run `fn` with `entry` pinned (not evicted) until the promise it returns settles. */
+  pinned<R>(entry: Entry, fn: () => R): Promise<Awaited<R>> {
+    entry.pins++;
+    entry.lastUse = ++this.clock;
+    let p: Promise<Awaited<R>>;
+    try {
+      p = Promise.resolve(fn());
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    return p.finally(() => {
+      // Adapters in use are never evicted: the budget is re-applied when the last user is done.
+      if (--entry.pins === 0) this.enforceBudget();
+    });
+  }
+
+  /** `sessions` of a view pinned to `entry`: each hooked session runs with `entry`'s feeds. */
+  pinnedSessions(sessions: Record<string, SessionLike>, entry: Entry): Record<string, SessionLike> {
+    const out: Record<string, SessionLike> = {};
+    for (const [k, s] of Object.entries(sessions)) {
+      const idx = this.index.get(s);
+      if (idx === undefined) {
+        out[k] = s;
+        continue;
+      }
+      const view = Object.create(s) as SessionLike;
+      Object.defineProperty(view, 'run', {
+        configurable: true,
+        value: (feeds: Feeds, ...rest: unknown[]) => this.runWith(idx, entry, feeds, rest),
+      });
+      out[k] = view;
+    }
+    return out;
   }
 }
 
 interface ModelLike {
   sessions: Record<string, SessionLike>;
+  _call(...args: unknown[]): unknown;
+  generate?(opts?: Record<string, unknown>): Promise<unknown>;
+}
+
+interface PipelineLike {
+  model: ModelLike;
+  _call(...args: unknown[]): unknown;
 }
 
 const REGISTRY = Symbol.for('tensorpeft.registry');
+const HOOKED = Symbol.for('tensorpeft.hookedCall');
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  if (x === null || typeof x !== 'object') return false;
+  const p = Object.getPrototypeOf(x) as unknown;
+  return p === Object.prototype || p === null;
+}
+
+type Callish = ((...args: unknown[]) => unknown) & Record<PropertyKey, unknown>;
+
+/** A callable view of `target` (a Callable whose `closure._call` is looked up on the view). */
+function callableView<T extends object>(target: T, own: Record<PropertyKey, unknown>): T {
+  const view = ((...args: unknown[]) => (view as unknown as { _call: (...a: unknown[]) => unknown })._call(...args)) as unknown as Callish;
+  Object.setPrototypeOf(view, target);
+  for (const k of Reflect.ownKeys(own)) Object.defineProperty(view, k, { value: own[k], configurable: true, writable: true });
+  return view as unknown as T;
+}
+
+/**
+ * Hook a model's `_call` and `generate`: every call / `generate()` runs pinned to one adapter for its
+ * whole duration (all sessions, all tokens): the one active when it started, or the per-call
+ * `{ adapter: name | null }` (2nd argument of `model(inputs, { adapter })`, or a key of `generate`'s options).
+ */
+function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => ModelLike {
+  const makeView = (entry: Entry): ModelLike => callableView(model, { sessions: reg.pinnedSessions(model.sessions, entry), [VIEW]: entry });
+  const holder = model as unknown as Record<symbol, unknown>;
+  if (holder[HOOKED]) return makeView;
+  holder[HOOKED] = true;
+  const origCall = model._call;
+  Object.defineProperty(model, '_call', {
+    configurable: true,
+    writable: true,
+    value(this: ModelLike & Record<symbol, unknown>, inputs: unknown, opts?: unknown, ...rest: unknown[]) {
+      if (isPlainObject(opts) && 'adapter' in opts) {
+        let entry: Entry;
+        try {
+          entry = reg.entryFor((opts.adapter ?? null) as string | null);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        return reg.pinned(entry, () => origCall.call(makeView(entry), inputs, ...rest));
+      }
+      if (this[VIEW]) return origCall.call(this, inputs, opts, ...rest);
+      const entry = reg.currentEntry();
+      return reg.pinned(entry, () => origCall.call(makeView(entry), inputs, opts, ...rest));
+    },
+  });
+  const origGenerate = model.generate;
+  if (typeof origGenerate === 'function') {
+    Object.defineProperty(model, 'generate', {
+      configurable: true,
+      writable: true,
+      value(this: ModelLike & Record<symbol, unknown>, opts: Record<string, unknown> = {}) {
+        if (isPlainObject(opts) && 'adapter' in opts) {
+          const { adapter, ...rest } = opts;
+          let entry: Entry;
+          try {
+            entry = reg.entryFor((adapter ?? null) as string | null);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+          return reg.pinned(entry, () => origGenerate.call(makeView(entry), rest));
+        }
+        if (this[VIEW]) return origGenerate.call(this, opts);
+        const entry = reg.currentEntry();
+        return reg.pinned(entry, () => origGenerate.call(makeView(entry), opts));
+      },
+    });
+  }
+  return makeView;
+}
+
+/** Hook a pipeline's `_call`: its last argument may carry `adapter`; the whole call is pinned. */
+function hookPipeline(pipe: PipelineLike, reg: AdapterRegistry, modelView: (e: Entry) => ModelLike): (entry: Entry) => PipelineLike {
+  const holder = pipe as unknown as Record<symbol, unknown>;
+  const origCall = (holder[HOOKED] as PipelineLike['_call'] | undefined) ?? pipe._call;
+  const runPinned = (self: PipelineLike, entry: Entry, args: unknown[]): Promise<unknown> =>
+    reg.pinned(entry, () => origCall.apply(Object.create(self, { model: { value: modelView(entry), configurable: true, writable: true } }), args));
+  const makeView = (entry: Entry): PipelineLike =>
+    callableView(pipe, {
+      [VIEW]: entry,
+      _call: function (this: PipelineLike, ...args: unknown[]) {
+        return runPinned(this, entry, args);
+      },
+    });
+  if (holder[HOOKED]) return makeView;
+  holder[HOOKED] = origCall;
+  Object.defineProperty(pipe, '_call', {
+    configurable: true,
+    writable: true,
+    value(this: PipelineLike, ...args: unknown[]) {
+      const last = args[args.length - 1];
+      if (args.length >= 2 && isPlainObject(last) && 'adapter' in last) {
+        const { adapter, ...restOpts } = last;
+        let entry: Entry;
+        try {
+          entry = reg.entryFor((adapter ?? null) as string | null);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        return runPinned(this, entry, [...args.slice(0, -1), restOpts]);
+      }
+      return runPinned(this, reg.currentEntry(), args);
+    },
+  });
+  return makeView;
+}
 
 /**
  * Attach the adapter registry to a transformers.js model (from `AutoModel*.from_pretrained`, loaded
  * after `enableAdapters(env)`) or a pipeline (its `.model`). Adds `load_adapter`, `set_adapter`,
- * `disable_adapters`, `unload_adapter`, `list_adapters`, `active_adapter` to the object and returns it.
+ * `disable_adapters`, `unload_adapter`, `list_adapters`, `active_adapter`, `with_adapter`,
+ * `set_max_adapter_bytes`, `adapter_memory` to the object and returns it. Calls and `generate()`
+ * keep one adapter from start to end; `model(inputs, { adapter })`, `model.generate({ …, adapter })`
+ * and `pipe(input, { …, adapter })` pick one per call (`null`: the base model).
  */
-export function attachAdapters<T extends object>(target: T): T & AdapterMethods {
-  const model = ('sessions' in target ? target : (target as { model?: unknown }).model) as ModelLike | undefined;
+export function attachAdapters<T extends object>(target: T, opts: AttachOptions = {}): T & AdapterMethods {
+  const isModel = 'sessions' in target;
+  const model = (isModel ? target : (target as { model?: unknown }).model) as ModelLike | undefined;
   if (!model || (typeof model !== 'object' && typeof model !== 'function') || !('sessions' in model)) throw new Error('attachAdapters expects a transformers.js model or pipeline');
   const holder = model as unknown as Record<symbol, AdapterRegistry | undefined>;
-  const reg = holder[REGISTRY] ?? new AdapterRegistry(Object.values(model.sessions));
+  const reg = holder[REGISTRY] ?? new AdapterRegistry(Object.values(model.sessions), opts);
   holder[REGISTRY] = reg;
+  if (opts.max_adapter_bytes !== undefined) reg.set_max_adapter_bytes(opts.max_adapter_bytes);
+  const modelView = hookModel(model, reg);
+  const view = isModel ? (modelView as unknown as (e: Entry) => T) : (hookPipeline(target as unknown as PipelineLike, reg, modelView) as unknown as (e: Entry) => T);
   const t = target as T & AdapterMethods;
   Object.defineProperties(t, {
     load_adapter: { value: reg.load_adapter.bind(reg), configurable: true },
@@ -406,6 +873,9 @@ export function attachAdapters<T extends object>(target: T): T & AdapterMethods 
     unload_adapter: { value: reg.unload_adapter.bind(reg), configurable: true },
     list_adapters: { value: reg.list_adapters.bind(reg), configurable: true },
     active_adapter: { get: () => reg.active_adapter, configurable: true },
+    with_adapter: { value: (name: string | null) => view(reg.entryFor(name)), configurable: true },
+    set_max_adapter_bytes: { value: reg.set_max_adapter_bytes.bind(reg), configurable: true },
+    adapter_memory: { value: reg.adapter_memory.bind(reg), configurable: true },
   });
   return t;
 }
@@ -418,6 +888,12 @@ export interface PretrainedLoader<M> {
 export interface FromPretrainedOptions extends Record<string, unknown> {
   /** Adapters to load: name → folder/URL, Adapter, or bytes. The first becomes active. */
   adapters?: Record<string, AdapterSource>;
+  /** `branch` (default) or `merge` (fp32 models; see `EnableOptions.mode`). */
+  mode?: 'branch' | 'merge';
+  /** LRU byte budget for materialized adapters (see `AttachOptions`). */
+  max_adapter_bytes?: number;
+  /** transformers.js' progress callback: gets the model files' events, then each adapter's (`AdapterProgressInfo`). */
+  progress_callback?: (info: never) => void;
 }
 
 /**
@@ -431,18 +907,19 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, ...rest } = options;
-  const restore = enableAdapters(env);
+  const { adapters, max_adapter_bytes, mode, ...rest } = options;
+  const restore = enableAdapters(env, mode ? { mode } : {});
   let model: M;
   try {
     model = await loader.from_pretrained(id, rest);
   } finally {
     restore();
   }
-  const m = attachAdapters(model);
+  const m = attachAdapters(model, max_adapter_bytes === undefined ? {} : { max_adapter_bytes });
+  const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;
   for (const [name, src] of Object.entries(adapters ?? {})) {
-    await m.load_adapter(name, src);
+    await m.load_adapter(name, src, cb ? { progress_callback: cb } : {});
     if (first) m.set_adapter(name);
     first = false;
   }

@@ -24,7 +24,11 @@ type TensorProto = onnxProto.onnx.ITensorProto;
 
 export const INPUT_PREFIX = 'tensorpeft.';
 export const PARAM_PREFIX = 'tensorpeft.param.';
+/** Merge mode: `tensorpeft.merge.<token>.<module path>` is the whole weight of a targeted fp32 linear, fed per run. */
+export const MERGE_PREFIX = 'tensorpeft.merge.';
+/** Prefix of the symbolic rank dims (`rho_0`, `rho_1`, …: one per module). */
 export const RANK_DIM = 'rho';
+/** Prefix of the symbolic override dims of head parameters (`override_0`, …). */
 export const OVERRIDE_DIM = 'override';
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -79,12 +83,56 @@ export interface RewriteOptions {
   targets: readonly string[];
   /** Make named weights/biases of the other linears (heads) overridable (default true). */
   overridableHeads?: boolean;
+  /**
+   * `branch` (default): side branches `y += (x·A)·B`. `merge`: the weight of every targeted fp32
+   * MatMul/Gemm becomes a graph input (the plugin feeds W0, or W0 + s·B′A′ᵀ merged by the backend);
+   * q8 (MatMulInteger) targets still get branches.
+   */
+  mode?: 'branch' | 'merge';
+}
+
+/** A targeted linear whose weight is fed as an input (merge mode). */
+export interface MergedInfo {
+  path: string;
+  graphPath: string;
+  node: string;
+  /** Graph input (`tensorpeft.merge.<token>.<path>`). */
+  input: string;
+  /** Weight layout and dims as in the original initializer. */
+  layout: 'in_out' | 'out_in';
+  dims: [number, number];
+  n: number;
+  m: number;
+}
+
+/**
+ * Base weights of merge-mode rewrites, by graph input name (the token in the name is unique per
+ * rewrite): the registry reads W0 from here when it hooks a session.
+ */
+const BASE_WEIGHTS = new Map<string, { data: Float32Array; layout: 'in_out' | 'out_in' }>();
+
+/** W0 (and its layout) of a merge-mode weight input (see `MergedInfo.input`). */
+export function baseWeightOf(input: string): { data: Float32Array; layout: 'in_out' | 'out_in' } | undefined {
+  return BASE_WEIGHTS.get(input);
+}
+
+let rewriteCounter = 0;
+
+function initFloats(t: TensorProto): Float32Array {
+  if (t.rawData && t.rawData.length > 0) {
+    const copy = new Uint8Array(t.rawData.length);
+    copy.set(t.rawData);
+    return new Float32Array(copy.buffer);
+  }
+  return Float32Array.from(t.floatData ?? []);
 }
 
 export interface RewriteResult {
   bytes: Uint8Array;
   branches: BranchInfo[];
   params: ParamInfo[];
+  /** Merge mode: the targets whose weights became inputs. */
+  merged: MergedInfo[];
 }
 
 export function num(d: unknown): number {
@@ -215,6 +263,13 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
   const branches: BranchInfo[] = [];
   const seen = new Map<string, string>();
   const heads: FoundLinear[] = [];
+  const merged: MergedInfo[] = [];
+  const token = `${Date.now().toString(36)}${(rewriteCounter++).toString(36)}`;
+  const initByName = new Map<string, TensorProto>();
+  for (const t of g.initializer ?? []) initByName.set(t.name!, t);
+  const uses = new Map<string, number>();
+  for (const nd of nodes) for (const x of nd.input ?? []) uses.set(x, (uses.get(x) ?? 0) + 1);
+  const dropInits = new Set<string>();
   for (const l of linears) {
     const path = matchTarget(l.graphPath, opts.targets);
     if (path === undefined) {
@@ -223,6 +278,18 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
     }
     if (seen.has(path)) throw new Error(`module ${path} maps to two graph nodes: ${seen.get(path)} and ${l.node}`);
     seen.set(path, l.node);
+    if (opts.mode === 'merge' && l.op !== 'MatMulInteger') {
+      const input = `${MERGE_PREFIX}${token}.${path}`;
+      const t = initByName.get(l.weight)!;
+      const dims = (t.dims ?? []).map(num) as [number, number];
+      BASE_WEIGHTS.set(input, { data: initFloats(t), layout: l.weightLayout });
+      const nd = nodes.find((x) => x.name === l.node)!;
+      nd.input = (nd.input ?? []).map((x, i) => (i === 1 ? input : x));
+      if (uses.get(l.weight) === 1) dropInits.add(l.weight);
+      g.input!.push(floatInput(input, dims));
+      merged.push({ path, graphPath: l.graphPath, node: l.node, input, layout: l.weightLayout, dims, n: l.n, m: l.m });
+      continue;
+    }
     const inputA = `${INPUT_PREFIX}${path}.A`;
     const inputB = `${INPUT_PREFIX}${path}.B`;
     const base = `${l.output}/tensorpeft_base`;
@@ -235,8 +302,11 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
       { name: `${scope}/MatMul_B`, opType: 'MatMul', input: [`${scope}/xA`, inputB], output: [`${scope}/delta`] },
       { name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] },
     ]);
-    g.input!.push(floatInput(inputA, [l.n, RANK_DIM]));
-    g.input!.push(floatInput(inputB, [RANK_DIM, l.m]));
+    // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
+    // module, and ORT plans buffers as if equal dim names had equal sizes.
+    const rankDim = `${RANK_DIM}_${branches.length}`;
+    g.input!.push(floatInput(inputA, [l.n, rankDim]));
+    g.input!.push(floatInput(inputB, [rankDim, l.m]));
     branches.push({ path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m: l.m });
   }
 
@@ -263,7 +333,8 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
       const wDims = (wt.dims ?? []).map(num);
       const wIn = `${PARAM_PREFIX}${l.weight}`;
       const scope = `/tensorpeft/param/${l.graphPath}`;
-      g.input!.push(floatInput(wIn, [OVERRIDE_DIM, ...wDims]));
+      const overDim = `${OVERRIDE_DIM}_${params.length}`;
+      g.input!.push(floatInput(wIn, [overDim, ...wDims]));
       params.push({ name: l.weight, input: wIn, dims: wDims });
       // Base path untouched (same kernel, same constant weights as the base model); the override
       // path computes x·Wᵀ + b from the fed tensors; the first `out` columns of [override, base] are the
@@ -286,7 +357,7 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
         const bt = inits.get(l.bias)!;
         const bDims = (bt.dims ?? []).map(num);
         const bIn = `${PARAM_PREFIX}${l.bias}`;
-        g.input!.push(floatInput(bIn, [OVERRIDE_DIM, ...bDims]));
+        g.input!.push(floatInput(bIn, [overDim, ...bDims]));
         params.push({ name: l.bias, input: bIn, dims: bDims });
         ns.push({ name: `${scope}/Flatten_bias`, opType: 'Flatten', input: [bIn], output: [`${scope}/b`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
         ns.push({ name: `${scope}/Add`, opType: 'Add', input: [over, `${scope}/b`], output: [`${scope}/xwb`] });
@@ -312,6 +383,6 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
   });
   g.node = ordered.map((n) => onnx.NodeProto.fromObject(n));
   g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
-  g.initializer = (g.initializer ?? []).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
-  return { bytes: onnx.ModelProto.encode(model).finish(), branches, params };
+  g.initializer = (g.initializer ?? []).filter((t) => !dropInits.has(t.name!)).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
+  return { bytes: onnx.ModelProto.encode(model).finish(), branches, params, merged };
 }

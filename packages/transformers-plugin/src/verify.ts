@@ -22,6 +22,8 @@ export interface VerifyOptions {
   dtype?: 'fp32' | 'q8';
   texts?: string[];
   backend?: Backend;
+  /** Plugin mode (default `branch`; `merge` needs fp32). */
+  mode?: 'branch' | 'merge';
 }
 
 export interface VerifyResult {
@@ -31,6 +33,7 @@ export interface VerifyResult {
   adapter_effect: number;
   outputs: string[];
   dtype: 'fp32' | 'q8';
+  mode: 'branch' | 'merge';
   peft_type: string;
   modules: number;
   modules_to_save: string[];
@@ -82,7 +85,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const baseOut = await run(base);
     await base.dispose();
 
-    const restore = enableAdapters(env);
+    const restore = enableAdapters(env, { mode: opts.mode ?? 'branch' });
     let plugged;
     try {
       plugged = attachAdapters(await load(dtype));
@@ -113,6 +116,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       adapter_effect: maxAbsDiff(adapterOut, baseOut, names),
       outputs: names,
       dtype,
+      mode: opts.mode ?? 'branch',
       peft_type: info.peft_type,
       modules: info.modules,
       modules_to_save: info.modules_to_save,

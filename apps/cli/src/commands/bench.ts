@@ -2,6 +2,7 @@
  * `tensorpeft bench kernels`: merge, branch apply and whole-adapter materialization on every
  * backend in one run (ratios comparable); rows {kernel, shape, backend, ms, gflops}.
  */
+import { benchPluginCommand, benchPluginHelp } from './bench-plugin.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -11,12 +12,14 @@ import { registerWasmBackend, runKernelBench, type BenchRow } from '@tensorpeft/
 import { UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const benchHelp = `tensorpeft bench kernels [--json] [--quick] [--backends js,wasm] [--out file.json]
+export const benchKernelsHelp = `tensorpeft bench kernels [--json] [--quick] [--backends js,wasm] [--out file.json]
   Times merge (W += s·B′A′ᵀ on 768x768x16, 768x3072x16, 4096x4096x16 = m×n×ρ), branch apply
   (128 rows) and materialization of whole adapters of every method (BERT-base and LLaMA-2-7B,
   q,v) on each backend (default: every registered backend that loads). Prints rows
   {kernel, shape, backend, ms, gflops}; --quick takes fewer repetitions (same shapes);
   --out also writes the JSON rows to a file. Progress goes to stderr.`;
+
+export const benchHelp = `${benchKernelsHelp}\n\n${benchPluginHelp}`;
 
 function table(rows: BenchRow[]): string[] {
   const js = new Map(rows.filter((r) => r.backend === 'js').map((r) => [`${r.kernel}|${r.shape}`, r.ms]));
@@ -30,6 +33,8 @@ function table(rows: BenchRow[]): string[] {
 }
 
 export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
+  // `bench plugin …` has its own options (model sizes, archs); dispatch before parsing.
+  if (argv[0] === 'plugin') return benchPluginCommand(argv.slice(1), io);
   const { values, positionals } = parseArgs({
     args: argv,
     options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, backends: { type: 'string' }, out: { type: 'string' } },
@@ -37,7 +42,7 @@ export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
     strict: true,
   });
   if (positionals.length !== 1 || positionals[0] !== 'kernels') {
-    throw new UsageError(`expected the benchmark name "kernels", got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'nothing'}`);
+    throw new UsageError(`expected the benchmark name "kernels" or "plugin", got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'nothing'}`);
   }
   registerWasmBackend();
   const requested = values.backends?.split(',').map((s) => s.trim()).filter(Boolean);

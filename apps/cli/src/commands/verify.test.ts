@@ -37,11 +37,16 @@ describe('tensorpeft verify', () => {
     const q = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8')).out);
     expect(q.base_max_abs_diff).toBe(0);
     expect(q.tolerance).toBe(5e-2);
+    // Merge mode: merged fp32 weights fed as graph inputs give the offline merge's outputs too.
+    const mm = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--mode', 'merge')).out);
+    expect(mm.base_max_abs_diff).toBe(0);
+    expect(mm.max_abs_diff).toBeLessThanOrEqual(1e-4);
   });
 
   it('checks its arguments', async () => {
     await expect(run('--adapter', 'x')).rejects.toThrow(UsageError);
     await expect(run('--model', 'x')).rejects.toThrow(UsageError);
     await expect(run('--model', 'x', '--adapter', 'y', '--dtype', 'fp16')).rejects.toThrow(/--dtype must be fp32 or q8/);
+    await expect(run('--model', 'x', '--adapter', 'y', '--mode', 'fused')).rejects.toThrow(/--mode must be branch or merge/);
   });
 });

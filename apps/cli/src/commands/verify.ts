@@ -4,7 +4,7 @@ import { verify } from '@tensorpeft/transformers-plugin';
 import { UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const verifyHelp = `tensorpeft verify --model <model dir> --adapter <adapter dir|URL> [--dtype fp32|q8] [--text "…"]… [--tolerance X]
+export const verifyHelp = `tensorpeft verify --model <model dir> --adapter <adapter dir|URL> [--dtype fp32|q8] [--mode branch|merge] [--text "…"]… [--tolerance X]
   Runs the same fixed texts (or the given --text, repeatable) through transformers.js four ways:
   the untouched base model; the model with the TensorPEFT plugin and adapters disabled; the plugin with
   the adapter active; and an independently built model whose fp32 ONNX initializers were merged offline
@@ -23,6 +23,7 @@ export async function verifyCommand(argv: string[], io: CliIO): Promise<number> 
       dtype: { type: 'string' },
       text: { type: 'string', multiple: true },
       tolerance: { type: 'string' },
+      mode: { type: 'string' },
     },
     strict: true,
   });
@@ -30,10 +31,12 @@ export async function verifyCommand(argv: string[], io: CliIO): Promise<number> 
   if (!values.adapter) throw new UsageError('--adapter <adapter dir|URL> is required');
   const dtype = values.dtype ?? 'fp32';
   if (dtype !== 'fp32' && dtype !== 'q8') throw new UsageError(`--dtype must be fp32 or q8, got ${dtype}`);
+  const mode = values.mode ?? 'branch';
+  if (mode !== 'branch' && mode !== 'merge') throw new UsageError(`--mode must be branch or merge, got ${mode}`);
   const tolerance = values.tolerance === undefined ? (dtype === 'q8' ? 5e-2 : 1e-4) : Number(values.tolerance);
   if (!Number.isFinite(tolerance) || tolerance < 0) throw new UsageError(`--tolerance must be a non-negative number, got ${values.tolerance}`);
   const t0 = performance.now();
-  const r = await verify({ model: values.model, adapter: values.adapter, dtype, ...(values.text ? { texts: values.text } : {}) });
+  const r = await verify({ model: values.model, adapter: values.adapter, dtype, mode, ...(values.text ? { texts: values.text } : {}) });
   const ok = r.base_max_abs_diff === 0 && r.max_abs_diff <= tolerance;
   printJson(io, { ...r, tolerance, ok, ms: Math.round(performance.now() - t0) });
   return ok ? 0 : 1;
