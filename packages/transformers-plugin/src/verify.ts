@@ -24,6 +24,11 @@ export interface VerifyOptions {
   backend?: Backend;
   /** Plugin mode (default `branch`; `merge` needs fp32). */
   mode?: 'branch' | 'merge';
+  /**
+   * transformers.js `device` for every model of the check (default: transformers.js' own choice).
+   * Pass `'auto'` when onnxruntime-web is the runtime (`globalThis[Symbol.for('onnxruntime')]`).
+   */
+  device?: string;
 }
 
 export interface VerifyResult {
@@ -78,7 +83,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const texts = opts.texts ?? DEFAULT_TEXTS;
     const inputs = tokenizer(texts, { padding: true, truncation: true }) as Record<string, unknown>;
     const load = (dt: 'fp32' | 'q8'): Promise<{ (x: unknown): Promise<Outputs>; dispose(): Promise<unknown> }> =>
-      Loader.from_pretrained(id, { dtype: dt }) as never;
+      Loader.from_pretrained(id, { dtype: dt, ...(opts.device ? { device: opts.device } : {}) }) as never;
     const run = async (m: (x: unknown) => Promise<Outputs>): Promise<Outputs> => m({ ...inputs });
 
     const base = await load(dtype);
