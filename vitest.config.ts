@@ -8,6 +8,8 @@ export default defineConfig({
       '@tensorpeft/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
       '@tensorpeft/model-gen': fileURLToPath(new URL('./packages/model-gen/src/index.ts', import.meta.url)),
       '@tensorpeft/transformers-plugin': fileURLToPath(new URL('./packages/transformers-plugin/src/index.ts', import.meta.url)),
+      '@tensorpeft/kernels-wgsl/register': fileURLToPath(new URL('./packages/kernels-wgsl/src/register.ts', import.meta.url)),
+      '@tensorpeft/kernels-wgsl': fileURLToPath(new URL('./packages/kernels-wgsl/src/index.ts', import.meta.url)),
       // More specific first: the alias plugin takes the first key that is the import or a prefix of it.
       '@tensorpeft/kernels-wasm/register': fileURLToPath(new URL('./packages/kernels-wasm/src/register.ts', import.meta.url)),
       '@tensorpeft/kernels-wasm': fileURLToPath(new URL('./packages/kernels-wasm/src/index.ts', import.meta.url)),

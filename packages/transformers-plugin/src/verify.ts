@@ -83,7 +83,11 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const texts = opts.texts ?? DEFAULT_TEXTS;
     const inputs = tokenizer(texts, { padding: true, truncation: true }) as Record<string, unknown>;
     const load = (dt: 'fp32' | 'q8'): Promise<{ (x: unknown): Promise<Outputs>; dispose(): Promise<unknown> }> =>
-      Loader.from_pretrained(id, { dtype: dt, ...(opts.device ? { device: opts.device } : {}) }) as never;
+      Loader.from_pretrained(id, {
+        dtype: dt,
+        // transformers.js validates the device name at run time (its list depends on the runtime).
+        ...(opts.device ? { device: opts.device as NonNullable<Parameters<typeof Loader.from_pretrained>[1]>['device'] } : {}),
+      }) as never;
     const run = async (m: (x: unknown) => Promise<Outputs>): Promise<Outputs> => m({ ...inputs });
 
     const base = await load(dtype);

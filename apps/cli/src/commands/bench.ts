@@ -2,6 +2,7 @@
  * `tensorpeft bench kernels`: merge, branch apply and whole-adapter materialization on every
  * backend in one run (ratios comparable); rows {kernel, shape, backend, ms, gflops}.
  */
+import { registerWebGpuBackend, WebGpuBackend } from '@tensorpeft/kernels-wgsl';
 import { benchPluginCommand, benchPluginHelp } from './bench-plugin.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -45,11 +46,18 @@ export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
     throw new UsageError(`expected the benchmark name "kernels" or "plugin", got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'nothing'}`);
   }
   registerWasmBackend();
+  registerWebGpuBackend();
   const requested = values.backends?.split(',').map((s) => s.trim()).filter(Boolean);
   const backends: Backend[] = [];
   for (const name of requested ?? registeredBackends().reverse()) {
     try {
-      backends.push(await getBackend(name));
+      const b = await getBackend(name);
+      // SwiftShader (software WebGPU) runs at ~0.1 GFLOP/s: a full bench would take minutes per row.
+      if (!requested && b instanceof WebGpuBackend && b.software) {
+        io.err(`bench: skipping backend webgpu: software adapter (${b.adapterDescription}); ask for it with --backends webgpu`);
+        continue;
+      }
+      backends.push(b);
     } catch (e) {
       if (requested) throw e;
       io.err(`bench: skipping backend ${name}: ${(e as Error).message}`);

@@ -5,10 +5,11 @@
 import { parseArgs } from 'node:util';
 import { getBackend } from '@tensorpeft/core';
 import { registerWasmBackend, runSelftest } from '@tensorpeft/kernels-wasm';
+import { registerWebGpuBackend } from '@tensorpeft/kernels-wgsl';
 import { parseIntArg } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const selftestHelp = `tensorpeft selftest [--backend wasm|js|…] [--json] [--seed N] [--rounds N]
+export const selftestHelp = `tensorpeft selftest [--backend wasm|webgpu|js|…] [--json] [--seed N] [--rounds N]
   Runs every kernel of the backend (default: the fastest that loads) on random shapes — odd,
   non-multiple-of-4 sizes and rank 1 included — and materializes tiny adapters of every method,
   comparing with the JS reference. Prints {backend, passed, failed, max_rel_err}; a case passes
@@ -22,6 +23,7 @@ export async function selftestCommand(argv: string[], io: CliIO): Promise<number
     strict: true,
   });
   registerWasmBackend();
+  registerWebGpuBackend();
   const backend = await getBackend(values.backend);
   const r = await runSelftest(backend, { seed: parseIntArg(values.seed, '--seed', 1), rounds: parseIntArg(values.rounds, '--rounds', 12) });
   if (values.json) {

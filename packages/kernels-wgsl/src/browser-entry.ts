@@ -1,0 +1,106 @@
+/**
+ * Browser side of browser.test.ts (bundled with esbuild, served from 127.0.0.1): runs cases
+ * prepared in Node on the WebGPU backend (navigator.gpu) inside the page and returns the raw
+ * outputs; the test compares them in Node with the JS reference.
+ */
+import type { MatExpr, MaterializeJob, ModuleUpdate, WeightLayout } from '@tensorpeft/core';
+import { WebGpuBackend, WebGpuUnavailableError } from './index.js';
+
+function revive(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(revive);
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if (o.$f32) return Float32Array.from(o.$f32 as number[]);
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
+  }
+  return v;
+}
+
+export type BrowserCase =
+  | { op: 'evaluate'; expr: MatExpr }
+  | { op: 'materialize'; jobs: MaterializeJob[] }
+  | { op: 'materializeToGpu'; jobs: MaterializeJob[] }
+  | { op: 'merge'; W: Float32Array; layout: WeightLayout; u: ModuleUpdate }
+  | { op: 'apply'; X: Float32Array; Y: Float32Array; rows: number; u: ModuleUpdate };
+
+async function runCases(wire: unknown): Promise<{ backend: string; adapter: string; outputs: number[][][] }> {
+  const cases = revive(wire) as BrowserCase[];
+  const backend = await WebGpuBackend.create();
+  const outputs: number[][][] = [];
+  try {
+    for (const c of cases) {
+      switch (c.op) {
+        case 'evaluate':
+          outputs.push([Array.from(await backend.evaluate(c.expr))]);
+          break;
+        case 'materialize':
+          outputs.push((await backend.materialize(c.jobs)).flatMap((u) => [Array.from(u.A), Array.from(u.B)]));
+          break;
+        case 'materializeToGpu': {
+          const out: number[][] = [];
+          for (const u of await backend.materializeToGpu(c.jobs)) {
+            out.push(Array.from(await backend.readBuffer(u.A, u.n * u.rho)), Array.from(await backend.readBuffer(u.B, u.m * u.rho)));
+            u.release();
+          }
+          outputs.push(out);
+          break;
+        }
+        case 'merge':
+          await backend.merge(c.W, c.layout, c.u);
+          outputs.push([Array.from(c.W)]);
+          break;
+        case 'apply':
+          await backend.apply(c.X, c.Y, c.rows, c.u);
+          outputs.push([Array.from(c.Y)]);
+          break;
+      }
+    }
+  } finally {
+    backend.destroy();
+  }
+  return { backend: backend.name, adapter: backend.adapterDescription, outputs };
+}
+
+async function missing(): Promise<{ name: string; typed: boolean }> {
+  try {
+    await WebGpuBackend.create({ gpu: null });
+    return { name: 'none', typed: false };
+  } catch (e) {
+    return { name: (e as Error).name, typed: e instanceof WebGpuUnavailableError };
+  }
+}
+
+/**
+ * ONNX Runtime Web end to end: a session on the WebGPU EP computing `y = (x·A)·B`, fed once with
+ * GPU-resident A′ and s·B′ᵀ made by materializeToGpu on ORT's own device, once with CPU copies.
+ */
+async function ortCase(ortUrl: string, model: number[], wireJobs: unknown, x: number[], rows: number): Promise<{ sameDevice: boolean; gpu: number[]; cpu: number[] }> {
+  const ort = (await import(/* @vite-ignore */ ortUrl)) as any;
+  ort.env.wasm.wasmPaths = new URL('./', ortUrl).href;
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(Uint8Array.from(model), { executionProviders: ['webgpu'] });
+  const device = (await ort.env.webgpu.device) as GPUDevice; // the device ORT's WebGPU EP uses
+  const backend = await WebGpuBackend.create({ device });
+  const jobs = revive(wireJobs) as MaterializeJob[];
+  const j = jobs[0]!;
+  try {
+    const [u] = await backend.materializeToGpu([j], { foldScale: true, transposeB: true });
+    const X = new ort.Tensor('float32', Float32Array.from(x), [rows, j.n]);
+    const gpuOut = await session.run({
+      x: X,
+      A: ort.Tensor.fromGpuBuffer(u!.A, { dataType: 'float32', dims: [j.n, j.rho] }),
+      B: ort.Tensor.fromGpuBuffer(u!.B, { dataType: 'float32', dims: [j.rho, j.m] }),
+    });
+    const [c] = await backend.materialize([j]);
+    const bt = new Float32Array(j.rho * j.m);
+    for (let a = 0; a < j.m; a++) for (let k = 0; k < j.rho; k++) bt[k * j.m + a] = Math.fround(c!.s * c!.B[a * j.rho + k]!);
+    const cpuOut = await session.run({ x: X, A: new ort.Tensor('float32', c!.A, [j.n, j.rho]), B: new ort.Tensor('float32', bt, [j.rho, j.m]) });
+    u!.release();
+    return { sameDevice: backend.device === device, gpu: Array.from(gpuOut.y.data as Float32Array), cpu: Array.from(cpuOut.y.data as Float32Array) };
+  } finally {
+    backend.destroy(); // the shared device itself stays alive (ORT owns it)
+    await session.release();
+  }
+}
+
+Object.assign(globalThis, { tensorpeftTest: { runCases, missing, ortCase } });
