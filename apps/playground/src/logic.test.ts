@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { adapterFromBytes, AdapterFormatError, adapterToFiles, buildShape, ConfigError, createAdapter } from '@tensorpeft/core';
+import {
+  describeError,
+  formatBytes,
+  formatCount,
+  formatMs,
+  maxAbsDiff,
+  parseManifest,
+  pickAdapterFiles,
+  PlaygroundFileError,
+  rankLabels,
+  sanitizeName,
+  shortcutChoice,
+  softmax,
+  uniqueName,
+} from './logic.js';
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+describe('parseManifest', () => {
+  const good = {
+    model: { id: 'tiny-distilbert', path: 'models/', arch: 'distilbert', labels: ['a', 'b'], modules: 12 },
+    adapters: [{ name: 'lora', path: 'adapters/lora/', peft_type: 'LORA', modules: 4, rank: 8, trainable: 10, frozen: 0, stored: 10, bytes: 100 }],
+  };
+  it('accepts what prepare-assets writes', () => {
+    const m = parseManifest(good);
+    expect(m.model.labels).toEqual(['a', 'b']);
+    expect(m.adapters[0]).toMatchObject({ name: 'lora', peft_type: 'LORA', bytes: 100 });
+  });
+  it('refuses malformed manifests with a typed error', () => {
+    expect(() => parseManifest(null)).toThrow(PlaygroundFileError);
+    expect(() => parseManifest({ ...good, adapters: [{ name: 'x' }] })).toThrow(/adapter 0 needs/);
+    expect(() => parseManifest({ ...good, adapters: [good.adapters[0], good.adapters[0]] })).toThrow(/duplicate adapter name lora/);
+    expect(() => parseManifest({ ...good, adapters: [{ ...good.adapters[0], name: 'base' }] })).toThrow(/bad adapter name/);
+  });
+});
+
+describe('pickAdapterFiles', () => {
+  const cfg = { name: 'adapter_config.json', bytes: enc('{"peft_type":"LORA"}') };
+  const st = { name: 'adapter_model.safetensors', bytes: new Uint8Array([1]) };
+  it('finds the two files by name and names the adapter by peft_type', () => {
+    const p = pickAdapterFiles([st, { name: 'README.md', bytes: enc('x') }, cfg]);
+    expect(p.config).toBe(cfg.bytes);
+    expect(p.safetensors).toBe(st.bytes);
+    expect(p.name).toBe('lora');
+    expect(p.source).toBe('dropped');
+  });
+  it('names a dropped folder by the folder', () => {
+    const p = pickAdapterFiles([
+      { name: 'my emotion/adapter_config.json', bytes: cfg.bytes },
+      { name: 'my emotion/adapter_model.safetensors', bytes: st.bytes },
+    ]);
+    expect(p.name).toBe('my-emotion');
+    expect(p.source).toBe('my emotion');
+  });
+  it('falls back on the only .json / .safetensors', () => {
+    const p = pickAdapterFiles([
+      { name: 'cfg.json', bytes: enc('not json') },
+      { name: 'w.safetensors', bytes: st.bytes },
+    ]);
+    expect(p.name).toBe('dropped');
+  });
+  it('says which file is missing or ambiguous', () => {
+    expect(() => pickAdapterFiles([])).toThrow(PlaygroundFileError);
+    expect(() => pickAdapterFiles([cfg])).toThrow(/adapter_model\.safetensors is missing \(got adapter_config\.json\)/);
+    expect(() => pickAdapterFiles([st])).toThrow(/adapter_config\.json is missing/);
+    expect(() => pickAdapterFiles([cfg, st, { name: 'b/adapter_config.json', bytes: cfg.bytes }])).toThrow(/more than one adapter_config\.json/);
+    expect(() => pickAdapterFiles([cfg, { name: 'a.safetensors', bytes: st.bytes }, { name: 'b.safetensors', bytes: st.bytes }])).toThrow(/more than one \.safetensors/);
+  });
+  it('gives bytes that core parses back into the adapter', () => {
+    const shape = buildShape('bert', { hiddenSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 2, intermediateSize: 32 }, 'tiny');
+    const a = createAdapter({ method: 'LORA', shape, nonzero: true, seed: 3 });
+    const f = adapterToFiles(a);
+    const p = pickAdapterFiles([
+      { name: 'adapter_config.json', bytes: enc(f.configJson) },
+      { name: 'adapter_model.safetensors', bytes: f.safetensors },
+    ]);
+    const back = adapterFromBytes({ config: p.config, safetensors: p.safetensors, source: p.source });
+    expect(back.config.peft_type).toBe('LORA');
+    expect(back.plan.modules.length).toBe(a.plan.modules.length);
+  });
+});
+
+describe('describeError', () => {
+  it('renders core typed errors by class, also when the name was minified away', () => {
+    expect(() => adapterFromBytes({ config: '{"peft_type":"LORA"}', safetensors: new Uint8Array(3), source: 'x' })).toThrow(AdapterFormatError);
+    try {
+      adapterFromBytes({ config: '{"peft_type":"LORA","r":8,"target_modules":["q"]}', safetensors: new Uint8Array(3), source: 'x' });
+    } catch (e) {
+      expect(describeError(e)).toMatch(/^AdapterFormatError: .*safetensors/);
+      (e as Error).name = 'qt';
+      expect(describeError(e)).toMatch(/^AdapterFormatError: /);
+    }
+    expect(describeError(new ConfigError('bad', { field: 'peft_type' }))).toBe('ConfigError: bad (field peft_type)');
+    expect(describeError(new PlaygroundFileError('x'))).toBe('PlaygroundFileError: x');
+    expect(describeError(new TypeError('y'))).toBe('TypeError: y');
+    expect(describeError('z')).toBe('Error: z');
+  });
+});
+
+describe('formatting and outputs', () => {
+  it('formats bytes, counts, times', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(2048)).toBe('2.0 KiB');
+    expect(formatBytes(3 * 1024 * 1024)).toBe('3.00 MiB');
+    expect(formatCount(1234567)).toBe('1,234,567');
+    expect(formatMs(0.0123)).toBe('12.3 µs');
+    expect(formatMs(5)).toBe('5.00 ms');
+    expect(formatMs(2500)).toBe('2.50 s');
+    expect(formatMs(undefined)).toBe('—');
+  });
+  it('softmax is stable and sums to 1', () => {
+    const p = softmax([1000, 1000, 999]);
+    expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(p[0]).toBeCloseTo(p[1]!, 15);
+    expect(softmax([])).toEqual([]);
+  });
+  it('ranks labels by probability, ties in label order', () => {
+    const r = rankLabels([0, 2, 2, -1], ['a', 'b', 'c']);
+    expect(r.map((x) => x.label)).toEqual(['b', 'c', 'a', 'LABEL_3']);
+    expect(r[0]!.logit).toBe(2);
+  });
+  it('maxAbsDiff', () => {
+    expect(maxAbsDiff([1, 2], [1, 2])).toBe(0);
+    expect(maxAbsDiff([1, 2], [1.5, 1])).toBe(1);
+    expect(maxAbsDiff([1], [1, 2])).toBe(Infinity);
+  });
+});
+
+describe('names and shortcuts', () => {
+  it('sanitizes and de-duplicates names, never "base"', () => {
+    expect(sanitizeName('My Adapter!')).toBe('My-Adapter');
+    expect(sanitizeName('base')).toBe('adapter');
+    expect(sanitizeName('///')).toBe('adapter');
+    expect(uniqueName('lora', ['lora', 'lora-2'])).toBe('lora-3');
+    expect(uniqueName('vera', ['lora'])).toBe('vera');
+  });
+  it('maps 0 to base and 1…9 to adapters', () => {
+    expect(shortcutChoice('0', ['a', 'b'])).toBe('base');
+    expect(shortcutChoice('2', ['a', 'b'])).toBe('b');
+    expect(shortcutChoice('3', ['a', 'b'])).toBeUndefined();
+    expect(shortcutChoice('x', ['a'])).toBeUndefined();
+  });
+});

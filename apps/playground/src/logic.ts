@@ -1,0 +1,200 @@
+/**
+ * The playground's logic without the DOM: the shipped-adapter manifest, picking the two files of a
+ * dropped adapter, output formatting, error rendering. Unit-tested in logic.test.ts.
+ */
+import { AdapterFormatError, ConfigError, FetchError, ModelShapeError, NonFiniteError, ShapeMismatchError, TensorPeftError } from '@tensorpeft/core';
+
+/** A problem with what the user gave the playground (files, manifest), shown like core's typed errors. */
+export class PlaygroundFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PlaygroundFileError';
+  }
+}
+
+export interface ManifestAdapter {
+  name: string;
+  /** Folder, relative to the generated/ folder (the parent of adapters/index.json). */
+  path: string;
+  peft_type: string;
+  modules: number;
+  rank: number;
+  trainable: number;
+  frozen: number;
+  stored: number;
+  bytes: number;
+}
+
+export interface Manifest {
+  model: { id: string; path: string; arch: string; labels: string[]; modules: number };
+  adapters: ManifestAdapter[];
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validate adapters/index.json (written by scripts/prepare-assets.mjs). */
+export function parseManifest(v: unknown): Manifest {
+  if (!isObj(v) || !isObj(v.model) || !Array.isArray(v.adapters)) throw new PlaygroundFileError('adapters/index.json: expected { model, adapters[] }');
+  const m = v.model;
+  if (typeof m.id !== 'string' || typeof m.path !== 'string' || !Array.isArray(m.labels)) throw new PlaygroundFileError('adapters/index.json: model needs id, path, labels');
+  const names = new Set<string>();
+  const adapters = v.adapters.map((a, i) => {
+    if (!isObj(a) || typeof a.name !== 'string' || typeof a.path !== 'string' || typeof a.peft_type !== 'string') {
+      throw new PlaygroundFileError(`adapters/index.json: adapter ${i} needs name, path, peft_type`);
+    }
+    if (!/^[a-z0-9_-]+$/i.test(a.name) || a.name === 'base') throw new PlaygroundFileError(`adapters/index.json: bad adapter name ${JSON.stringify(a.name)}`);
+    if (names.has(a.name)) throw new PlaygroundFileError(`adapters/index.json: duplicate adapter name ${a.name}`);
+    names.add(a.name);
+    const num = (k: string): number => (typeof a[k] === 'number' ? (a[k] as number) : 0);
+    return { name: a.name, path: a.path, peft_type: a.peft_type, modules: num('modules'), rank: num('rank'), trainable: num('trainable'), frozen: num('frozen'), stored: num('stored'), bytes: num('bytes') };
+  });
+  return {
+    model: { id: m.id, path: m.path, arch: typeof m.arch === 'string' ? m.arch : '', labels: m.labels.map(String), modules: typeof m.modules === 'number' ? m.modules : 0 },
+    adapters,
+  };
+}
+
+export interface NamedBytes {
+  /** File name, or the relative path inside a dropped folder (`emotion/adapter_config.json`). */
+  name: string;
+  bytes: Uint8Array;
+}
+
+export interface PickedAdapter {
+  /** Suggested registry name: the folder's name, else the config's peft_type (lower case). */
+  name: string;
+  config: Uint8Array;
+  safetensors: Uint8Array;
+  /** Shown in error messages (folder or "dropped files"). */
+  source: string;
+}
+
+const baseName = (p: string): string => p.split(/[\\/]/).pop() ?? p;
+
+/**
+ * The two files of an adapter among dropped/picked files: `adapter_config.json` (or the only
+ * `.json`) and `adapter_model.safetensors` (or the only `.safetensors`). Other files are ignored.
+ */
+export function pickAdapterFiles(files: readonly NamedBytes[]): PickedAdapter {
+  if (files.length === 0) throw new PlaygroundFileError('no files: drop adapter_config.json and adapter_model.safetensors (or their folder)');
+  const choose = (exact: string, ext: string): NamedBytes | undefined => {
+    const named = files.filter((f) => baseName(f.name) === exact);
+    if (named.length === 1) return named[0];
+    if (named.length > 1) throw new PlaygroundFileError(`more than one ${exact}: drop one adapter at a time`);
+    const byExt = files.filter((f) => baseName(f.name).toLowerCase().endsWith(ext));
+    if (byExt.length === 1) return byExt[0];
+    if (byExt.length > 1) throw new PlaygroundFileError(`more than one ${ext} file and none named ${exact}`);
+    return undefined;
+  };
+  const cfg = choose('adapter_config.json', '.json');
+  const st = choose('adapter_model.safetensors', '.safetensors');
+  const got = files.map((f) => baseName(f.name)).join(', ');
+  if (!cfg) throw new PlaygroundFileError(`adapter_config.json is missing (got ${got})`);
+  if (!st) throw new PlaygroundFileError(`adapter_model.safetensors is missing (got ${got})`);
+  const folder = cfg.name.includes('/') ? cfg.name.split('/').slice(-2, -1)[0] : undefined;
+  let name = folder ?? '';
+  if (!name) {
+    try {
+      const pt = (JSON.parse(new TextDecoder().decode(cfg.bytes)) as { peft_type?: unknown }).peft_type;
+      if (typeof pt === 'string') name = pt.toLowerCase();
+    } catch {
+      // the plugin reports the bad JSON with core's ConfigError
+    }
+  }
+  return { name: sanitizeName(name || 'dropped'), config: cfg.bytes, safetensors: st.bytes, source: folder ?? 'dropped' };
+}
+
+/** A registry-safe name. */
+export function sanitizeName(s: string): string {
+  const n = s.replace(/[^a-z0-9_-]+/gi, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  return n && n !== 'base' ? n : 'adapter';
+}
+
+/** `name`, or `name-2`, `name-3`, … — the first one not in `taken`. */
+export function uniqueName(name: string, taken: Iterable<string>): string {
+  const set = new Set(taken);
+  set.add('base');
+  if (!set.has(name)) return name;
+  for (let i = 2; ; i++) if (!set.has(`${name}-${i}`)) return `${name}-${i}`;
+}
+
+/** Core's typed errors, most specific first (names survive minification this way too). */
+const TYPED: Array<[new (...a: never[]) => Error, string]> = [
+  [AdapterFormatError, 'AdapterFormatError'],
+  [ConfigError, 'ConfigError'],
+  [ShapeMismatchError, 'ShapeMismatchError'],
+  [ModelShapeError, 'ModelShapeError'],
+  [NonFiniteError, 'NonFiniteError'],
+  [FetchError, 'FetchError'],
+  [PlaygroundFileError, 'PlaygroundFileError'],
+  [TensorPeftError, 'TensorPeftError'],
+];
+
+/** `Name: message` for any thrown value (core's typed errors by their class). */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) {
+    const typed = TYPED.find(([C]) => e instanceof C)?.[1];
+    const name = typed ?? (e.name && e.name !== 'Error' ? e.name : 'Error');
+    return `${name}: ${e.message}`;
+  }
+  return `Error: ${String(e)}`;
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+export function formatCount(n: number): string {
+  return Number.isFinite(n) ? n.toLocaleString('en-US') : '—';
+}
+
+/** ms with a unit fitting its size (µs below 1 ms). */
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1) return `${(ms * 1000).toFixed(1)} µs`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+export function softmax(logits: readonly number[]): number[] {
+  if (logits.length === 0) return [];
+  const max = Math.max(...logits);
+  const e = logits.map((x) => Math.exp(x - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / sum);
+}
+
+export interface LabelScore {
+  label: string;
+  logit: number;
+  prob: number;
+}
+
+/** Labels with logits and probabilities, most likely first (ties: label order). */
+export function rankLabels(logits: readonly number[], labels: readonly string[]): LabelScore[] {
+  const p = softmax(logits);
+  return logits
+    .map((logit, i) => ({ label: labels[i] ?? `LABEL_${i}`, logit, prob: p[i]!, i }))
+    .sort((a, b) => b.prob - a.prob || a.i - b.i)
+    .map(({ label, logit, prob }) => ({ label, logit, prob }));
+}
+
+export function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Keyboard shortcut → choice: `0` base, `1`…`9` the n-th adapter; undefined otherwise. */
+export function shortcutChoice(key: string, names: readonly string[]): string | undefined {
+  if (!/^[0-9]$/.test(key)) return undefined;
+  const k = Number(key);
+  if (k === 0) return 'base';
+  return names[k - 1];
+}
