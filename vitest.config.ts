@@ -13,6 +13,8 @@ export default defineConfig({
       // More specific first: the alias plugin takes the first key that is the import or a prefix of it.
       '@tensorpeft/kernels-wasm/register': fileURLToPath(new URL('./packages/kernels-wasm/src/register.ts', import.meta.url)),
       '@tensorpeft/kernels-wasm': fileURLToPath(new URL('./packages/kernels-wasm/src/index.ts', import.meta.url)),
+      '@tensorpeft/browser-harness/page': fileURLToPath(new URL('./tooling/browser-harness/src/page.ts', import.meta.url)),
+      '@tensorpeft/browser-harness': fileURLToPath(new URL('./tooling/browser-harness/src/index.ts', import.meta.url)),
     },
   },
   test: {

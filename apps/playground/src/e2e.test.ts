@@ -10,16 +10,12 @@
  * never `npx playwright install`. Without it the test fails saying so (no skips).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COOP_COEP, needChromium, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
+import { describe, expect, it } from 'vitest';
 
-const CHROMIUM = process.env.TENSORPEFT_CHROMIUM ?? '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? undefined : `headless Chromium is needed for this test and ${CHROMIUM} is missing: apt-get install -y chromium`;
 const app = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(app, 'dist');
 const artifacts = path.join(app, 'e2e-artifacts');
@@ -33,58 +29,29 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-let server: Server;
-let origin = '';
-let context: BrowserContext;
-let page: Page;
-let profile = '';
-const pageErrors: string[] = [];
-
-beforeAll(async () => {
-  if (missing) return;
-  execFileSync(process.execPath, [path.join(app, 'scripts/prepare-assets.mjs')], { cwd: app, stdio: 'pipe' });
-  const { build } = await import('vite');
-  await build({ root: app, configFile: path.join(app, 'vite.config.ts'), logLevel: 'error' });
-  server = createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-    const file = path.join(dist, rel.endsWith('/') ? `${rel}index.html` : rel);
-    if (!file.startsWith(dist) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res
-      .writeHead(200, {
-        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-        'cross-origin-opener-policy': 'same-origin',
-        'cross-origin-embedder-policy': 'require-corp',
-      })
-      .end(readFileSync(file));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  origin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  profile = mkdtempSync(path.join(tmpdir(), 'tensorpeft-playground-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1200, height: 1000 },
-    args: ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run', '--enable-unsafe-webgpu'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-}, 120_000);
-
-afterAll(async () => {
-  await context?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  if (profile) rmSync(profile, { recursive: true, force: true });
+const browser = useBrowserTest({
+  site: async () => {
+    execFileSync(process.execPath, [path.join(app, 'scripts/prepare-assets.mjs')], { cwd: app, stdio: 'pipe' });
+    const { build } = await import('vite');
+    await build({ root: app, configFile: path.join(app, 'vite.config.ts'), logLevel: 'error' });
+    // dist/ as built, with COOP/COEP (the test checks crossOriginIsolated).
+    const lookup = (pathname: string): ServedFile | undefined => {
+      const rel = decodeURIComponent(pathname);
+      const file = path.join(dist, rel.endsWith('/') ? `${rel}index.html` : rel);
+      if (!file.startsWith(dist) || !existsSync(file) || !statSync(file).isFile()) return undefined;
+      return [TYPES[path.extname(file)] ?? 'application/octet-stream', readFileSync(file)];
+    };
+    return { lookup, headers: COOP_COEP };
+  },
+  launch: { profilePrefix: 'tensorpeft-playground-', viewport: { width: 1200, height: 1000 }, extraArgs: ['--enable-unsafe-webgpu'] },
+  timeout: 120_000,
 });
 
 /** Click the swap button of `name`, wait for the output of that adapter, return its logits. */
 async function swapTo(name: string): Promise<number[]> {
-  const before = Number((await page.getAttribute('#output', 'data-seq')) ?? 0);
-  await page.click(`#swap-buttons button[data-adapter="${name}"]`);
-  await page.waitForFunction(
+  const before = Number((await browser.page.getAttribute('#output', 'data-seq')) ?? 0);
+  await browser.page.click(`#swap-buttons button[data-adapter="${name}"]`);
+  await browser.page.waitForFunction(
     ([n, s]) => {
       const el = document.querySelector<HTMLElement>('#output')!;
       return el.dataset.adapter === n && el.dataset.state === 'done' && Number(el.dataset.seq) > (s as number);
@@ -92,22 +59,22 @@ async function swapTo(name: string): Promise<number[]> {
     [name, before] as const,
     { timeout: 10_000 },
   );
-  return JSON.parse((await page.getAttribute('#output', 'data-logits'))!) as number[];
+  return JSON.parse((await browser.page.getAttribute('#output', 'data-logits'))!) as number[];
 }
 
 describe('playground in headless Chromium', () => {
   it('loads the model, swaps through every shipped adapter, restores base exactly, reports bad files', async () => {
-    if (missing) throw new Error(missing);
+    needChromium();
     const manifest = JSON.parse(readFileSync(path.join(dist, 'generated/adapters/index.json'), 'utf8')) as { adapters: { name: string }[] };
     const names = manifest.adapters.map((a) => a.name);
     expect(names.length).toBeGreaterThanOrEqual(6);
 
-    await page.goto(`${origin}/`);
-    await page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector<HTMLElement>('#status')!.dataset.state!), undefined, { timeout: 60_000 });
-    expect(await page.textContent('#status')).toMatch(/^Ready/);
-    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    await browser.page.goto(`${browser.origin}/`);
+    await browser.page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector<HTMLElement>('#status')!.dataset.state!), undefined, { timeout: 60_000 });
+    expect(await browser.page.textContent('#status')).toMatch(/^Ready/);
+    expect(await browser.page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
 
-    const base = JSON.parse((await page.getAttribute('#output', 'data-logits'))!) as number[];
+    const base = JSON.parse((await browser.page.getAttribute('#output', 'data-logits'))!) as number[];
     expect(base.length).toBe(6);
     const seen = [base];
     for (const n of names) {
@@ -115,58 +82,58 @@ describe('playground in headless Chromium', () => {
       expect(logits.length).toBe(6);
       for (const prev of seen) expect(logits, `${n} differs from every earlier output`).not.toEqual(prev);
       seen.push(logits);
-      expect(await page.textContent(`#adapters tr[data-adapter="${n}"] td:last-child`)).toMatch(/µs|ms/);
+      expect(await browser.page.textContent(`#adapters tr[data-adapter="${n}"] td:last-child`)).toMatch(/µs|ms/);
     }
     expect(await swapTo('base')).toEqual(base);
     // Swapping back to an adapter gives its output again.
     expect(await swapTo(names[0]!)).toEqual(seen[1]);
     // Keyboard shortcut: 2 = the second adapter, 0 = base.
-    await page.click('h1');
-    await page.keyboard.press('2');
-    await page.waitForFunction((n) => document.querySelector<HTMLElement>('#output')!.dataset.adapter === n, names[1]!, { timeout: 10_000 });
-    await page.keyboard.press('0');
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#output')!.dataset.adapter === 'base', undefined, { timeout: 10_000 });
+    await browser.page.click('h1');
+    await browser.page.keyboard.press('2');
+    await browser.page.waitForFunction((n) => document.querySelector<HTMLElement>('#output')!.dataset.adapter === n, names[1]!, { timeout: 10_000 });
+    await browser.page.keyboard.press('0');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#output')!.dataset.adapter === 'base', undefined, { timeout: 10_000 });
 
     // A broken safetensors file: typed error shown, the app keeps working.
     const config = readFileSync(path.join(dist, `generated/adapters/${names[0]}/adapter_config.json`));
-    await page.setInputFiles('#file', [
+    await browser.page.setInputFiles('#file', [
       { name: 'adapter_config.json', mimeType: 'application/json', buffer: config },
       { name: 'adapter_model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from([1, 2, 3]) },
     ]);
-    await page.waitForSelector('#error:not([hidden])', { timeout: 10_000 });
-    expect(await page.textContent('#error')).toMatch(/^AdapterFormatError: .*safetensors/);
+    await browser.page.waitForSelector('#error:not([hidden])', { timeout: 10_000 });
+    expect(await browser.page.textContent('#error')).toMatch(/^AdapterFormatError: .*safetensors/);
     // A bad config: ConfigError naming peft_type.
-    await page.setInputFiles('#file', [
+    await browser.page.setInputFiles('#file', [
       { name: 'adapter_config.json', mimeType: 'application/json', buffer: Buffer.from('{"peft_type": "NOPE"}') },
       { name: 'adapter_model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from([1, 2, 3]) },
     ]);
-    await page.waitForFunction(() => /ConfigError/.test(document.querySelector('#error')!.textContent ?? ''), undefined, { timeout: 10_000 });
-    expect(await page.textContent('#error')).toMatch(/^ConfigError: .*NOPE/);
+    await browser.page.waitForFunction(() => /ConfigError/.test(document.querySelector('#error')!.textContent ?? ''), undefined, { timeout: 10_000 });
+    expect(await browser.page.textContent('#error')).toMatch(/^ConfigError: .*NOPE/);
     mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: path.join(artifacts, 'playground-error.png'), fullPage: true });
+    await browser.page.screenshot({ path: path.join(artifacts, 'playground-error.png'), fullPage: true });
     expect(await swapTo('base')).toEqual(base);
     expect(await swapTo(names[1]!)).toEqual(seen[2]);
 
     // A good adapter through the file input is added and becomes active.
     const dir = path.join(dist, `generated/adapters/${names[2]}`);
-    await page.setInputFiles('#file', [
+    await browser.page.setInputFiles('#file', [
       { name: 'adapter_config.json', mimeType: 'application/json', buffer: readFileSync(path.join(dir, 'adapter_config.json')) },
       { name: 'adapter_model.safetensors', mimeType: 'application/octet-stream', buffer: readFileSync(path.join(dir, 'adapter_model.safetensors')) },
     ]);
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#drop')!.dataset.state === 'loaded', undefined, { timeout: 10_000 });
-    const dropped = await page.getAttribute('#output', 'data-adapter');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#drop')!.dataset.state === 'loaded', undefined, { timeout: 10_000 });
+    const dropped = await browser.page.getAttribute('#output', 'data-adapter');
     expect(dropped).not.toBe(names[2]);
     expect(await swapTo(dropped!)).toEqual(seen[3]);
-    expect(await page.isHidden('#error')).toBe(true);
+    expect(await browser.page.isHidden('#error')).toBe(true);
 
     // Backend switch: every adapter is materialized again by the WASM kernels; same outputs (within
     // float rounding), base still exact.
-    await page.selectOption('#backend', 'wasm');
-    await page.waitForFunction(() => {
+    await browser.page.selectOption('#backend', 'wasm');
+    await browser.page.waitForFunction(() => {
       const el = document.querySelector<HTMLElement>('#backend-active')!;
       return el.dataset.state === 'done' && el.dataset.backend === 'wasm';
     }, undefined, { timeout: 20_000 });
-    expect(await page.textContent('#backend-active')).toBe('active: wasm');
+    expect(await browser.page.textContent('#backend-active')).toBe('active: wasm');
     for (const [i, n] of names.entries()) {
       const logits = await swapTo(n);
       logits.forEach((x, k) => expect(Math.abs(x - seen[i + 1]![k]!), `${n} on wasm`).toBeLessThan(1e-4));
@@ -175,13 +142,13 @@ describe('playground in headless Chromium', () => {
     await swapTo(dropped!);
 
     // Charts: the methods plot (log scale) and the ΔW heatmap of the active adapter.
-    expect(await page.locator('#methods-chart svg').count()).toBeGreaterThan(0);
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#dw-chart')!.dataset.module !== '', undefined, { timeout: 10_000 });
-    expect(await page.locator('#dw-chart svg').count()).toBeGreaterThan(0);
-    await page.selectOption('#compare', 'base');
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#compare-output')!.dataset.adapter === 'base', undefined, { timeout: 10_000 });
-    expect(JSON.parse((await page.getAttribute('#compare-output', 'data-logits'))!)).toEqual(base);
-    await page.screenshot({ path: path.join(artifacts, 'playground.png'), fullPage: true });
-    expect(pageErrors).toEqual([]);
+    expect(await browser.page.locator('#methods-chart svg').count()).toBeGreaterThan(0);
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#dw-chart')!.dataset.module !== '', undefined, { timeout: 10_000 });
+    expect(await browser.page.locator('#dw-chart svg').count()).toBeGreaterThan(0);
+    await browser.page.selectOption('#compare', 'base');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#compare-output')!.dataset.adapter === 'base', undefined, { timeout: 10_000 });
+    expect(JSON.parse((await browser.page.getAttribute('#compare-output', 'data-logits'))!)).toEqual(base);
+    await browser.page.screenshot({ path: path.join(artifacts, 'playground.png'), fullPage: true });
+    expect(browser.pageErrors).toEqual([]);
   }, 90_000);
 });

@@ -10,97 +10,36 @@
  * TENSORPEFT_CHROMIUM), driven by playwright-core; never `npx playwright install`. Without it every
  * test here fails with that instruction (no skips).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleEntry, fromFiles, needChromium, useBrowserTest, wire } from '@tensorpeft/browser-harness';
+import { describe, expect, it } from 'vitest';
 import { buildShape, createAdapter, evaluateExpr, JsBackend, listMethods, type MatExpr, type ModuleUpdate, type TTCore } from '@tensorpeft/core';
 import type { BrowserCase } from './browser-entry.js';
 import { absExpr, exprDepth, TINY_CONFIGS } from './selftest.js';
 import { expectWithin, mulberry32, positive, randF32 } from './test-utils/compare.js';
 
-const CHROMIUM = process.env.TENSORPEFT_CHROMIUM ?? '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM)
-  ? undefined
-  : `headless Chromium is needed for this test and ${CHROMIUM} is missing: apt-get install -y chromium`;
-/** Every test fails (never skips) without Chromium, saying how to install it. */
-function needChromium(): void {
-  if (missing) throw new Error(missing);
-}
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');
 
-let server: Server;
-let origin = '';
-let context: BrowserContext;
-let page: Page;
-let profile = '';
-const pageErrors: string[] = [];
-
-beforeAll(async () => {
-  if (missing) return;
-  const bundle = await build({
-    entryPoints: [path.join(here, 'browser-entry.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-    alias: { '@tensorpeft/core': path.join(root, 'packages/core/src/index.ts') },
-    // core reads local files through dynamic `import('node:…')` that only Node ever reaches.
-    external: ['node:*'],
-  });
-  const js = bundle.outputFiles[0]!.contents;
-  const wasm = readFileSync(path.join(here, 'kernels.wasm'));
-  const corrupt = Uint8Array.from(wasm);
-  for (let i = 64; i < corrupt.length; i += 89) corrupt[i] = corrupt[i]! ^ 0xa5;
-  const files: Record<string, [string, Uint8Array | string]> = {
-    '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>tensorpeft wasm</title><script type="module" src="/assets/entry.js"></script>'],
-    '/assets/entry.js': ['text/javascript', js],
-    '/assets/kernels.wasm': ['application/wasm', wasm],
-    '/assets/corrupt.wasm': ['application/wasm', corrupt],
-  };
-  server = createServer((req, res) => {
-    const f = files[new URL(req.url ?? '/', 'http://127.0.0.1').pathname];
-    if (!f) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': f[0], 'cache-control': 'no-store' }).end(f[1]);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  origin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  profile = mkdtempSync(path.join(tmpdir(), 'tensorpeft-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${origin}/`);
-  await page.waitForFunction(() => 'tensorpeftTest' in globalThis, undefined, { timeout: 20_000 });
-}, 60_000);
-
-afterAll(async () => {
-  await context?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  if (profile) rmSync(profile, { recursive: true, force: true });
+const browser = useBrowserTest({
+  site: async () => {
+    const js = await bundleEntry(path.join(here, 'browser-entry.ts'), root);
+    const wasm = readFileSync(path.join(here, 'kernels.wasm'));
+    const corrupt = Uint8Array.from(wasm);
+    for (let i = 64; i < corrupt.length; i += 89) corrupt[i] = corrupt[i]! ^ 0xa5;
+    const lookup = fromFiles({
+      '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>tensorpeft wasm</title><script type="module" src="/assets/entry.js"></script>'],
+      '/assets/entry.js': ['text/javascript', js],
+      '/assets/kernels.wasm': ['application/wasm', wasm],
+      '/assets/corrupt.wasm': ['application/wasm', corrupt],
+    });
+    return { lookup, headers: { 'cache-control': 'no-store' } };
+  },
+  pageGlobal: 'tensorpeftTest',
+  timeout: 60_000,
 });
-
-/** Float32Arrays → {$f32: number[]} for page.evaluate. */
-function wire(v: unknown): unknown {
-  if (v instanceof Float32Array) return { $f32: Array.from(v) };
-  if (Array.isArray(v)) return v.map(wire);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wire(x)]));
-  return v;
-}
 
 async function makeCases(): Promise<{ cases: BrowserCase[]; expected: Array<Array<[Float32Array, Float32Array, number]>> }> {
   const rng = mulberry32(2024);
@@ -161,7 +100,7 @@ describe('wasm backend in headless Chromium', () => {
   it('runs every kernel in the page and matches the JS reference computed in Node', async () => {
     needChromium();
     const { cases, expected } = await makeCases();
-    const res = (await page.evaluate(([w, src]) => (globalThis as any).tensorpeftTest.runCases(w, src), [wire(cases), undefined] as const)) as {
+    const res = (await browser.page.evaluate(([w, src]) => (globalThis as any).tensorpeftTest.runCases(w, src), [wire(cases), undefined] as const)) as {
       backend: string;
       outputs: number[][][];
     };
@@ -174,12 +113,12 @@ describe('wasm backend in headless Chromium', () => {
         expectWithin(Float32Array.from(x), y, yAbs, depth, `case ${i} (${cases[i]!.op}) output ${k}`);
       });
     });
-    expect(pageErrors).toEqual([]);
+    expect(browser.pageErrors).toEqual([]);
   });
 
   it('loads the binary from a URL given to the loader', async () => {
     needChromium();
-    const res = (await page.evaluate((src) => (globalThis as any).tensorpeftTest.runCases([], src), `${origin}/assets/kernels.wasm`)) as { backend: string };
+    const res = (await browser.page.evaluate((src) => (globalThis as any).tensorpeftTest.runCases([], src), `${browser.origin}/assets/kernels.wasm`)) as { backend: string };
     expect(res.backend).toBe('wasm');
   });
 
@@ -189,7 +128,7 @@ describe('wasm backend in headless Chromium', () => {
       ['/assets/corrupt.wasm', /failed to compile/],
       ['/assets/missing.wasm', /could not be fetched.*HTTP 404/],
     ] as const) {
-      const r = (await page.evaluate((src) => (globalThis as any).tensorpeftTest.loadBroken(src), `${origin}${file}`)) as { name: string; typed: boolean; message: string };
+      const r = (await browser.page.evaluate((src) => (globalThis as any).tensorpeftTest.loadBroken(src), `${browser.origin}${file}`)) as { name: string; typed: boolean; message: string };
       expect(r.typed, r.message).toBe(true);
       expect(r.name).toBe('WasmLoadError');
       expect(r.message).toMatch(why);

@@ -17,6 +17,13 @@ export { ResidentBuffer } from './resident.js';
 export { availableThreads, DEFAULT_WORKER_URL } from './threads.js';
 export { ABI_VERSION, DEFAULT_MT_WASM_URL, DEFAULT_WASM_URL, compileKernels, instantiateKernels, loadKernels, type KernelExports, type WasmSource } from './loader.js';
 export { runSelftest, SELFTEST_TOLERANCE, type SelftestCase, type SelftestResult } from './selftest.js';
+/**
+ * The selftest's building blocks, for other backends' tests: `compareArrays` (the per-array
+ * tolerance check), `absExpr` / `exprDepth` (|y| reference and K_eff of an expression),
+ * `TINY_CONFIGS` (tiny adapter configs per method) and seeded data (`mulberry32`, `randF32`,
+ * `positive`). Not needed to use the backend.
+ */
+export * as selftestHelpers from './selftest-helpers.js';
 export { runKernelBench, type BenchRow, type BenchOptions } from './bench.js';
 
 /** Priority in core's registry: above js (0), below a GPU backend. */

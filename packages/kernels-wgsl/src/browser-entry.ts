@@ -3,25 +3,11 @@
  * prepared in Node on the WebGPU backend (navigator.gpu) inside the page and returns the raw
  * outputs; the test compares them in Node with the JS reference.
  */
-import type { MatExpr, MaterializeJob, ModuleUpdate, WeightLayout } from '@tensorpeft/core';
+import type { MaterializeJob } from '@tensorpeft/core';
+import { revive, runKernelCase, type KernelCase } from '@tensorpeft/browser-harness/page';
 import { WebGpuBackend, WebGpuUnavailableError } from './index.js';
 
-function revive(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(revive);
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    if (o.$f32) return Float32Array.from(o.$f32 as number[]);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
-  }
-  return v;
-}
-
-export type BrowserCase =
-  | { op: 'evaluate'; expr: MatExpr }
-  | { op: 'materialize'; jobs: MaterializeJob[] }
-  | { op: 'materializeToGpu'; jobs: MaterializeJob[] }
-  | { op: 'merge'; W: Float32Array; layout: WeightLayout; u: ModuleUpdate }
-  | { op: 'apply'; X: Float32Array; Y: Float32Array; rows: number; u: ModuleUpdate };
+export type BrowserCase = KernelCase | { op: 'materializeToGpu'; jobs: MaterializeJob[] };
 
 async function runCases(wire: unknown): Promise<{ backend: string; adapter: string; outputs: number[][][] }> {
   const cases = revive(wire) as BrowserCase[];
@@ -29,31 +15,16 @@ async function runCases(wire: unknown): Promise<{ backend: string; adapter: stri
   const outputs: number[][][] = [];
   try {
     for (const c of cases) {
-      switch (c.op) {
-        case 'evaluate':
-          outputs.push([Array.from(await backend.evaluate(c.expr))]);
-          break;
-        case 'materialize':
-          outputs.push((await backend.materialize(c.jobs)).flatMap((u) => [Array.from(u.A), Array.from(u.B)]));
-          break;
-        case 'materializeToGpu': {
-          const out: number[][] = [];
-          for (const u of await backend.materializeToGpu(c.jobs)) {
-            out.push(Array.from(await backend.readBuffer(u.A, u.n * u.rho)), Array.from(await backend.readBuffer(u.B, u.m * u.rho)));
-            u.release();
-          }
-          outputs.push(out);
-          break;
-        }
-        case 'merge':
-          await backend.merge(c.W, c.layout, c.u);
-          outputs.push([Array.from(c.W)]);
-          break;
-        case 'apply':
-          await backend.apply(c.X, c.Y, c.rows, c.u);
-          outputs.push([Array.from(c.Y)]);
-          break;
+      if (c.op !== 'materializeToGpu') {
+        outputs.push(await runKernelCase(backend, c));
+        continue;
       }
+      const out: number[][] = [];
+      for (const u of await backend.materializeToGpu(c.jobs)) {
+        out.push(Array.from(await backend.readBuffer(u.A, u.n * u.rho)), Array.from(await backend.readBuffer(u.B, u.m * u.rho)));
+        u.release();
+      }
+      outputs.push(out);
     }
   } finally {
     backend.destroy();

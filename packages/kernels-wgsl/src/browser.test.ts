@@ -8,94 +8,39 @@
  * TENSORPEFT_CHROMIUM), driven by playwright-core; never `npx playwright install`. Without it every
  * test here fails with that instruction (no skips).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleEntry, fromFiles, needChromium, useBrowserTest, wire, type ServedFile } from '@tensorpeft/browser-harness';
+import { describe, expect, it } from 'vitest';
 import { buildShape, createAdapter, evaluateExpr, getMethod, JsBackend, type MatExpr, type ModuleUpdate, type TTCore } from '@tensorpeft/core';
 import { encodeModel, type Graph } from '@tensorpeft/model-gen';
 import type { BrowserCase } from './browser-entry.js';
 import { absExpr, expectWithin, exprDepth, mulberry32, positive, randF32 } from './test-utils/compare.js';
 
-const CHROMIUM = process.env.TENSORPEFT_CHROMIUM ?? '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? undefined : `headless Chromium is needed for this test and ${CHROMIUM} is missing: apt-get install -y chromium`;
-function needChromium(): void {
-  if (missing) throw new Error(missing);
-}
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');
 
-let server: Server;
-let origin = '';
-let context: BrowserContext;
-let page: Page;
-let profile = '';
-const pageErrors: string[] = [];
-
-beforeAll(async () => {
-  if (missing) return;
-  const bundle = await build({
-    entryPoints: [path.join(here, 'browser-entry.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-    alias: { '@tensorpeft/core': path.join(root, 'packages/core/src/index.ts') },
-    external: ['node:*'],
-  });
-  const files: Record<string, [string, Uint8Array | string]> = {
-    '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>tensorpeft webgpu</title><script type="module" src="/assets/entry.js"></script>'],
-    '/assets/entry.js': ['text/javascript', bundle.outputFiles[0]!.contents],
-  };
-  // ONNX Runtime Web's dist (the WebGPU bundle and its .wasm), for the end-to-end test.
-  const ortDist = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
-  for (const f of readdirSync(ortDist)) {
-    if (/^ort\.webgpu\.bundle\.min\.mjs$|^ort-wasm-simd-threaded\.(asyncify|jsep)\.(wasm|mjs)$/.test(f)) {
-      files[`/ort/${f}`] = [f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(path.join(ortDist, f))];
+const browser = useBrowserTest({
+  site: async () => {
+    const files: Record<string, ServedFile> = {
+      '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>tensorpeft webgpu</title><script type="module" src="/assets/entry.js"></script>'],
+      '/assets/entry.js': ['text/javascript', await bundleEntry(path.join(here, 'browser-entry.ts'), root)],
+    };
+    // ONNX Runtime Web's dist (the WebGPU bundle and its .wasm), for the end-to-end test.
+    const ortDist = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
+    for (const f of readdirSync(ortDist)) {
+      if (/^ort\.webgpu\.bundle\.min\.mjs$|^ort-wasm-simd-threaded\.(asyncify|jsep)\.(wasm|mjs)$/.test(f)) {
+        files[`/ort/${f}`] = [f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(path.join(ortDist, f))];
+      }
     }
-  }
-  server = createServer((req, res) => {
-    const f = files[new URL(req.url ?? '/', 'http://127.0.0.1').pathname];
-    if (!f) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': f[0], 'cache-control': 'no-store' }).end(f[1]);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  origin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  profile = mkdtempSync(path.join(tmpdir(), 'tensorpeft-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${origin}/`);
-  await page.waitForFunction(() => 'tensorpeftTest' in globalThis, undefined, { timeout: 20_000 });
-}, 60_000);
-
-afterAll(async () => {
-  await context?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  if (profile) rmSync(profile, { recursive: true, force: true });
+    return { lookup: fromFiles(files), headers: { 'cache-control': 'no-store' } };
+  },
+  launch: { extraArgs: ['--enable-unsafe-webgpu'] },
+  pageGlobal: 'tensorpeftTest',
+  timeout: 60_000,
 });
-
-function wire(v: unknown): unknown {
-  if (v instanceof Float32Array) return { $f32: Array.from(v) };
-  if (Array.isArray(v)) return v.map(wire);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wire(x)]));
-  return v;
-}
 
 async function makeCases(): Promise<{ cases: BrowserCase[]; expected: Array<Array<[Float32Array, Float32Array, number]>> }> {
   const rng = mulberry32(2025);
@@ -146,7 +91,7 @@ describe('WebGPU backend in headless Chromium', () => {
   it('runs kernels on navigator.gpu in the page and matches the JS reference computed in Node', async () => {
     needChromium();
     const { cases, expected } = await makeCases();
-    const res = (await page.evaluate((w) => (globalThis as any).tensorpeftTest.runCases(w), wire(cases))) as { backend: string; adapter: string; outputs: number[][][] };
+    const res = (await browser.page.evaluate((w) => (globalThis as any).tensorpeftTest.runCases(w), wire(cases))) as { backend: string; adapter: string; outputs: number[][][] };
     expect(res.backend).toBe('webgpu');
     expect(res.outputs.length).toBe(expected.length);
     res.outputs.forEach((outs, i) => {
@@ -156,7 +101,7 @@ describe('WebGPU backend in headless Chromium', () => {
         expectWithin(Float32Array.from(x), y, yAbs, depth, `case ${i} (${cases[i]!.op}) output ${k}`);
       });
     });
-    expect(pageErrors).toEqual([]);
+    expect(browser.pageErrors).toEqual([]);
   });
 
   it('ORT-web WebGPU session: GPU-resident A′/s·B′ᵀ from materializeToGpu give the same output as their CPU copies', async () => {
@@ -184,9 +129,9 @@ describe('WebGPU backend in headless Chromium', () => {
       opset: 17,
     };
     const X = randF32(rows * j.n, rng);
-    const r = (await page.evaluate(
+    const r = (await browser.page.evaluate(
       ([url, model, w, x, n]) => (globalThis as any).tensorpeftTest.ortCase(url, model, w, x, n),
-      [`${origin}/ort/ort.webgpu.bundle.min.mjs`, Array.from(encodeModel(graph)), wire([j]), Array.from(X), rows] as const,
+      [`${browser.origin}/ort/ort.webgpu.bundle.min.mjs`, Array.from(encodeModel(graph)), wire([j]), Array.from(X), rows] as const,
     )) as { sameDevice: boolean; gpu: number[]; cpu: number[] };
     expect(r.sameDevice).toBe(true);
     expect(r.gpu.length).toBe(rows * j.m);
@@ -198,12 +143,12 @@ describe('WebGPU backend in headless Chromium', () => {
     const scale = Math.max(...y.map(Math.abs));
     expect(scale).toBeGreaterThan(0);
     r.gpu.forEach((v, i) => expect(Math.abs(v - y[i]!)).toBeLessThan(1e-5 * scale + 1e-6));
-    expect(pageErrors).toEqual([]);
+    expect(browser.pageErrors).toEqual([]);
   });
 
   it('without WebGPU the page gets a WebGpuUnavailableError', async () => {
     needChromium();
-    const r = (await page.evaluate(() => (globalThis as any).tensorpeftTest.missing())) as { name: string; typed: boolean };
+    const r = (await browser.page.evaluate(() => (globalThis as any).tensorpeftTest.missing())) as { name: string; typed: boolean };
     expect(r).toEqual({ name: 'WebGpuUnavailableError', typed: true });
   });
 });
