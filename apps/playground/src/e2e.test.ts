@@ -126,6 +126,29 @@ describe('playground in headless Chromium', () => {
     expect(await swapTo(dropped!)).toEqual(seen[3]);
     expect(await browser.page.isHidden('#error')).toBe(true);
 
+    // An adapter by URL (core's size-capped fetch) from the app's own server: a shipped folder, under a new name.
+    await browser.page.fill('#adapter-url', `${browser.origin}/generated/adapters/${names[1]}/`);
+    await browser.page.click('#load-url');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#url-state')!.dataset.state === 'loaded', undefined, { timeout: 10_000 });
+    const byUrl = await browser.page.getAttribute('#url-state', 'data-adapter');
+    expect(byUrl).toBe(`${names[1]}-2`);
+    expect(await swapTo(byUrl!)).toEqual(seen[2]);
+    // A bad URL: core's typed FetchError (HTTP 404), the app keeps working.
+    await browser.page.fill('#adapter-url', `${browser.origin}/generated/adapters/missing/`);
+    await browser.page.click('#load-url');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#url-state')!.dataset.state === 'error', undefined, { timeout: 10_000 });
+    expect(await browser.page.textContent('#error')).toMatch(/^FetchError: .*404/);
+    expect(await swapTo(names[0]!)).toEqual(seen[1]);
+    // The Hub model field: no network here, so a Hub id fails with a shown error (or the offline
+    // note) and the embedded model stays in use.
+    await browser.page.fill('#hub-model', 'Xenova/not-a-model-here');
+    await browser.page.click('#load-model');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#model-state')!.dataset.state === 'error', undefined, { timeout: 30_000 });
+    expect(await browser.page.textContent('#model-state')).toMatch(/offline|still using tiny-distilbert/);
+    await browser.page.fill('#hub-model', '');
+    expect(await swapTo('base')).toEqual(base);
+    expect(await swapTo(names[0]!)).toEqual(seen[1]);
+
     // Backend switch: every adapter is materialized again by the WASM kernels; same outputs (within
     // float rounding), base still exact.
     await browser.page.selectOption('#backend', 'wasm');
@@ -139,6 +162,24 @@ describe('playground in headless Chromium', () => {
       logits.forEach((x, k) => expect(Math.abs(x - seen[i + 1]![k]!), `${n} on wasm`).toBeLessThan(1e-4));
     }
     expect(await swapTo('base')).toEqual(base);
+
+    // WebGPU (SwiftShader under --enable-unsafe-webgpu): offered because navigator.gpu gives an
+    // adapter; every adapter materialized again by the WGSL kernels, outputs within 1e-4 of JS, base exact.
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#webgpu-note')!.dataset.webgpu !== '', undefined, { timeout: 10_000 });
+    expect(await browser.page.textContent('#webgpu-note')).toBe('');
+    expect(await browser.page.getAttribute('#webgpu-note', 'data-webgpu')).toBe('available');
+    await browser.page.selectOption('#backend', 'webgpu');
+    await browser.page.waitForFunction(() => {
+      const el = document.querySelector<HTMLElement>('#backend-active')!;
+      return el.dataset.state === 'done' && (el.dataset.backend === 'webgpu' || !document.querySelector<HTMLElement>('#error')!.hidden);
+    }, undefined, { timeout: 60_000 });
+    expect(await browser.page.isHidden('#error'), (await browser.page.textContent('#error')) ?? '').toBe(true);
+    expect(await browser.page.textContent('#backend-active')).toMatch(/^active: webgpu \(.*\)$/);
+    for (const [i, n] of names.entries()) {
+      const logits = await swapTo(n);
+      logits.forEach((x, k) => expect(Math.abs(x - seen[i + 1]![k]!), `${n} on webgpu`).toBeLessThan(1e-4));
+    }
+    expect(await swapTo('base')).toEqual(base);
     await swapTo(dropped!);
 
     // Charts: the methods plot (log scale) and the ΔW heatmap of the active adapter.
@@ -148,7 +189,15 @@ describe('playground in headless Chromium', () => {
     await browser.page.selectOption('#compare', 'base');
     await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#compare-output')!.dataset.adapter === 'base', undefined, { timeout: 10_000 });
     expect(JSON.parse((await browser.page.getAttribute('#compare-output', 'data-logits'))!)).toEqual(base);
+
+    // Structure picture of the TRAC adapter, from its plan: frozen and trainable groups, per-module and shared.
+    await swapTo('trac');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#structure')!.dataset.adapter === 'trac', undefined, { timeout: 10_000 });
+    expect(await browser.page.locator('#structure svg').count()).toBe(1);
+    expect(await browser.page.locator('#structure svg g.group[data-kind="frozen"]').count()).toBeGreaterThan(0);
+    expect(await browser.page.locator('#structure svg g.group[data-kind="trainable"]').count()).toBeGreaterThan(0);
+    expect(await browser.page.locator('#structure svg g[data-section="per-module"] g.group').count()).toBeGreaterThan(0);
     await browser.page.screenshot({ path: path.join(artifacts, 'playground.png'), fullPage: true });
     expect(browser.pageErrors).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 });

@@ -9,6 +9,7 @@ import {
   parseManifest,
   pickAdapterFiles,
   PlaygroundFileError,
+  resolveAdapterUrl,
   rankLabels,
   sanitizeName,
   shortcutChoice,
@@ -141,5 +142,18 @@ describe('names and shortcuts', () => {
     expect(shortcutChoice('2', ['a', 'b'])).toBe('b');
     expect(shortcutChoice('3', ['a', 'b'])).toBeUndefined();
     expect(shortcutChoice('x', ['a'])).toBeUndefined();
+  });
+});
+
+describe('resolveAdapterUrl', () => {
+  const page = 'http://127.0.0.1:5173/app/';
+  it('resolves relative folders and file URLs to the folder, names it by its last segment', () => {
+    expect(resolveAdapterUrl('generated/adapters/lora', page)).toEqual({ folder: 'http://127.0.0.1:5173/app/generated/adapters/lora/', name: 'lora' });
+    expect(resolveAdapterUrl(' https://hf.co/u/my.adapter/adapter_config.json ', page)).toEqual({ folder: 'https://hf.co/u/my.adapter/', name: 'my-adapter' });
+    expect(resolveAdapterUrl('/x/base/', page).name).toBe('adapter');
+  });
+  it('rejects empty and non-http input with PlaygroundFileError', () => {
+    expect(() => resolveAdapterUrl('  ', page)).toThrow(PlaygroundFileError);
+    expect(() => resolveAdapterUrl('file:///etc/', page)).toThrow(/http\(s\)/);
   });
 });

@@ -198,3 +198,27 @@ export function shortcutChoice(key: string, names: readonly string[]): string | 
   if (k === 0) return 'base';
   return names[k - 1];
 }
+
+/** Largest adapter file the URL field downloads (each of the two files). */
+export const URL_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * An adapter folder URL typed by the user: resolved against the page (relative paths work), only
+ * http(s), with one of the two file names taken as its folder; returns the folder URL (ending in
+ * `/`) and a registry name suggested by its last path segment.
+ */
+export function resolveAdapterUrl(input: string, page: string): { folder: string; name: string } {
+  const s = input.trim();
+  if (!s) throw new PlaygroundFileError('adapter URL is empty');
+  let u: URL;
+  try {
+    u = new URL(s, page);
+  } catch {
+    throw new PlaygroundFileError(`not a URL: ${s}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new PlaygroundFileError(`adapter URL must be http(s): ${s}`);
+  u.pathname = u.pathname.replace(/\/(adapter_config\.json|adapter_model\.safetensors)$/, '/');
+  if (!u.pathname.endsWith('/')) u.pathname += '/';
+  const seg = u.pathname.split('/').filter(Boolean).pop() ?? '';
+  return { folder: u.href, name: sanitizeName(seg || u.hostname) };
+}

@@ -4,9 +4,11 @@
  * swaps, a side-by-side comparison, and adapters dropped by the user.
  */
 import { AutoModelForSequenceClassification, AutoTokenizer, env } from '@huggingface/transformers';
-import { adapterFromBytes, adapterStats, deltaW, JsBackend, materializeAdapter, type Adapter, type Backend, type ModuleUpdate } from '@tensorpeft/core';
+import { adapterFromBytes, adapterStats, fetchBytes as fetchCapped, deltaW, JsBackend, materializeAdapter, type Adapter, type Backend, type ModuleUpdate } from '@tensorpeft/core';
 import { createWasmBackend } from '@tensorpeft/kernels-wasm';
+import { WebGpuBackend } from '@tensorpeft/kernels-wgsl';
 import { heatmap, methodsChart } from './charts.js';
+import { adapterStructure, structureSvg } from './structure.js';
 import { from_pretrained } from '@tensorpeft/transformers-plugin';
 import {
   describeError,
@@ -14,6 +16,8 @@ import {
   formatCount,
   formatMs,
   parseManifest,
+  resolveAdapterUrl,
+  URL_MAX_BYTES,
   pickAdapterFiles,
   rankLabels,
   shortcutChoice,
@@ -65,6 +69,8 @@ let backend: Backend = new JsBackend();
 const sources = new Map<string, { config: Uint8Array; safetensors: Uint8Array; source: string }>();
 const dwChart = $<HTMLDivElement>('#dw-chart');
 let manifest: Manifest;
+let labels: string[] = [];
+let modelId = '';
 let model: Model;
 let tokenizer: Model;
 let active = 'base';
@@ -93,7 +99,8 @@ function installFetchCache(): void {
   env.customCache = {
     async match(key: string) {
       const url = new URL(key, location.href);
-      if (url.origin !== location.origin) return undefined;
+      // Hub files (a Hub model id, online) are fetched too: the plugin reads the model's bytes here.
+      if (url.origin !== location.origin && !env.allowRemoteModels) return undefined;
       const res = await fetch(url);
       return res.ok ? res : undefined;
     },
@@ -102,7 +109,7 @@ function installFetchCache(): void {
 }
 
 function renderOutput(el: HTMLElement, name: string, logits: number[]): void {
-  const ranked = rankLabels(logits, manifest.model.labels);
+  const ranked = rankLabels(logits, labels);
   el.dataset.adapter = name;
   el.dataset.logits = JSON.stringify(logits);
   el.dataset.top = ranked[0]?.label ?? '';
@@ -215,7 +222,22 @@ function renderChoices(): void {
     }),
   );
   $('#methods-chart').replaceChildren(methodsChart([...rows.values()]));
+  renderStructure();
   void renderDeltaW().catch((e) => showError(describeError(e)));
+}
+
+/** The active adapter's tensors from its plan: per-module vs shared, trainable vs frozen. */
+function renderStructure(): void {
+  const el = $<HTMLDivElement>('#structure');
+  const parsed = parsedAdapters.get(active);
+  $('#structure-adapter').textContent = active;
+  el.dataset.adapter = active;
+  if (!parsed) {
+    el.textContent = 'base: no adapter tensors';
+    return;
+  }
+  const svg = new DOMParser().parseFromString(structureSvg(adapterStructure(parsed.plan.params)), 'image/svg+xml').documentElement;
+  el.replaceChildren(document.importNode(svg, true));
 }
 
 /** Heatmap of ΔW = s·B′A′ᵀ ([out, in]) of the active adapter's chosen module. */
@@ -252,11 +274,40 @@ async function renderDeltaW(): Promise<void> {
 function getBackend(name: string): Promise<Backend> {
   let b = backends.get(name);
   if (!b) {
-    if (name !== 'wasm') return Promise.reject(new Error(`backend ${name} is not available in the playground yet`));
-    backends.set(name, (b = createWasmBackend()));
+    if (name === 'wasm') b = createWasmBackend();
+    else if (name === 'webgpu') b = WebGpuBackend.create();
+    else return Promise.reject(new Error(`unknown backend ${name}`));
+    backends.set(name, b);
     b.catch(() => backends.delete(name));
   }
   return b;
+}
+
+/** What the active backend runs on, e.g. ` (google swiftshader …, software)` for WebGPU. */
+function describeBackend(b: Backend): string {
+  const gpu = b as Partial<WebGpuBackend>;
+  return typeof gpu.adapterDescription === 'string' ? ` (${gpu.adapterDescription || 'GPU'}${gpu.software ? ', software' : ''})` : '';
+}
+
+/** Enable the WebGPU option only when navigator.gpu hands out an adapter; say why not otherwise. */
+async function probeWebGpu(): Promise<void> {
+  const opt = backendSel.querySelector<HTMLOptionElement>('option[value=webgpu]')!;
+  const note = $<HTMLSpanElement>('#webgpu-note');
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  let why = '';
+  if (!gpu) why = 'this browser has no WebGPU (navigator.gpu is missing; Chromium needs https or localhost)';
+  else {
+    try {
+      const adapter = await Promise.race([gpu.requestAdapter(), new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      if (!adapter) why = 'navigator.gpu gave no adapter (WebGPU disabled or no usable GPU)';
+    } catch (e) {
+      why = `requestAdapter failed: ${(e as Error).message}`;
+    }
+  }
+  opt.disabled = why !== '';
+  opt.textContent = why ? 'WebGPU (unavailable)' : 'WebGPU (WGSL kernels)';
+  note.dataset.webgpu = why ? 'unavailable' : 'available';
+  note.textContent = why ? `WebGPU unavailable: ${why}.` : '';
 }
 
 /** Switch the materialization backend: every adapter is materialized again on it (load times update). */
@@ -275,7 +326,7 @@ async function switchBackend(name: string): Promise<void> {
     backendSel.value = backendName;
   } finally {
     backendSel.disabled = false;
-    backendEl.textContent = `active: ${backend.name ?? backendName}`;
+    backendEl.textContent = `active: ${backend.name ?? backendName}${describeBackend(backend)}`;
     backendEl.dataset.state = 'done';
     backendEl.dataset.backend = backendName;
     renderChoices();
@@ -337,6 +388,94 @@ async function loadUserFiles(files: NamedBytes[]): Promise<void> {
   }
 }
 
+/** Download an adapter folder by URL (core's size-capped fetch), then load it like a dropped one. */
+async function loadFromUrl(input: string): Promise<void> {
+  const state = $<HTMLSpanElement>('#url-state');
+  showError(null);
+  state.dataset.state = 'loading';
+  state.textContent = 'downloading…';
+  try {
+    const { folder, name: suggested } = resolveAdapterUrl(input, location.href);
+    const [config, safetensors] = await Promise.all([
+      fetchCapped(new URL('adapter_config.json', folder).href, URL_MAX_BYTES),
+      fetchCapped(new URL('adapter_model.safetensors', folder).href, URL_MAX_BYTES),
+    ]);
+    const name = uniqueName(suggested, rows.keys());
+    await addAdapter(name, config, safetensors, folder);
+    renderChoices();
+    swap(name);
+    state.dataset.state = 'loaded';
+    state.dataset.adapter = name;
+    state.textContent = `loaded as ${name} (${formatBytes(config.length + safetensors.length)})`;
+  } catch (e) {
+    showError(describeError(e));
+    state.dataset.state = 'error';
+    state.textContent = 'failed';
+  }
+}
+
+/**
+ * Load the classifier: the embedded one (offline, from generated/models/) or a Hub model id
+ * (needs the network). Adapters already loaded are loaded again onto it; those that do not fit
+ * the new model are dropped, with core's typed error shown.
+ */
+async function loadModel(id: string, remote: boolean): Promise<number> {
+  env.allowRemoteModels = remote;
+  const t = performance.now();
+  const tok = await AutoTokenizer.from_pretrained(id);
+  const m = await from_pretrained(env as never, AutoModelForSequenceClassification as never, id, { dtype: 'fp32', device: 'wasm' } as never);
+  const ms = performance.now() - t;
+  tokenizer = tok;
+  model = m;
+  modelId = id;
+  const id2label = (m as Model).config?.id2label as Record<string, string> | undefined;
+  labels = id === manifest.model.id ? manifest.model.labels : id2label ? Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]!) : [];
+  return ms;
+}
+
+async function switchModel(input: string): Promise<void> {
+  const state = $<HTMLSpanElement>('#model-state');
+  const id = input.trim() || manifest.model.id;
+  const remote = id !== manifest.model.id;
+  showError(null);
+  if (remote && !navigator.onLine) {
+    state.dataset.state = 'error';
+    state.textContent = 'offline: only the embedded model is available';
+    return;
+  }
+  state.dataset.state = 'loading';
+  state.textContent = `loading ${id}…`;
+  try {
+    const ms = await loadModel(id, remote);
+    const errors: string[] = [];
+    for (const [n, src] of [...sources]) {
+      try {
+        await addAdapter(n, src.config, src.safetensors, src.source, true);
+      } catch (e) {
+        errors.push(`${n}: ${describeError(e)}`);
+        sources.delete(n);
+        rows.delete(n);
+        parsedAdapters.delete(n);
+      }
+    }
+    updatesCache.clear();
+    if (!rows.has(active)) active = 'base';
+    if (active === 'base') model.disable_adapters();
+    else model.set_adapter(active);
+    if (errors.length) showError(`Adapters that do not fit ${id} were dropped:\n${errors.join('\n')}`);
+    state.dataset.state = 'done';
+    state.dataset.model = id;
+    state.textContent = `${id} loaded in ${formatMs(ms)}`;
+    renderChoices();
+    await run();
+  } catch (e) {
+    showError(describeError(e));
+    state.dataset.state = 'error';
+    state.textContent = `failed; still using ${modelId}`;
+    env.allowRemoteModels = modelId !== manifest.model.id;
+  }
+}
+
 async function main(): Promise<void> {
   env.allowLocalModels = true;
   env.allowRemoteModels = false;
@@ -347,10 +486,7 @@ async function main(): Promise<void> {
   installFetchCache();
 
   manifest = parseManifest(await (await fetch(new URL('adapters/index.json', generated))).json());
-  const t = performance.now();
-  tokenizer = await AutoTokenizer.from_pretrained(manifest.model.id);
-  model = await from_pretrained(env as never, AutoModelForSequenceClassification as never, manifest.model.id, { dtype: 'fp32', device: 'wasm' } as never);
-  const modelMs = performance.now() - t;
+  const modelMs = await loadModel(manifest.model.id, false);
   for (const a of manifest.adapters) {
     setStatus('loading', `Loading adapter ${a.name}…`);
     const dir = new URL(a.path, generated);
@@ -362,8 +498,7 @@ async function main(): Promise<void> {
   backendSel.disabled = false;
   backendEl.textContent = `active: ${backend.name ?? backendName}`;
   backendEl.dataset.backend = backendName;
-  const webgpu = backendSel.querySelector<HTMLOptionElement>('option[value=webgpu]')!;
-  webgpu.textContent = 'gpu' in navigator ? 'WebGPU (not yet in the playground)' : 'WebGPU (missing in this browser)';
+  await probeWebGpu();
   backendSel.addEventListener('change', () => void switchBackend(backendSel.value));
   renderChoices();
   await run();
@@ -382,6 +517,28 @@ async function main(): Promise<void> {
     const choice = shortcutChoice(e.key, [...rows.keys()]);
     if (choice) swap(choice);
   });
+  const urlEl = $<HTMLInputElement>('#adapter-url');
+  const urlBtn = $<HTMLButtonElement>('#load-url');
+  urlBtn.disabled = false;
+  urlBtn.addEventListener('click', () => void loadFromUrl(urlEl.value));
+  urlEl.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') void loadFromUrl(urlEl.value);
+  });
+  const hubEl = $<HTMLInputElement>('#hub-model');
+  const hubBtn = $<HTMLButtonElement>('#load-model');
+  const hubState = $<HTMLSpanElement>('#model-state');
+  const online = (): void => {
+    hubBtn.disabled = false;
+    hubEl.title = navigator.onLine ? '' : 'offline: only the embedded model works';
+    if (hubState.dataset.state === '' || hubState.dataset.state === 'offline' || hubState.dataset.state === 'online') {
+      hubState.dataset.state = navigator.onLine ? 'online' : 'offline';
+      hubState.textContent = navigator.onLine ? `online: a Hub id is fetched from huggingface.co (now: ${modelId})` : `offline: using the embedded ${modelId}`;
+    }
+  };
+  online();
+  addEventListener('online', online);
+  addEventListener('offline', online);
+  hubBtn.addEventListener('click', () => void switchModel(hubEl.value));
   fileEl.addEventListener('change', async () => {
     await loadUserFiles(await readFiles(fileEl.files ?? []));
     fileEl.value = '';
