@@ -7,6 +7,7 @@ export default defineConfig({
     alias: {
       '@tensorpeft/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
       '@tensorpeft/model-gen': fileURLToPath(new URL('./packages/model-gen/src/index.ts', import.meta.url)),
+      '@tensorpeft/transformers-plugin/node': fileURLToPath(new URL('./packages/transformers-plugin/src/node.ts', import.meta.url)),
       '@tensorpeft/transformers-plugin': fileURLToPath(new URL('./packages/transformers-plugin/src/index.ts', import.meta.url)),
       '@tensorpeft/kernels-wgsl/register': fileURLToPath(new URL('./packages/kernels-wgsl/src/register.ts', import.meta.url)),
       '@tensorpeft/kernels-wgsl': fileURLToPath(new URL('./packages/kernels-wgsl/src/index.ts', import.meta.url)),

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 // Cross-origin isolation lets onnxruntime-web use wasm threads (SharedArrayBuffer).
@@ -6,16 +5,6 @@ const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-E
 
 export default defineConfig({
   base: './',
-  resolve: {
-    alias: [
-      // The plugin's index also re-exports verify/bench, which import node:fs statically; the page
-      // needs only the browser-safe registry (plugin.js: from_pretrained, attachAdapters, …).
-      {
-        find: /^@tensorpeft\/transformers-plugin$/,
-        replacement: fileURLToPath(new URL('../../packages/transformers-plugin/dist/plugin.js', import.meta.url)),
-      },
-    ],
-  },
   server: { headers: isolation },
   preview: { headers: isolation },
   // transformers.js / onnxruntime-web locate their runtime files themselves: don't pre-bundle them.

@@ -2,6 +2,9 @@
  * @tensorpeft/transformers-plugin — attach and hot-swap tensor-compressed PEFT adapters on
  * transformers.js models: a load-time ONNX rewrite (side branch y += (x·A)·B per targeted linear,
  * overridable head parameters) and an adapter registry feeding the branch inputs per run.
+ *
+ * Browser-safe: this entry holds the plugin, the rewrite and the merge only. `verify` and
+ * `runPluginBench` read files and live in '@tensorpeft/transformers-plugin/node'.
  */
 export {
   findLinears,
@@ -37,10 +40,11 @@ export {
   type CacheEnv,
   type EnableOptions,
   type FromPretrainedOptions,
+  type GpuMaterializer,
+  type GpuModuleUpdateLike,
   type LoadAdapterOptions,
   type LoadedAdapterInfo,
   type PretrainedLoader,
 } from './plugin.js';
 export { mergeModel } from './merge.js';
-export { verify, DEFAULT_TEXTS, type VerifyOptions, type VerifyResult } from './verify.js';
-export { runPluginBench, type PluginBenchOptions, type PluginBenchRow } from './bench.js';
+// Node-only helpers (node:fs, onnxruntime-node): import them from '@tensorpeft/transformers-plugin/node'.

@@ -19,6 +19,7 @@ import {
   type ModuleUpdate,
   type WeightLayout,
   getBackend,
+  checkParams,
 } from '@tensorpeft/core';
 import { Tensor } from '@huggingface/transformers';
 import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch, rewriteModel, type RewriteResult } from './rewrite.js';
@@ -161,6 +162,53 @@ function ortTensor(data: Float32Array, dims: number[]): OrtTensor {
   return (new Tensor('float32', data, dims) as unknown as { ort_tensor: OrtTensor }).ort_tensor;
 }
 
+/** A float32 ORT tensor on a GPUBuffer, from the ORT build transformers.js runs on (`Tensor.fromGpuBuffer`). */
+function ortGpuTensor(buffer: unknown, dims: number[]): OrtTensor {
+  const ctor = (ortTensor(new Float32Array(0), [0]) as { constructor: unknown }).constructor as {
+    fromGpuBuffer?: (b: unknown, o: { dataType: 'float32'; dims: readonly number[] }) => OrtTensor;
+  };
+  if (typeof ctor.fromGpuBuffer !== 'function') throw new Error('the ONNX Runtime transformers.js uses has no Tensor.fromGpuBuffer (GPU-fed adapters need onnxruntime-web with WebGPU)');
+  return ctor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+}
+
+/**
+ * One GPU-resident module of an adapter (structurally `GpuModuleUpdate` of @tensorpeft/kernels-wgsl):
+ * with `{ foldScale: true, transposeB: true }`, `A` is A′ [n, ρ] and `B` is s·B′ᵀ [ρ, m], both `GPUBuffer`s.
+ */
+export interface GpuModuleUpdateLike {
+  path: string;
+  n: number;
+  m: number;
+  rho: number;
+  A: unknown;
+  B: unknown;
+  release(): void;
+}
+
+/** What the plugin needs of a WebGPU backend (structurally @tensorpeft/kernels-wgsl's `WebGpuBackend`). */
+export interface GpuMaterializer {
+  materializeToGpu(jobs: never, opts: { foldScale: boolean; transposeB: boolean }): Promise<GpuModuleUpdateLike[]>;
+}
+
+/** The adapter's materialization jobs, exactly as core's `materialize` builds them (method-agnostic). */
+function jobsOf(adapter: Adapter): unknown {
+  checkParams(adapter.plan, adapter.params);
+  const method = adapter.method as unknown as { jobs(config: unknown, plan: unknown, params: unknown): unknown };
+  return method.jobs(adapter.config, adapter.plan, adapter.params);
+}
+
+type AnyUpdate = ModuleUpdate | GpuModuleUpdateLike;
+
+/** Materialize `adapter`: on the CPU-side backend (ModuleUpdate), or GPU-resident with `gpu`. */
+async function materializeAny(adapter: Adapter, backend: Backend | undefined, gpu: GpuMaterializer | undefined): Promise<AnyUpdate[]> {
+  if (!gpu) return materializeAdapter(adapter, backend);
+  return gpu.materializeToGpu(jobsOf(adapter) as never, { foldScale: true, transposeB: true });
+}
+
+function releaseAll(updates: AnyUpdate[] | undefined): void {
+  for (const u of updates ?? []) if ('release' in u && typeof u.release === 'function') u.release();
+}
+
 interface SessionModule {
   path: string;
   /** Branch mode: the A / B inputs. */
@@ -226,6 +274,14 @@ export interface LoadAdapterOptions {
   replace?: boolean;
   /** transformers.js-style progress events for the file reads and the materialization. */
   progress_callback?: AdapterProgressCallback;
+  /**
+   * GPU-resident feeds (branch mode): a WebGPU backend of @tensorpeft/kernels-wgsl
+   * (`WebGpuBackend.create({ device: await ort.env.webgpu.device })`) on the GPUDevice of the
+   * model's ORT-web WebGPU session. The adapter's jobs are materialized by `materializeToGpu` into
+   * A′ [n, ρ] and s·B′ᵀ [ρ, m] GPUBuffers fed with `Tensor.fromGpuBuffer`: nothing is read back to
+   * the CPU. The buffers are released when the adapter is unloaded, replaced or evicted.
+   */
+  gpu?: GpuMaterializer | null;
 }
 
 export type AdapterSource = string | Adapter | AdapterFromBytesInput;
@@ -267,6 +323,14 @@ export interface AttachOptions {
    * uses) drop their tensors; they are re-materialized from their parameters on their next use.
    */
   max_adapter_bytes?: number;
+  /**
+   * The model's sessions run on ONNX Runtime Web's WebGPU EP. Its kernels cannot bind empty tensors,
+   * so the disabled state (and modules an adapter does not cover) feed ρ = 1 zero tensors instead of
+   * ρ = 0 ones (`y + (x·0)·0 = y`). With a WebGPU backend of @tensorpeft/kernels-wgsl on the
+   * session's GPUDevice (`await ort.env.webgpu.device`), adapters are GPU-fed by default
+   * (`load_adapter`'s `gpu`; `{ gpu: null }` for CPU feeds).
+   */
+  webgpu?: GpuMaterializer | true;
 }
 
 function fmt(dims: readonly number[]): string {
@@ -284,6 +348,11 @@ interface Entry {
   name: string | null;
   adapter: Adapter | null;
   backend?: Backend;
+  gpu?: GpuMaterializer;
+  /** GPU-resident updates behind the feeds (released with them). */
+  gpuHeld?: GpuModuleUpdateLike[];
+  /** Unloaded / replaced while pinned: release `gpuHeld` when the last call ends. */
+  releaseWhenIdle?: boolean;
   info: LoadedAdapterInfo | null;
   /** null: evicted by the LRU budget. */
   feeds: Feeds[] | null;
@@ -393,7 +462,10 @@ export class AdapterRegistry {
   private evictions = 0;
   private rematerializations = 0;
 
+  private readonly webgpu: GpuMaterializer | true | undefined;
+
   constructor(sessions: SessionLike[], opts: AttachOptions = {}) {
+    this.webgpu = opts.webgpu;
     for (const s of sessions) this.hook(s);
     if (this.sessions.length === 0) {
       throw new Error('no session of this model has adapter inputs: call enableAdapters(env) before loading the model');
@@ -441,8 +513,10 @@ export class AdapterRegistry {
         const n = Number(dimsOf(name)[0]);
         const m = Number(dimsOf(inputB)[1]);
         modules.push({ path, inputA: name, inputB, n, m });
-        baseFeeds[name] = ortTensor(new Float32Array(0), [n, 0]);
-        baseFeeds[inputB] = ortTensor(new Float32Array(0), [0, m]);
+        // ρ = 0 (exact base); on WebGPU, which cannot bind empty tensors, ρ = 1 zeros.
+        const r0 = this.webgpu ? 1 : 0;
+        baseFeeds[name] = ortTensor(new Float32Array(n * r0), [n, r0]);
+        baseFeeds[inputB] = ortTensor(new Float32Array(r0 * m), [r0, m]);
       }
     }
     const run = session.run.bind(session);
@@ -478,11 +552,20 @@ export class AdapterRegistry {
   private ensure(entry: Entry): Promise<Feeds[]> {
     if (entry.feeds) return Promise.resolve(entry.feeds);
     if (entry.loading) return entry.loading;
-    const p = materializeAdapter(entry.adapter!, entry.backend)
-      .then((updates) => this.build(entry.name!, entry.adapter!, updates, entry.backend))
+    const p = materializeAny(entry.adapter!, entry.backend, entry.gpu)
+      .then((updates) =>
+        this.build(entry.name!, entry.adapter!, updates, entry.backend).then(
+          (built) => ({ built, updates }),
+          (e: unknown) => {
+            releaseAll(updates);
+            throw e;
+          },
+        ),
+      )
       .then(
-        (built) => {
+        ({ built, updates }) => {
           entry.feeds = built.feeds;
+          if (entry.gpu) entry.gpuHeld = updates as GpuModuleUpdateLike[];
           entry.loading = null;
           entry.lastUse = ++this.clock;
           this.rematerializations++;
@@ -516,6 +599,8 @@ export class AdapterRegistry {
       }
       if (!victim) break;
       victim.feeds = null;
+      releaseAll(victim.gpuHeld);
+      victim.gpuHeld = undefined;
       total -= victim.info!.bytes;
       this.evictions++;
     }
@@ -535,13 +620,21 @@ export class AdapterRegistry {
     const total = adapter.plan.modules.length;
     cb?.({ status: 'initiate', name, file: 'materialize' });
     cb?.({ status: 'progress', name, file: 'materialize', loaded: 0, total, progress: 0 });
-    const updates = await materializeAdapter(adapter, opts.backend);
-    const built = await this.build(name, adapter, updates, opts.backend, cb);
+    const gpu = opts.gpu === null ? undefined : (opts.gpu ?? (typeof this.webgpu === 'object' ? this.webgpu : undefined));
+    const updates = await materializeAny(adapter, opts.backend, gpu);
+    let built: Awaited<ReturnType<AdapterRegistry['build']>>;
+    try {
+      built = await this.build(name, adapter, updates, opts.backend, cb);
+    } catch (e) {
+      releaseAll(gpu ? updates : undefined);
+      throw e;
+    }
     cb?.({ status: 'done', name, file: 'materialize' });
     const entry: Entry = {
       name,
       adapter,
       ...(opts.backend ? { backend: opts.backend } : {}),
+      ...(gpu ? { gpu, gpuHeld: updates as GpuModuleUpdateLike[] } : {}),
       info: built.info,
       feeds: built.feeds,
       loading: null,
@@ -551,17 +644,18 @@ export class AdapterRegistry {
     const old = this.adapters.get(name);
     this.adapters.set(name, entry);
     if (old && this.current === old) this.current = entry;
+    if (old) this.releaseGpu(old);
     // Over the budget, even the adapter just loaded may go (it was checked; it re-materializes on use).
     this.enforceBudget();
     cb?.({ status: 'ready', name });
     return this.infoOf(entry);
   }
 
-  private async build(name: string, adapter: Adapter, updates: ModuleUpdate[], backend: Backend | undefined, cb?: AdapterProgressCallback): Promise<{ feeds: Feeds[]; info: LoadedAdapterInfo }> {
+  private async build(name: string, adapter: Adapter, updates: AnyUpdate[], backend: Backend | undefined, cb?: AdapterProgressCallback): Promise<{ feeds: Feeds[]; info: LoadedAdapterInfo }> {
     let bytes = 0;
     const feeds: Feeds[] = this.sessions.map((h) => ({ ...h.baseFeeds }));
     // Check every module against every hooked session before keeping anything.
-    const prepared: Array<{ u: ModuleUpdate; A: Float32Array; Bt: Float32Array }> = [];
+    const prepared: Array<{ u: AnyUpdate; A: () => OrtTensor; Bt: () => OrtTensor; bytes: number }> = [];
     for (const u of updates) {
       let found = false;
       for (const h of this.sessions) {
@@ -575,10 +669,17 @@ export class AdapterRegistry {
       if (!found) {
         throw new Error(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
       }
+      if ('release' in u) {
+        // GPU-resident: A′ [n, ρ] and s·B′ᵀ [ρ, m] already (materializeToGpu with foldScale, transposeB).
+        prepared.push({ u, A: () => ortGpuTensor(u.A, [u.n, u.rho]), Bt: () => ortGpuTensor(u.B, [u.rho, u.m]), bytes: 0 });
+        continue;
+      }
+      const cu = u as ModuleUpdate;
       // B′ [m, ρ] → s·B′ᵀ [ρ, m].
-      const Bt = new Float32Array(u.rho * u.m);
-      for (let i = 0; i < u.m; i++) for (let r = 0; r < u.rho; r++) Bt[r * u.m + i] = u.s * u.B[i * u.rho + r]!;
-      prepared.push({ u, A: u.A, Bt });
+      const Bt = new Float32Array(cu.rho * cu.m);
+      for (let i = 0; i < cu.m; i++) for (let r = 0; r < cu.rho; r++) Bt[r * cu.m + i] = cu.s * cu.B[i * cu.rho + r]!;
+      const A = cu.A;
+      prepared.push({ u, A: () => ortTensor(A, [cu.n, cu.rho]), Bt: () => ortTensor(Bt, [cu.rho, cu.m]), bytes: (A.length + Bt.length) * 4 });
     }
     const heads: string[] = [];
     for (const [key, t] of adapter.extras) {
@@ -611,7 +712,7 @@ export class AdapterRegistry {
     const merges = this.sessions.some((h) => h.modules.some((x) => x.inputW !== undefined));
     const be = merges ? (backend ?? (await getBackend())) : undefined;
     let done = 0;
-    for (const { u, A, Bt } of prepared) {
+    for (const { u, A, Bt, bytes: branchBytes } of prepared) {
       let branch = false;
       for (let si = 0; si < this.sessions.length; si++) {
         const h = this.sessions[si]!;
@@ -619,17 +720,18 @@ export class AdapterRegistry {
         if (!mod) continue;
         if (mod.inputW !== undefined) {
           // Merge mode: W0 + s·B′A′ᵀ in the weight's own layout, by the backend.
+          if ('release' in u) throw new Error(`adapter "${name}": GPU-fed adapters ({ gpu }) need branch mode, not merge mode`);
           const W = mod.w0!.slice();
-          await be!.merge(W, mod.layout!, u);
+          await be!.merge(W, mod.layout!, u as ModuleUpdate);
           feeds[si]![mod.inputW] = ortTensor(W, mod.wDims!);
           bytes += W.byteLength;
         } else {
-          feeds[si]![mod.inputA!] = ortTensor(A, [u.n, u.rho]);
-          feeds[si]![mod.inputB!] = ortTensor(Bt, [u.rho, u.m]);
+          feeds[si]![mod.inputA!] = A();
+          feeds[si]![mod.inputB!] = Bt();
           branch = true;
         }
       }
-      if (branch) bytes += (A.length + Bt.length) * 4;
+      if (branch) bytes += branchBytes;
       done++;
       cb?.({ status: 'progress', name, file: 'materialize', loaded: done, total: prepared.length, progress: (done / Math.max(1, prepared.length)) * 100 });
     }
@@ -675,6 +777,18 @@ export class AdapterRegistry {
     if (!e) throw new Error(`no adapter named "${name}" is loaded`);
     this.adapters.delete(name);
     if (this.current === e) this.disable_adapters();
+    this.releaseGpu(e);
+  }
+
+  /** Give a removed entry's GPU buffers back (after the calls pinned to it, if any, end). */
+  private releaseGpu(e: Entry): void {
+    if (!e.gpuHeld) return;
+    if (e.pins > 0) {
+      e.releaseWhenIdle = true;
+      return;
+    }
+    releaseAll(e.gpuHeld);
+    e.gpuHeld = undefined;
   }
 
   list_adapters(): LoadedAdapterInfo[] {
@@ -703,7 +817,15 @@ export class AdapterRegistry {
     }
     return p.finally(() => {
       // Adapters in use are never evicted: the budget is re-applied when the last user is done.
-      if (--entry.pins === 0) this.enforceBudget();
+      if (--entry.pins === 0) {
+        // A GPU-fed adapter unloaded / replaced while calls used it: its buffers go back now.
+        if (entry.releaseWhenIdle) {
+          entry.releaseWhenIdle = false;
+          releaseAll(entry.gpuHeld);
+          entry.gpuHeld = undefined;
+        }
+        this.enforceBudget();
+      }
     });
   }
 
@@ -892,6 +1014,8 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
   mode?: 'branch' | 'merge';
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
   max_adapter_bytes?: number;
+  /** Sessions on ORT-web's WebGPU EP; a backend GPU-feeds the adapters (see `AttachOptions.webgpu`). */
+  webgpu?: GpuMaterializer | true;
   /** transformers.js' progress callback: gets the model files' events, then each adapter's (`AdapterProgressInfo`). */
   progress_callback?: (info: never) => void;
 }
@@ -907,7 +1031,7 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, ...rest } = options;
+  const { adapters, max_adapter_bytes, mode, webgpu, ...rest } = options;
   const restore = enableAdapters(env, mode ? { mode } : {});
   let model: M;
   try {
@@ -915,7 +1039,7 @@ export async function from_pretrained<M extends object>(
   } finally {
     restore();
   }
-  const m = attachAdapters(model, max_adapter_bytes === undefined ? {} : { max_adapter_bytes });
+  const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }) });
   const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;
   for (const [name, src] of Object.entries(adapters ?? {})) {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { getBackend } from '@tensorpeft/core';
 import { registerWasmBackend } from '@tensorpeft/kernels-wasm';
-import { runPluginBench, type PluginBenchRow } from '@tensorpeft/transformers-plugin';
+import { runPluginBench, type PluginBenchRow } from '@tensorpeft/transformers-plugin/node';
 import { UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 

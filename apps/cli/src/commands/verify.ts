@@ -1,6 +1,6 @@
 /** `tensorpeft verify`: plugin + adapter vs an offline-merged model, and plugin disabled vs the untouched base. */
 import { parseArgs } from 'node:util';
-import { verify } from '@tensorpeft/transformers-plugin';
+import { verify } from '@tensorpeft/transformers-plugin/node';
 import { UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 

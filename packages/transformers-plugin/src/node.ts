@@ -1,0 +1,8 @@
+/**
+ * @tensorpeft/transformers-plugin/node — Node-only helpers (they read files with node:fs): the
+ * numerical check against an offline merge and the benchmarks. Everything browser-safe is in the
+ * main entry, re-exported here too for convenience.
+ */
+export * from './index.js';
+export { verify, DEFAULT_TEXTS, type VerifyOptions, type VerifyResult } from './verify.js';
+export { runPluginBench, type PluginBenchOptions, type PluginBenchRow } from './bench.js';
