@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildShape, createAdapter, deltaW, materializeAdapter } from '@tensorpeft/core';
-import { matrixCells, methodPoints } from './charts.js';
+import { heatmapSize, matrixMaxAbs, methodPoints } from './charts.js';
 
 describe('chart data', () => {
   it('methodPoints: three metrics per adapter, zeros left out of the log scale', () => {
@@ -16,19 +16,20 @@ describe('chart data', () => {
       { name: 'x (TRAC)', metric: 'stored params', value: 10 },
     ]);
   });
-  it('matrixCells: row-major cells and the largest |v|', () => {
-    const { cells, maxAbs } = matrixCells([1, -3, 2, 0, 0.5, 1], 2, 3);
-    expect(cells[1]).toEqual({ row: 0, col: 1, v: -3 });
-    expect(cells[5]).toEqual({ row: 1, col: 2, v: 1 });
-    expect(maxAbs).toBe(3);
-    expect(() => matrixCells([1, 2], 2, 3)).toThrow(RangeError);
+  it('matrixMaxAbs: the largest |v|, and a size check', () => {
+    expect(matrixMaxAbs([1, -3, 2, 0, 0.5, 1], 2, 3)).toBe(3);
+    expect(matrixMaxAbs([0, 0], 1, 2)).toBe(0);
+    expect(() => matrixMaxAbs([1, 2], 2, 3)).toThrow(RangeError);
   });
-  it('ΔW of a materialized module fills its [m, n] heatmap', async () => {
+  it('heatmapSize: small matrices get big pixels, large ones fit in 480 px', () => {
+    expect(heatmapSize(4, 8)).toEqual({ width: 112, height: 56 });
+    expect(heatmapSize(768, 768)).toEqual({ width: 480, height: 480 });
+    expect(heatmapSize(3072, 768)).toEqual({ width: 120, height: 480 });
+  });
+  it('ΔW of a materialized module has m·n entries and is nonzero', async () => {
     const shape = buildShape('bert', { hiddenSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 2, intermediateSize: 32 }, 'tiny');
     const a = createAdapter({ method: 'LORA', shape, nonzero: true, seed: 5 });
     const [u] = await materializeAdapter(a);
-    const { cells, maxAbs } = matrixCells(deltaW(u!), u!.m, u!.n);
-    expect(cells.length).toBe(u!.m * u!.n);
-    expect(maxAbs).toBeGreaterThan(0);
+    expect(matrixMaxAbs(deltaW(u!), u!.m, u!.n)).toBeGreaterThan(0);
   });
 });

@@ -32,32 +32,30 @@ export function methodPoints(rows: readonly MethodRow[]): MethodPoint[] {
   return out;
 }
 
-export interface Cell {
-  row: number;
-  col: number;
-  v: number;
+/** Checks that a row-major [rows × cols] matrix has that many values; returns its largest |v| (symmetric color scale). */
+export function matrixMaxAbs(data: ArrayLike<number>, rows: number, cols: number): number {
+  if (data.length !== rows * cols) throw new RangeError(`matrix of ${data.length} values is not ${rows}×${cols}`);
+  let maxAbs = 0;
+  for (let i = 0; i < data.length; i++) {
+    const a = Math.abs(data[i]!);
+    if (a > maxAbs) maxAbs = a;
+  }
+  return maxAbs;
 }
 
-/** A row-major [rows × cols] matrix as cells, and its largest |v| (for a symmetric color scale). */
-export function matrixCells(data: ArrayLike<number>, rows: number, cols: number): { cells: Cell[]; maxAbs: number } {
-  if (data.length !== rows * cols) throw new RangeError(`matrix of ${data.length} values is not ${rows}×${cols}`);
-  const cells: Cell[] = new Array(rows * cols);
-  let maxAbs = 0;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const v = data[i * cols + j]!;
-      cells[i * cols + j] = { row: i, col: j, v };
-      if (Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
-    }
-  }
-  return { cells, maxAbs };
+/** Displayed size of a heatmap: at most 14 px per entry, the longer side at most 480 px (large ΔW are scaled down by the browser). */
+export function heatmapSize(rows: number, cols: number): { width: number; height: number } {
+  const px = Math.min(14, 480 / Math.max(rows, cols));
+  return { width: Math.round(cols * px), height: Math.round(rows * px) };
 }
 
 export function methodsChart(rows: readonly MethodRow[]): SVGSVGElement | HTMLElement {
   const pts = methodPoints(rows);
+  // Room for the longest "name (METHOD)" label (≈ 6.5 px per character at the default font).
+  const longest = Math.max(0, ...pts.map((p) => p.name.length));
   return Plot.plot({
-    marginLeft: 140,
-    width: 640,
+    marginLeft: Math.min(320, Math.max(100, Math.ceil(longest * 6.5) + 12)),
+    width: 700,
     height: 40 + 24 * rows.length,
     grid: true,
     x: { type: 'log', label: 'bytes / parameters (log scale)' },
@@ -67,17 +65,21 @@ export function methodsChart(rows: readonly MethodRow[]): SVGSVGElement | HTMLEl
   });
 }
 
+/**
+ * ΔW as a raster image (one pixel per entry, drawn on a canvas by Plot.raster): a 768×768 module
+ * is 590k entries, far too many for one SVG element each.
+ */
 export function heatmap(data: ArrayLike<number>, rows: number, cols: number, title: string): SVGSVGElement | HTMLElement {
-  const { cells, maxAbs } = matrixCells(data, rows, cols);
-  const px = Math.max(4, Math.min(14, Math.floor(420 / Math.max(rows, cols))));
+  const maxAbs = matrixMaxAbs(data, rows, cols);
+  const { width, height } = heatmapSize(rows, cols);
   return Plot.plot({
-    width: 60 + cols * px,
-    height: 60 + rows * px,
+    width: width + 60,
+    height: height + 80,
     marginLeft: 40,
-    padding: 0,
-    x: { label: 'in (n)', axis: 'top', ticks: [] },
-    y: { label: 'out (m)', ticks: [] },
+    marginRight: 20,
+    x: { domain: [0, cols], label: 'in (n)', axis: 'top', ticks: [] },
+    y: { domain: [0, rows], label: 'out (m)', ticks: [], reverse: true },
     color: { type: 'linear', scheme: 'RdBu', domain: [-maxAbs || -1, maxAbs || 1], reverse: true, legend: true, label: title },
-    marks: [Plot.cell(cells, { x: 'col', y: 'row', fill: 'v', inset: 0 })],
+    marks: [Plot.raster(Array.from(data), { width: cols, height: rows, x1: 0, y1: 0, x2: cols, y2: rows, imageRendering: 'pixelated' })],
   });
 }

@@ -10,10 +10,13 @@
  * never `npx playwright install`. Without it the test fails saying so (no skips).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COOP_COEP, needChromium, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
+import { loadAdapter, materializeAdapter } from '@tensorpeft/core';
+import { mergeModel } from '@tensorpeft/transformers-plugin';
 import { describe, expect, it } from 'vitest';
 
 const app = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,7 +47,7 @@ const browser = useBrowserTest({
     return { lookup, headers: COOP_COEP };
   },
   launch: { profilePrefix: 'tensorpeft-playground-', viewport: { width: 1200, height: 1000 }, extraArgs: ['--enable-unsafe-webgpu'] },
-  timeout: 120_000,
+  timeout: 180_000,
 });
 
 /** Click the swap button of `name`, wait for the output of that adapter, return its logits. */
@@ -62,16 +65,77 @@ async function swapTo(name: string): Promise<number[]> {
   return JSON.parse((await browser.page.getAttribute('#output', 'data-logits'))!) as number[];
 }
 
+
+/** Wait until the model switch to `id` (`dtype`) is done; fail with the page's error text otherwise. */
+async function waitModel(id: string, dtype: string, timeout = 60_000): Promise<void> {
+  await browser.page.waitForFunction(
+    ([m, d]) => {
+      const el = document.querySelector<HTMLElement>('#model-state')!;
+      return el.dataset.state === 'error' || (el.dataset.state === 'done' && el.dataset.model === m && el.dataset.dtype === d);
+    },
+    [id, dtype] as const,
+    { timeout },
+  );
+  expect(await browser.page.getAttribute('#model-state', 'data-state'), (await browser.page.textContent('#error')) ?? '').toBe('done');
+  await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#output')!.dataset.state === 'done', undefined, { timeout: 30_000 });
+}
+
+/** Names in the adapters table, in order. */
+async function tableNames(): Promise<string[]> {
+  return browser.page.$$eval('#adapters tbody tr', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.adapter!));
+}
+
+/**
+ * Reference logits computed in Node, independently of the page: transformers.js on onnxruntime-node,
+ * the base model as built, and a copy whose fp32 ONNX initializers were merged offline with the
+ * adapter (W0 + ΔW, the adapter's classifier heads written in) — no plugin branch involved.
+ */
+async function nodeReference(modelDir: string, adapterDir: string, text: string): Promise<{ base: number[]; adapter: number[] }> {
+  const tf = await import('@huggingface/transformers');
+  const adapter = await loadAdapter(adapterDir);
+  const tmp = mkdtempSync(path.join(tmpdir(), 'tp-e2e-ref-'));
+  try {
+    const merged = path.join(tmp, 'merged');
+    cpSync(modelDir, merged, { recursive: true });
+    rmSync(path.join(merged, 'onnx/model_quantized.onnx'), { force: true });
+    writeFileSync(path.join(merged, 'onnx/model.onnx'), mergeModel(readFileSync(path.join(modelDir, 'onnx/model.onnx')), await materializeAdapter(adapter), adapter.extras));
+    const saved = { localModelPath: tf.env.localModelPath, allowRemoteModels: tf.env.allowRemoteModels, useCustomCache: tf.env.useCustomCache };
+    tf.env.allowRemoteModels = false;
+    tf.env.useCustomCache = false;
+    try {
+      const logits = async (dir: string): Promise<number[]> => {
+        tf.env.localModelPath = `${path.dirname(dir)}/`;
+        const id = path.basename(dir);
+        const tok = await tf.AutoTokenizer.from_pretrained(id);
+        const model = await tf.AutoModelForSequenceClassification.from_pretrained(id, { dtype: 'fp32' });
+        const out = (await model(tok(text))) as { logits: { data: Float32Array } };
+        await model.dispose();
+        return Array.from(out.logits.data);
+      };
+      return { base: await logits(modelDir), adapter: await logits(merged) };
+    } finally {
+      Object.assign(tf.env, saved);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const maxAbs = (a: readonly number[]): number => Math.max(...a.map(Math.abs));
+
 describe('playground in headless Chromium', () => {
   it('loads the model, swaps through every shipped adapter, restores base exactly, reports bad files', async () => {
     needChromium();
-    const manifest = JSON.parse(readFileSync(path.join(dist, 'generated/adapters/index.json'), 'utf8')) as { adapters: { name: string }[] };
-    const names = manifest.adapters.map((a) => a.name);
+    const manifest = JSON.parse(readFileSync(path.join(dist, 'generated/adapters/index.json'), 'utf8')) as { models: { id: string }[]; adapters: { name: string; model: string; real?: boolean }[] };
+    expect(manifest.models.map((m) => m.id)).toEqual(['tiny-distilbert', 'distilbert-base-emotion']);
+    // The shipped adapters of the first (tiny) model: one per method; the real PEFT one belongs to the base-size model.
+    const names = manifest.adapters.filter((a) => a.model === 'tiny-distilbert').map((a) => a.name);
+    expect(manifest.adapters.filter((a) => a.real).map((a) => [a.name, a.model])).toEqual([['distilbert-lora-emotion', 'distilbert-base-emotion']]);
     expect(names.length).toBeGreaterThanOrEqual(6);
 
     await browser.page.goto(`${browser.origin}/`);
     await browser.page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector<HTMLElement>('#status')!.dataset.state!), undefined, { timeout: 60_000 });
-    expect(await browser.page.textContent('#status')).toMatch(/^Ready/);
+    expect(await browser.page.textContent('#status')).toMatch(/^Ready: tiny-distilbert \(fp32, ORT-web wasm, \d+ threads?\); 6 adapters\.$/);
     expect(await browser.page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
 
     const base = JSON.parse((await browser.page.getAttribute('#output', 'data-logits'))!) as number[];
@@ -139,12 +203,25 @@ describe('playground in headless Chromium', () => {
     await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#url-state')!.dataset.state === 'error', undefined, { timeout: 10_000 });
     expect(await browser.page.textContent('#error')).toMatch(/^FetchError: .*404/);
     expect(await swapTo(names[0]!)).toEqual(seen[1]);
-    // The Hub model field: no network here, so a Hub id fails with a shown error (or the offline
-    // note) and the embedded model stays in use.
+    // The Hub model field. No network here: huggingface.co is routed to local files (the tiny
+    // model laid out as on the Hub under test-org/tiny-distilbert-hub, 404 for everything else).
+    // An unknown id fails with a shown error and the embedded model stays in use.
+    const hubDir = path.join(dist, 'generated/models/tiny-distilbert');
+    const hubHits: string[] = [];
+    await browser.page.route('https://huggingface.co/**', async (route) => {
+      const u = new URL(route.request().url());
+      hubHits.push(u.pathname);
+      const m = /^\/test-org\/tiny-distilbert-hub\/resolve\/main\/(.+)$/.exec(u.pathname);
+      const file = m ? path.join(hubDir, m[1]!) : '';
+      const cors = { 'access-control-allow-origin': '*' };
+      if (!file.startsWith(hubDir) || !existsSync(file)) return route.fulfill({ status: 404, body: 'Entry not found', headers: cors });
+      return route.fulfill({ status: 200, body: readFileSync(file), headers: { ...cors, 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' } });
+    });
     await browser.page.fill('#hub-model', 'Xenova/not-a-model-here');
     await browser.page.click('#load-model');
     await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#model-state')!.dataset.state === 'error', undefined, { timeout: 30_000 });
-    expect(await browser.page.textContent('#model-state')).toMatch(/offline|still using tiny-distilbert/);
+    expect(await browser.page.textContent('#model-state')).toBe('failed; still using tiny-distilbert (fp32)');
+    expect(await browser.page.textContent('#error')).toMatch(/^PlaygroundFileError: Hub model Xenova\/not-a-model-here: .*config.json answered HTTP 404/);
     await browser.page.fill('#hub-model', '');
     expect(await swapTo('base')).toEqual(base);
     expect(await swapTo(names[0]!)).toEqual(seen[1]);
@@ -199,5 +276,80 @@ describe('playground in headless Chromium', () => {
     expect(await browser.page.locator('#structure svg g[data-section="per-module"] g.group').count()).toBeGreaterThan(0);
     await browser.page.screenshot({ path: path.join(artifacts, 'playground.png'), fullPage: true });
     expect(browser.pageErrors).toEqual([]);
-  }, 180_000);
+
+    // ---- Models: q8 weights, a Hub id, the base-size model with the real PEFT adapter ----
+    await browser.page.selectOption('#backend', 'js');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#backend-active')!.dataset.backend === 'js', undefined, { timeout: 20_000 });
+    await swapTo('base');
+    const userAdded = (await tableNames()).filter((n) => !names.includes(n));
+    expect(userAdded).toEqual([dropped, byUrl]);
+
+    // q8 weights (onnx/model_quantized.onnx, MatMulInteger): adapters still change the output
+    // and base comes back exactly; q8 base is near the fp32 base (dynamic int8 quantization of a
+    // 2-layer model: a few % of the logit scale, 0.1 is a loose bound that a wrong file or a
+    // broken branch would not meet).
+    await browser.page.selectOption('#dtype', 'q8');
+    await waitModel('tiny-distilbert', 'q8');
+    const baseQ8 = await swapTo('base');
+    expect(baseQ8).not.toEqual(base);
+    baseQ8.forEach((x, k) => expect(Math.abs(x - base[k]!)).toBeLessThan(0.1 * maxAbs(base)));
+    expect(await tableNames()).toEqual([...names, ...userAdded]);
+    for (const n of names) expect(await swapTo(n), `${n} on q8`).not.toEqual(baseQ8);
+    expect(await swapTo('base')).toEqual(baseQ8);
+    // Back to fp32: a fresh session on the same bytes gives the first outputs bit for bit.
+    await browser.page.selectOption('#dtype', 'fp32');
+    await waitModel('tiny-distilbert', 'fp32');
+    expect(JSON.parse((await browser.page.getAttribute('#output', 'data-logits'))!)).toEqual(base);
+    expect(await swapTo(names[0]!)).toEqual(seen[1]);
+
+    // A Hub model id (routed as above). Same bytes as the embedded model, so every shipped adapter gives the
+    // same logits; the real adapter (768-wide) does not fit and is listed with its typed error.
+    await browser.page.fill('#hub-model', 'test-org/tiny-distilbert-hub');
+    await browser.page.click('#load-model');
+    await waitModel('test-org/tiny-distilbert-hub', 'fp32');
+    expect(hubHits).toContain('/test-org/tiny-distilbert-hub/resolve/main/onnx/model.onnx');
+    expect(hubHits).toContain('/test-org/tiny-distilbert-hub/resolve/main/tokenizer.json');
+    for (const [i, n] of names.entries()) expect(await swapTo(n), `${n} on the Hub model`).toEqual(seen[i + 1]);
+    expect(await swapTo('base')).toEqual(base);
+    expect(await browser.page.textContent('#skipped')).toMatch(/distilbert-lora-emotion: ShapeMismatchError: /);
+    await browser.page.unroute('https://huggingface.co/**');
+    await browser.page.fill('#hub-model', '');
+
+    // The base-size DistilBERT with the real HF PEFT LoRA (q_lin/v_lin r = 8 + its
+    // pre_classifier/classifier heads). Browser (ORT-web wasm, plugin branch) vs Node (onnxruntime-node,
+    // weights merged offline): fp32 on both, different kernels and summation orders over K ≤ 3072
+    // through 6 layers; logits are O(1), so 1e-4 leaves ~100× room over fp32 rounding while any
+    // wrong module, scale or head shows up far above it.
+    const text = await browser.page.inputValue('#text');
+    const baseDir = path.join(dist, 'generated/models/distilbert-base-emotion');
+    const ref = await nodeReference(baseDir, path.join(dist, 'generated/adapters/distilbert-lora-emotion'), text);
+    await browser.page.selectOption('#model', 'distilbert-base-emotion');
+    await waitModel('distilbert-base-emotion', 'fp32', 240_000);
+    expect(await tableNames()).toEqual(['distilbert-lora-emotion']);
+    expect(await browser.page.getAttribute('#skipped', 'data-count')).toBe(String(userAdded.length));
+    expect(await browser.page.textContent('#adapters tr[data-adapter="distilbert-lora-emotion"]')).toMatch(/LORA.*real PEFT/);
+    const bigBase = await swapTo('base');
+    bigBase.forEach((x, k) => expect(Math.abs(x - ref.base[k]!), 'base-size base vs Node').toBeLessThan(1e-4));
+    const real = await swapTo('distilbert-lora-emotion');
+    expect(maxAbs(real.map((x, k) => x - bigBase[k]!))).toBeGreaterThan(1e-3);
+    real.forEach((x, k) => expect(Math.abs(x - ref.adapter[k]!), 'real adapter vs Node merged').toBeLessThan(1e-4));
+    console.log(JSON.stringify({ real_adapter_vs_node_merged: maxAbs(real.map((x, k) => x - ref.adapter[k]!)), base_vs_node: maxAbs(bigBase.map((x, k) => x - ref.base[k]!)), adapter_effect: maxAbs(real.map((x, k) => x - bigBase[k]!)) }));
+    expect(await swapTo('base')).toEqual(bigBase);
+    await swapTo('distilbert-lora-emotion');
+    // ΔW of a 768×768 module as a raster image; the structure picture of a LoRA: per-module A and B.
+    await browser.page.waitForFunction(() => /q_lin/.test(document.querySelector<HTMLElement>('#dw-chart')!.dataset.module ?? ''), undefined, { timeout: 20_000 });
+    expect(await browser.page.locator('#dw-chart svg g[aria-label="raster"] image').count()).toBe(1);
+    expect(await browser.page.locator('#structure svg g[data-section="per-module"] g.group').count()).toBe(2);
+    // …and its modules_to_save heads (pre_classifier, classifier: weight and bias each).
+    expect(await browser.page.locator('#structure svg g[data-section="heads"] g.group').count()).toBe(4);
+    expect(await browser.page.textContent('#adapters tr[data-adapter="distilbert-lora-emotion"] td:nth-child(9)')).toBe((768 * 768 + 768 + 6 * 768 + 6).toLocaleString('en-US'));
+    expect(await browser.page.textContent('#status')).toMatch(/^Ready: distilbert-base-emotion \(fp32, /);
+    await browser.page.screenshot({ path: path.join(artifacts, 'playground-base.png'), fullPage: true });
+    // Back to the tiny model: the user's adapters come back with it.
+    await browser.page.selectOption('#model', 'tiny-distilbert');
+    await waitModel('tiny-distilbert', 'fp32');
+    expect(await tableNames()).toEqual([...names, ...userAdded]);
+    expect(await swapTo(dropped!)).toEqual(seen[3]);
+    expect(browser.pageErrors).toEqual([]);
+  }, 480_000);
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { adapterFromBytes, AdapterFormatError, adapterToFiles, buildShape, ConfigError, createAdapter } from '@tensorpeft/core';
 import {
+  adapterCandidates,
+  checkHubId,
+  hubFileUrl,
   describeError,
+  DTYPES,
+  formatProgress,
+  onnxFileFor,
   formatBytes,
   formatCount,
   formatMs,
@@ -20,20 +26,57 @@ import {
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('parseManifest', () => {
-  const good = {
-    model: { id: 'tiny-distilbert', path: 'models/', arch: 'distilbert', labels: ['a', 'b'], modules: 12 },
-    adapters: [{ name: 'lora', path: 'adapters/lora/', peft_type: 'LORA', modules: 4, rank: 8, trainable: 10, frozen: 0, stored: 10, bytes: 100 }],
-  };
+  const tiny = { id: 'tiny-distilbert', arch: 'distilbert', size: 'tiny', description: 'd', labels: ['a', 'b'], modules: 12, dtypes: { fp32: 1000, q8: 400 } };
+  const lora = { name: 'lora', model: 'tiny-distilbert', path: 'adapters/lora/', peft_type: 'LORA', modules: 4, rank: 8, trainable: 10, frozen: 0, stored: 10, bytes: 100 };
+  const good = { models: [tiny], adapters: [lora] };
   it('accepts what prepare-assets writes', () => {
     const m = parseManifest(good);
-    expect(m.model.labels).toEqual(['a', 'b']);
-    expect(m.adapters[0]).toMatchObject({ name: 'lora', peft_type: 'LORA', bytes: 100 });
+    expect(m.models[0]).toMatchObject({ id: 'tiny-distilbert', labels: ['a', 'b'], dtypes: { fp32: 1000, q8: 400 } });
+    expect(m.adapters[0]).toMatchObject({ name: 'lora', model: 'tiny-distilbert', peft_type: 'LORA', bytes: 100, real: false });
+    expect(parseManifest({ ...good, adapters: [{ ...lora, real: true, origin: 'HF PEFT' }] }).adapters[0]).toMatchObject({ real: true, origin: 'HF PEFT' });
   });
   it('refuses malformed manifests with a typed error', () => {
     expect(() => parseManifest(null)).toThrow(PlaygroundFileError);
+    expect(() => parseManifest({ model: tiny, adapters: [] })).toThrow(/expected \{ models\[\], adapters\[\] \}/);
+    expect(() => parseManifest({ models: [], adapters: [] })).toThrow(/no models/);
+    expect(() => parseManifest({ ...good, models: [{ ...tiny, dtypes: {} }] })).toThrow(/no fp32 or q8 file/);
+    expect(() => parseManifest({ ...good, models: [tiny, tiny] })).toThrow(/duplicate model id/);
     expect(() => parseManifest({ ...good, adapters: [{ name: 'x' }] })).toThrow(/adapter 0 needs/);
-    expect(() => parseManifest({ ...good, adapters: [good.adapters[0], good.adapters[0]] })).toThrow(/duplicate adapter name lora/);
-    expect(() => parseManifest({ ...good, adapters: [{ ...good.adapters[0], name: 'base' }] })).toThrow(/bad adapter name/);
+    expect(() => parseManifest({ ...good, adapters: [lora, lora] })).toThrow(/duplicate adapter name lora/);
+    expect(() => parseManifest({ ...good, adapters: [{ ...lora, name: 'base' }] })).toThrow(/bad adapter name/);
+    expect(() => parseManifest({ ...good, adapters: [{ ...lora, model: 'other' }] })).toThrow(/unknown model other/);
+  });
+});
+
+describe('adapterCandidates', () => {
+  const m = parseManifest({
+    models: [
+      { id: 'tiny', labels: [], dtypes: { fp32: 1 } },
+      { id: 'base', labels: [], dtypes: { fp32: 1 } },
+    ],
+    adapters: [
+      { name: 'trac', model: 'tiny', path: 'a/', peft_type: 'TRAC' },
+      { name: 'real', model: 'base', path: 'b/', peft_type: 'LORA' },
+    ],
+  });
+  it("an embedded model gets its own shipped adapters, then the user's", () => {
+    expect(adapterCandidates(m, 'tiny', false, ['mine'])).toEqual(['trac', 'mine']);
+    expect(adapterCandidates(m, 'base', false, [])).toEqual(['real']);
+  });
+  it('a Hub model gets every shipped adapter (the plugin decides what fits), without duplicates', () => {
+    expect(adapterCandidates(m, 'org/x', true, ['mine', 'trac'])).toEqual(['trac', 'real', 'mine']);
+  });
+});
+
+describe('progress and dtypes', () => {
+  it('formats download progress with and without a known size', () => {
+    expect(formatProgress('onnx/model.onnx', 512 * 1024, 2 * 1024 * 1024)).toBe('onnx/model.onnx 512.0 KiB / 2.00 MiB (25 %)');
+    expect(formatProgress('onnx/model.onnx', 2048, 0)).toBe('onnx/model.onnx 2.0 KiB');
+    // A server that sends more than its content-length never shows more than 100 %.
+    expect(formatProgress('f', 300, 200)).toMatch(/\(100 %\)$/);
+  });
+  it('maps dtypes to the file names transformers.js loads', () => {
+    expect(DTYPES.map(onnxFileFor)).toEqual(['onnx/model.onnx', 'onnx/model_quantized.onnx']);
   });
 });
 
@@ -155,5 +198,17 @@ describe('resolveAdapterUrl', () => {
   it('rejects empty and non-http input with PlaygroundFileError', () => {
     expect(() => resolveAdapterUrl('  ', page)).toThrow(PlaygroundFileError);
     expect(() => resolveAdapterUrl('file:///etc/', page)).toThrow(/http\(s\)/);
+  });
+});
+
+describe('Hub ids', () => {
+  it('accepts org/name and name, refuses paths, URLs and traversal', () => {
+    expect(checkHubId(' Xenova/distilbert-base-uncased ')).toBe('Xenova/distilbert-base-uncased');
+    expect(checkHubId('gpt2')).toBe('gpt2');
+    for (const bad of ['', 'a/b/c', 'https://huggingface.co/x', '../x', 'a/..', 'a b', '/x']) expect(() => checkHubId(bad), bad).toThrow(PlaygroundFileError);
+  });
+  it('builds file URLs like transformers.js', () => {
+    expect(hubFileUrl('https://huggingface.co/', '{model}/resolve/{revision}/', 'org/m', 'config.json')).toBe('https://huggingface.co/org/m/resolve/main/config.json');
+    expect(hubFileUrl('http://mirror.local', '{model}/{revision}', 'm', 'onnx/model.onnx', 'v 1')).toBe('http://mirror.local/m/v%201/onnx/model.onnx');
   });
 });

@@ -14,6 +14,8 @@ export class PlaygroundFileError extends Error {
 
 export interface ManifestAdapter {
   name: string;
+  /** Id of the embedded model this adapter was made for (`Manifest.models[].id`). */
+  model: string;
   /** Folder, relative to the generated/ folder (the parent of adapters/index.json). */
   path: string;
   peft_type: string;
@@ -23,10 +25,27 @@ export interface ManifestAdapter {
   frozen: number;
   stored: number;
   bytes: number;
+  /** A real adapter file made by someone else (HF PEFT), not generated here. */
+  real: boolean;
+  origin: string;
+}
+
+export type Dtype = 'fp32' | 'q8';
+export const DTYPES: readonly Dtype[] = ['fp32', 'q8'];
+
+export interface ManifestModel {
+  id: string;
+  arch: string;
+  size: string;
+  description: string;
+  labels: string[];
+  modules: number;
+  /** Bytes of each ONNX file shipped (fp32 = onnx/model.onnx, q8 = onnx/model_quantized.onnx). */
+  dtypes: Partial<Record<Dtype, number>>;
 }
 
 export interface Manifest {
-  model: { id: string; path: string; arch: string; labels: string[]; modules: number };
+  models: ManifestModel[];
   adapters: ManifestAdapter[];
 }
 
@@ -34,26 +53,78 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const NAME = /^[a-z0-9_-]+$/i;
+
 /** Validate adapters/index.json (written by scripts/prepare-assets.mjs). */
 export function parseManifest(v: unknown): Manifest {
-  if (!isObj(v) || !isObj(v.model) || !Array.isArray(v.adapters)) throw new PlaygroundFileError('adapters/index.json: expected { model, adapters[] }');
-  const m = v.model;
-  if (typeof m.id !== 'string' || typeof m.path !== 'string' || !Array.isArray(m.labels)) throw new PlaygroundFileError('adapters/index.json: model needs id, path, labels');
-  const names = new Set<string>();
-  const adapters = v.adapters.map((a, i) => {
-    if (!isObj(a) || typeof a.name !== 'string' || typeof a.path !== 'string' || typeof a.peft_type !== 'string') {
-      throw new PlaygroundFileError(`adapters/index.json: adapter ${i} needs name, path, peft_type`);
-    }
-    if (!/^[a-z0-9_-]+$/i.test(a.name) || a.name === 'base') throw new PlaygroundFileError(`adapters/index.json: bad adapter name ${JSON.stringify(a.name)}`);
-    if (names.has(a.name)) throw new PlaygroundFileError(`adapters/index.json: duplicate adapter name ${a.name}`);
-    names.add(a.name);
-    const num = (k: string): number => (typeof a[k] === 'number' ? (a[k] as number) : 0);
-    return { name: a.name, path: a.path, peft_type: a.peft_type, modules: num('modules'), rank: num('rank'), trainable: num('trainable'), frozen: num('frozen'), stored: num('stored'), bytes: num('bytes') };
-  });
-  return {
-    model: { id: m.id, path: m.path, arch: typeof m.arch === 'string' ? m.arch : '', labels: m.labels.map(String), modules: typeof m.modules === 'number' ? m.modules : 0 },
-    adapters,
+  const bad = (why: string): never => {
+    throw new PlaygroundFileError(`adapters/index.json: ${why}`);
   };
+  if (!isObj(v) || !Array.isArray(v.models) || !Array.isArray(v.adapters)) bad('expected { models[], adapters[] }');
+  const o = v as { models: unknown[]; adapters: unknown[] };
+  if (o.models.length === 0) bad('no models');
+  const ids = new Set<string>();
+  const models = o.models.map((m, i): ManifestModel => {
+    if (!isObj(m) || typeof m.id !== 'string' || !NAME.test(m.id) || !Array.isArray(m.labels) || !isObj(m.dtypes)) bad(`model ${i} needs id, labels, dtypes`);
+    const mm = m as Record<string, unknown> & { id: string; labels: unknown[]; dtypes: Record<string, unknown> };
+    if (ids.has(mm.id)) bad(`duplicate model id ${mm.id}`);
+    ids.add(mm.id);
+    const dtypes: Partial<Record<Dtype, number>> = {};
+    for (const d of DTYPES) if (typeof mm.dtypes[d] === 'number') dtypes[d] = mm.dtypes[d] as number;
+    if (Object.keys(dtypes).length === 0) bad(`model ${mm.id} has no fp32 or q8 file`);
+    const str = (k: string): string => (typeof mm[k] === 'string' ? (mm[k] as string) : '');
+    return { id: mm.id, arch: str('arch'), size: str('size'), description: str('description'), labels: mm.labels.map(String), modules: typeof mm.modules === 'number' ? mm.modules : 0, dtypes };
+  });
+  const names = new Set<string>();
+  const adapters = o.adapters.map((a, i): ManifestAdapter => {
+    if (!isObj(a) || typeof a.name !== 'string' || typeof a.path !== 'string' || typeof a.peft_type !== 'string' || typeof a.model !== 'string') {
+      bad(`adapter ${i} needs name, model, path, peft_type`);
+    }
+    const aa = a as Record<string, unknown> & { name: string; path: string; peft_type: string; model: string };
+    if (!NAME.test(aa.name) || aa.name === 'base') bad(`bad adapter name ${JSON.stringify(aa.name)}`);
+    if (names.has(aa.name)) bad(`duplicate adapter name ${aa.name}`);
+    if (!ids.has(aa.model)) bad(`adapter ${aa.name} is for unknown model ${aa.model}`);
+    names.add(aa.name);
+    const num = (k: string): number => (typeof aa[k] === 'number' ? (aa[k] as number) : 0);
+    return {
+      name: aa.name,
+      model: aa.model,
+      path: aa.path,
+      peft_type: aa.peft_type,
+      modules: num('modules'),
+      rank: num('rank'),
+      trainable: num('trainable'),
+      frozen: num('frozen'),
+      stored: num('stored'),
+      bytes: num('bytes'),
+      real: aa.real === true,
+      origin: typeof aa.origin === 'string' ? aa.origin : '',
+    };
+  });
+  return { models, adapters };
+}
+
+/**
+ * Which adapters to try on a model: on an embedded model, the shipped adapters made for it; on a
+ * Hub model, every shipped adapter (the app cannot know which fit: the plugin's shape check
+ * decides); then, on any model, the adapters the user added (dropped, picked or by URL).
+ */
+export function adapterCandidates(manifest: Manifest, modelId: string, hub: boolean, userAdded: Iterable<string>): string[] {
+  const shipped = manifest.adapters.filter((a) => hub || a.model === modelId).map((a) => a.name);
+  const out = [...shipped];
+  for (const n of userAdded) if (!out.includes(n)) out.push(n);
+  return out;
+}
+
+/** `onnx/model.onnx 120.3 / 255.5 MiB (47 %)`, or without total when the size is unknown. */
+export function formatProgress(file: string, loaded: number, total: number): string {
+  if (total > 0) return `${file} ${formatBytes(loaded)} / ${formatBytes(total)} (${Math.min(100, Math.floor((loaded / total) * 100))} %)`;
+  return `${file} ${formatBytes(loaded)}`;
+}
+
+/** ONNX file name transformers.js loads for a dtype. */
+export function onnxFileFor(dtype: Dtype): string {
+  return dtype === 'q8' ? 'onnx/model_quantized.onnx' : 'onnx/model.onnx';
 }
 
 export interface NamedBytes {
@@ -221,4 +292,21 @@ export function resolveAdapterUrl(input: string, page: string): { folder: string
   if (!u.pathname.endsWith('/')) u.pathname += '/';
   const seg = u.pathname.split('/').filter(Boolean).pop() ?? '';
   return { folder: u.href, name: sanitizeName(seg || u.hostname) };
+}
+
+/** A Hub repository id (`org/name` or `name`), checked before any request is made from it. */
+export function checkHubId(input: string): string {
+  const id = input.trim();
+  if (!/^[A-Za-z0-9][\w.-]{0,95}(\/[A-Za-z0-9][\w.-]{0,95})?$/.test(id) || id.includes('..')) {
+    throw new PlaygroundFileError(`not a Hub model id: ${JSON.stringify(input)} (expected org/name, e.g. Xenova/distilbert-base-uncased-finetuned-sst-2-english)`);
+  }
+  return id;
+}
+
+/** URL of a file of a Hub model, as transformers.js builds it (`env.remoteHost` + `env.remotePathTemplate`). */
+export function hubFileUrl(host: string, template: string, id: string, file: string, revision = 'main'): string {
+  const base = host.endsWith('/') ? host : `${host}/`;
+  let p = template.replaceAll('{model}', id).replaceAll('{revision}', encodeURIComponent(revision));
+  if (!p.endsWith('/')) p += '/';
+  return `${base}${p}${file}`;
 }

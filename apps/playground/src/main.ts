@@ -11,8 +11,15 @@ import { heatmap, methodsChart } from './charts.js';
 import { adapterStructure, structureSvg } from './structure.js';
 import { from_pretrained } from '@tensorpeft/transformers-plugin';
 import {
+  adapterCandidates,
+  checkHubId,
+  hubFileUrl,
+  PlaygroundFileError,
   describeError,
+  DTYPES,
   formatBytes,
+  formatProgress,
+  onnxFileFor,
   formatCount,
   formatMs,
   parseManifest,
@@ -22,7 +29,9 @@ import {
   rankLabels,
   shortcutChoice,
   uniqueName,
+  type Dtype,
   type Manifest,
+  type ManifestModel,
   type NamedBytes,
 } from './logic.js';
 
@@ -34,9 +43,21 @@ interface Row {
   trainable: number;
   frozen: number;
   stored: number;
+  /** Parameters of modules_to_save tensors (whole base layers the adapter replaces), and their names. */
+  heads: number;
+  headNames: string[];
   fileBytes: number;
   loadMs: number;
   swapMs?: number;
+  /** Where the adapter came from: generated here, a real PEFT file, a dropped file, a URL. */
+  origin: string;
+}
+
+interface Source {
+  config: Uint8Array;
+  safetensors: Uint8Array;
+  source: string;
+  origin: string;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -66,15 +87,33 @@ const backendEl = $<HTMLSpanElement>('#backend-active');
 const backends = new Map<string, Promise<Backend>>([['js', Promise.resolve(new JsBackend())]]);
 let backendName = 'js';
 let backend: Backend = new JsBackend();
-const sources = new Map<string, { config: Uint8Array; safetensors: Uint8Array; source: string }>();
+/** Adapters loaded on the current model, and every adapter the user added (kept across model switches). */
+const sources = new Map<string, Source>();
+const userSources = new Map<string, Source>();
+const shippedBytes = new Map<string, Promise<Source>>();
+const modelSel = $<HTMLSelectElement>('#model');
+const dtypeSel = $<HTMLSelectElement>('#dtype');
+const modelState = $<HTMLSpanElement>('#model-state');
+const progressEl = $<HTMLProgressElement>('#model-progress');
 const dwChart = $<HTMLDivElement>('#dw-chart');
 let manifest: Manifest;
 let labels: string[] = [];
 let modelId = '';
+let modelDtype: Dtype = 'fp32';
+let modelIsHub = false;
 let model: Model;
+let pendingRun: Promise<void> = Promise.resolve();
 let tokenizer: Model;
 let active = 'base';
 let runSeq = 0;
+
+/** The page is interactive (set at the end of main(); model switches before that do not claim it). */
+let started = false;
+
+function showReady(): void {
+  const threads = env.backends.onnx.wasm!.numThreads ?? 1;
+  setStatus('ready', `Ready: ${modelId} (${modelDtype}${modelIsHub ? ', Hub' : ''}, ORT-web wasm, ${threads} thread${threads === 1 ? '' : 's'}); ${rows.size} adapter${rows.size === 1 ? '' : 's'}.`);
+}
 
 function setStatus(state: string, text: string): void {
   statusEl.dataset.state = state;
@@ -92,17 +131,53 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** transformers.js in the browser asks its cache for local paths; the plugin reads the original
- * bytes through a previous custom cache, so give it one that fetches from this app. */
+/** Progress of the model file being downloaded (long for the base model: 255 MiB fp32). */
+function showProgress(file: string, loaded: number, total: number): void {
+  progressEl.hidden = false;
+  if (total > 0) {
+    progressEl.max = total;
+    progressEl.value = loaded;
+  } else progressEl.removeAttribute('value');
+  progressEl.dataset.file = file;
+  modelState.textContent = `loading ${modelState.dataset.loading ?? ''}: ${formatProgress(file, loaded, total)}`;
+}
+
+/**
+ * transformers.js in the browser asks its cache for local paths; the plugin reads the original
+ * bytes through a previous custom cache, so give it one that fetches from this app (or from the
+ * Hub when a Hub model is loading). ONNX files are streamed through a byte counter for progress.
+ */
 function installFetchCache(): void {
   env.useCustomCache = true;
   env.customCache = {
     async match(key: string) {
       const url = new URL(key, location.href);
-      // Hub files (a Hub model id, online) are fetched too: the plugin reads the model's bytes here.
       if (url.origin !== location.origin && !env.allowRemoteModels) return undefined;
       const res = await fetch(url);
-      return res.ok ? res : undefined;
+      if (!res.ok) return undefined;
+      if (!url.pathname.endsWith('.onnx') || !res.body) return res;
+      const file = url.pathname.split('/').slice(-2).join('/');
+      const total = Number(res.headers.get('content-length')) || 0;
+      let loaded = 0;
+      let shown = -1;
+      const counted = res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, ctl) {
+            loaded += chunk.byteLength;
+            // Redraw at most ~200 times per file.
+            const step = total > 0 ? Math.floor((loaded / total) * 200) : Math.floor(loaded / 2 ** 20);
+            if (step !== shown) {
+              shown = step;
+              showProgress(file, loaded, total);
+            }
+            ctl.enqueue(chunk);
+          },
+          flush() {
+            showProgress(file, loaded, total || loaded);
+          },
+        }),
+      );
+      return new Response(counted, { status: res.status, headers: res.headers });
     },
     async put() {},
   };
@@ -178,7 +253,14 @@ function swap(name: string): void {
   if (row) row.swapMs = dt;
   adapterSel.value = name;
   renderChoices();
-  void run().catch((e) => showError(describeError(e)));
+  void startRun();
+}
+
+/** Run, remembering the promise so that a model is not disposed under a forward in flight. */
+function startRun(): Promise<void> {
+  const p = run().catch((e) => showError(describeError(e)));
+  pendingRun = p;
+  return p;
 }
 
 function renderChoices(): void {
@@ -213,11 +295,12 @@ function renderChoices(): void {
       const tr = document.createElement('tr');
       tr.dataset.adapter = r.name;
       if (r.name === active) tr.className = 'active';
-      for (const v of [r.name, r.method, String(r.modules), String(r.rank), formatCount(r.trainable), formatCount(r.frozen), formatCount(r.stored), formatBytes(r.fileBytes), formatMs(r.loadMs), formatMs(r.swapMs)]) {
+      for (const v of [r.name, r.method, r.origin, String(r.modules), String(r.rank), formatCount(r.trainable), formatCount(r.frozen), formatCount(r.stored), formatCount(r.heads), formatBytes(r.fileBytes), formatMs(r.loadMs), formatMs(r.swapMs)]) {
         const td = document.createElement('td');
         td.textContent = v;
         tr.append(td);
       }
+      if (r.headNames.length) tr.children[8]!.setAttribute('title', `modules_to_save: ${r.headNames.join(', ')}`);
       return tr;
     }),
   );
@@ -236,7 +319,7 @@ function renderStructure(): void {
     el.textContent = 'base: no adapter tensors';
     return;
   }
-  const svg = new DOMParser().parseFromString(structureSvg(adapterStructure(parsed.plan.params)), 'image/svg+xml').documentElement;
+  const svg = new DOMParser().parseFromString(structureSvg(adapterStructure(parsed.plan.params, parsed.extras)), 'image/svg+xml').documentElement;
   el.replaceChildren(document.importNode(svg, true));
 }
 
@@ -318,7 +401,7 @@ async function switchBackend(name: string): Promise<void> {
     backend = await getBackend(name);
     backendName = name;
     updatesCache.clear();
-    for (const [n, src] of sources) await addAdapter(n, src.config, src.safetensors, src.source, true);
+    for (const [n, src] of sources) await addAdapter(n, src, true);
     if (active !== 'base') model.set_adapter(active);
     showError(null);
   } catch (e) {
@@ -335,15 +418,16 @@ async function switchBackend(name: string): Promise<void> {
 }
 
 /** Parse (for the stats), then load into the model. Throws core's / the plugin's typed errors. */
-async function addAdapter(name: string, config: Uint8Array, safetensors: Uint8Array, source: string, replace = false): Promise<void> {
+async function addAdapter(name: string, src: Source, replace = false): Promise<void> {
+  const { config, safetensors, source, origin } = src;
   const t = performance.now();
   const parsed = adapterFromBytes({ config, safetensors, source });
   await model.load_adapter(name, parsed, { backend, replace });
-  sources.set(name, { config, safetensors, source });
+  sources.set(name, src);
   const loadMs = performance.now() - t;
   const s = adapterStats(parsed);
   parsedAdapters.set(name, parsed);
-  rows.set(name, { name, method: s.peft_type, modules: s.modules, rank: s.rank, trainable: s.trainable, frozen: s.frozen, stored: s.stored, fileBytes: safetensors.length, loadMs });
+  rows.set(name, { name, method: s.peft_type, modules: s.modules, rank: s.rank, trainable: s.trainable, frozen: s.frozen, stored: s.stored, heads: s.modules_to_save.reduce((a, h) => a + h.params, 0), headNames: s.modules_to_save.map((h) => h.name), fileBytes: safetensors.length, loadMs, origin });
 }
 
 async function readFiles(list: Iterable<File>): Promise<NamedBytes[]> {
@@ -377,8 +461,10 @@ async function loadUserFiles(files: NamedBytes[]): Promise<void> {
   dropEl.dataset.state = 'loading';
   try {
     const picked = pickAdapterFiles(files);
-    const name = uniqueName(picked.name, rows.keys());
-    await addAdapter(name, picked.config, picked.safetensors, picked.source);
+    const name = uniqueName(picked.name, [...rows.keys(), ...userSources.keys(), ...manifest.adapters.map((a) => a.name)]);
+    const src = { config: picked.config, safetensors: picked.safetensors, source: picked.source, origin: 'file' };
+    await addAdapter(name, src);
+    userSources.set(name, src);
     renderChoices();
     swap(name);
     dropEl.dataset.state = 'loaded';
@@ -400,8 +486,10 @@ async function loadFromUrl(input: string): Promise<void> {
       fetchCapped(new URL('adapter_config.json', folder).href, URL_MAX_BYTES),
       fetchCapped(new URL('adapter_model.safetensors', folder).href, URL_MAX_BYTES),
     ]);
-    const name = uniqueName(suggested, rows.keys());
-    await addAdapter(name, config, safetensors, folder);
+    const name = uniqueName(suggested, [...rows.keys(), ...userSources.keys(), ...manifest.adapters.map((a) => a.name)]);
+    const src = { config, safetensors, source: folder, origin: 'url' };
+    await addAdapter(name, src);
+    userSources.set(name, src);
     renderChoices();
     swap(name);
     state.dataset.state = 'loaded';
@@ -414,66 +502,169 @@ async function loadFromUrl(input: string): Promise<void> {
   }
 }
 
-/**
- * Load the classifier: the embedded one (offline, from generated/models/) or a Hub model id
- * (needs the network). Adapters already loaded are loaded again onto it; those that do not fit
- * the new model are dropped, with core's typed error shown.
- */
-async function loadModel(id: string, remote: boolean): Promise<number> {
-  env.allowRemoteModels = remote;
-  const t = performance.now();
-  const tok = await AutoTokenizer.from_pretrained(id);
-  const m = await from_pretrained(env as never, AutoModelForSequenceClassification as never, id, { dtype: 'fp32', device: 'wasm' } as never);
-  const ms = performance.now() - t;
-  tokenizer = tok;
-  model = m;
-  modelId = id;
-  const id2label = (m as Model).config?.id2label as Record<string, string> | undefined;
-  labels = id === manifest.model.id ? manifest.model.labels : id2label ? Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]!) : [];
-  return ms;
+/** A shipped adapter's two files, fetched once (the real adapter only when its model is used). */
+function shippedSource(name: string): Promise<Source> {
+  let p = shippedBytes.get(name);
+  if (!p) {
+    const a = manifest.adapters.find((x) => x.name === name)!;
+    const dir = new URL(a.path, generated);
+    p = Promise.all([fetchBytes(new URL('adapter_config.json', dir)), fetchBytes(new URL('adapter_model.safetensors', dir))]).then(([config, safetensors]) => ({
+      config,
+      safetensors,
+      source: dir.pathname,
+      origin: a.real ? 'real PEFT' : 'generated',
+    }));
+    shippedBytes.set(name, p);
+    p.catch(() => shippedBytes.delete(name));
+  }
+  return p;
 }
 
-async function switchModel(input: string): Promise<void> {
-  const state = $<HTMLSpanElement>('#model-state');
-  const id = input.trim() || manifest.model.id;
-  const remote = id !== manifest.model.id;
-  showError(null);
-  if (remote && !navigator.onLine) {
-    state.dataset.state = 'error';
-    state.textContent = 'offline: only the embedded model is available';
-    return;
-  }
-  state.dataset.state = 'loading';
-  state.textContent = `loading ${id}…`;
+function embeddedModel(id: string): ManifestModel | undefined {
+  return manifest.models.find((m) => m.id === id);
+}
+
+/**
+ * Load a classifier (an embedded one from generated/models/, or a Hub id: needs the network) and
+ * its tokenizer, without touching the current one (a failed load leaves it in use).
+ */
+async function loadModel(id: string, dtype: Dtype, hub: boolean): Promise<{ model: Model; tokenizer: Model; labels: string[]; ms: number }> {
+  env.allowRemoteModels = hub;
+  env.allowLocalModels = !hub;
+  const t = performance.now();
   try {
-    const ms = await loadModel(id, remote);
-    const errors: string[] = [];
-    for (const [n, src] of [...sources]) {
+    if (hub) {
+      // transformers.js reports a missing repo as a TypeError deep inside; ask for config.json first.
+      const url = hubFileUrl(env.remoteHost, env.remotePathTemplate, checkHubId(id), 'config.json');
+      let res: Response;
       try {
-        await addAdapter(n, src.config, src.safetensors, src.source, true);
+        res = await fetch(url);
       } catch (e) {
-        errors.push(`${n}: ${describeError(e)}`);
-        sources.delete(n);
-        rows.delete(n);
-        parsedAdapters.delete(n);
+        throw new PlaygroundFileError(`Hub model ${id}: ${url} could not be fetched (${(e as Error).message})${navigator.onLine ? '' : '; the browser is offline'}`);
+      }
+      if (!res.ok) throw new PlaygroundFileError(`Hub model ${id}: ${url} answered HTTP ${res.status} (wrong id, a private repo, or not a transformers.js model)`);
+    }
+    const tok = await AutoTokenizer.from_pretrained(id);
+    const m = await from_pretrained(env as never, AutoModelForSequenceClassification as never, id, { dtype, device: 'wasm' } as never);
+    const embedded = hub ? undefined : embeddedModel(id);
+    const id2label = (m as Model).config?.id2label as Record<string, string> | undefined;
+    const labels = embedded
+      ? embedded.labels
+      : id2label
+        ? Object.keys(id2label)
+            .sort((a, b) => Number(a) - Number(b))
+            .map((k) => id2label[k]!)
+        : [];
+    return { model: m, tokenizer: tok, labels, ms: performance.now() - t };
+  } finally {
+    // Back to what the current model needs (its adapters' URLs are fetched by the app itself).
+    env.allowRemoteModels = modelIsHub;
+    env.allowLocalModels = true;
+  }
+}
+
+/**
+ * Make `id` the model: load it, then load the adapters that belong on it (the shipped ones made
+ * for it — every shipped one on a Hub model — and those the user added). Adapters that do not fit
+ * are listed with the plugin's typed error and kept for the next model switch; the old model is
+ * disposed. A failure leaves the current model and its adapters in use.
+ */
+async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<boolean> {
+  showError(null);
+  modelState.dataset.state = 'loading';
+  modelState.dataset.loading = `${id} (${dtype})`;
+  modelState.textContent = `loading ${id} (${dtype})…`;
+  modelSel.disabled = dtypeSel.disabled = true;
+  try {
+    const loaded = await loadModel(id, dtype, hub);
+    const old = model;
+    await pendingRun;
+    model = loaded.model;
+    tokenizer = loaded.tokenizer;
+    labels = loaded.labels;
+    modelId = id;
+    modelDtype = dtype;
+    modelIsHub = hub;
+    env.allowRemoteModels = hub;
+    if (old) await old.dispose?.();
+    sources.clear();
+    rows.clear();
+    parsedAdapters.clear();
+    updatesCache.clear();
+    const skipped: string[] = [];
+    const names = adapterCandidates(manifest, id, hub, userSources.keys());
+    for (const [i, n] of names.entries()) {
+      modelState.textContent = `loading adapter ${n} (${i + 1}/${names.length}) onto ${id}…`;
+      try {
+        await addAdapter(n, userSources.get(n) ?? (await shippedSource(n)));
+      } catch (e) {
+        skipped.push(`${n}: ${describeError(e)}`);
       }
     }
-    updatesCache.clear();
     if (!rows.has(active)) active = 'base';
     if (active === 'base') model.disable_adapters();
     else model.set_adapter(active);
-    if (errors.length) showError(`Adapters that do not fit ${id} were dropped:\n${errors.join('\n')}`);
-    state.dataset.state = 'done';
-    state.dataset.model = id;
-    state.textContent = `${id} loaded in ${formatMs(ms)}`;
+    const note = $<HTMLParagraphElement>('#skipped');
+    note.hidden = skipped.length === 0;
+    note.dataset.count = String(skipped.length);
+    note.textContent = skipped.length ? `Not loaded on ${id} (kept; tried again on the next model):\n${skipped.join('\n')}` : '';
+    modelState.dataset.state = 'done';
+    modelState.dataset.model = id;
+    modelState.dataset.dtype = dtype;
+    modelState.textContent = `${id} (${dtype}${hub ? ', Hub' : ''}) loaded in ${formatMs(loaded.ms)}; ${rows.size} adapter${rows.size === 1 ? '' : 's'}`;
+    const desc = hub ? `Hub model ${id}` : (embeddedModel(id)?.description ?? '');
+    $('#model-desc').textContent = desc;
+    modelSel.value = hub ? '' : id;
+    renderDtypeChoices(hub ? undefined : id);
+    dtypeSel.value = dtype;
     renderChoices();
-    await run();
+    await startRun();
+    if (started) showReady();
+    return true;
   } catch (e) {
-    showError(describeError(e));
-    state.dataset.state = 'error';
-    state.textContent = `failed; still using ${modelId}`;
-    env.allowRemoteModels = modelId !== manifest.model.id;
+    const msg = describeError(e);
+    showError(!navigator.onLine && hub ? `offline: ${msg}` : msg);
+    modelState.dataset.state = 'error';
+    modelState.textContent = `failed; still using ${modelId || 'no model'}${modelId ? ` (${modelDtype})` : ''}`;
+    modelSel.value = modelIsHub ? '' : modelId;
+    dtypeSel.value = modelDtype;
+    return false;
+  } finally {
+    progressEl.hidden = true;
+    modelSel.disabled = dtypeSel.disabled = false;
   }
+}
+
+/** Model and dtype pickers from the manifest (sizes of the ONNX files, so a user sees what a switch costs). */
+function renderModelChoices(): void {
+  modelSel.replaceChildren(
+    ...manifest.models.map((m) => {
+      const o = document.createElement('option');
+      o.value = m.id;
+      const n = manifest.adapters.filter((a) => a.model === m.id).length;
+      o.textContent = `${m.id} — ${n} shipped adapter${n === 1 ? '' : 's'}${manifest.adapters.some((a) => a.model === m.id && a.real) ? ' (real PEFT)' : ''}`;
+      return o;
+    }),
+    Object.assign(document.createElement('option'), { value: '', textContent: '(Hub model)', disabled: true }),
+  );
+  renderDtypeChoices(manifest.models[0]!.id);
+}
+
+/** Weights choices with the file sizes of the picked embedded model (a Hub model: sizes unknown). */
+function renderDtypeChoices(id: string | undefined): void {
+  const m = id === undefined ? undefined : embeddedModel(id);
+  const keep = dtypeSel.value || 'fp32';
+  dtypeSel.replaceChildren(
+    ...DTYPES.map((d) => {
+      const o = document.createElement('option');
+      o.value = d;
+      const size = m?.dtypes[d];
+      o.textContent = `${d} (${onnxFileFor(d)}${size === undefined ? '' : `, ${formatBytes(size)}`})`;
+      o.disabled = m !== undefined && size === undefined;
+      return o;
+    }),
+  );
+  dtypeSel.value = keep;
 }
 
 async function main(): Promise<void> {
@@ -486,13 +677,10 @@ async function main(): Promise<void> {
   installFetchCache();
 
   manifest = parseManifest(await (await fetch(new URL('adapters/index.json', generated))).json());
-  const modelMs = await loadModel(manifest.model.id, false);
-  for (const a of manifest.adapters) {
-    setStatus('loading', `Loading adapter ${a.name}…`);
-    const dir = new URL(a.path, generated);
-    const [cfg, st] = await Promise.all([fetchBytes(new URL('adapter_config.json', dir)), fetchBytes(new URL('adapter_model.safetensors', dir))]);
-    await addAdapter(a.name, cfg, st, dir.pathname);
-  }
+  renderModelChoices();
+  const first = manifest.models[0]!;
+  setStatus('loading', `Loading ${first.id}…`);
+  if (!(await switchModel(first.id, 'fp32', false))) throw new Error(`could not load the embedded model ${first.id}: ${errorEl.textContent}`);
   adapterSel.disabled = false;
   compareSel.disabled = false;
   backendSel.disabled = false;
@@ -500,17 +688,16 @@ async function main(): Promise<void> {
   backendEl.dataset.backend = backendName;
   await probeWebGpu();
   backendSel.addEventListener('change', () => void switchBackend(backendSel.value));
-  renderChoices();
-  await run();
-  setStatus('ready', `Ready: ${manifest.model.id} (${manifest.model.arch}, ORT-web wasm, ${wasm.numThreads} thread${wasm.numThreads === 1 ? '' : 's'}) loaded in ${formatMs(modelMs)}; ${rows.size} adapters.`);
+  modelSel.addEventListener('change', () => void switchModel(modelSel.value, dtypeSel.value as Dtype, false));
+  dtypeSel.addEventListener('change', () => void switchModel(modelIsHub ? modelId : modelSel.value, dtypeSel.value as Dtype, modelIsHub));
 
   adapterSel.addEventListener('change', () => swap(adapterSel.value));
   dwSel.addEventListener('change', () => void renderDeltaW().catch((e) => showError(describeError(e))));
-  compareSel.addEventListener('change', () => void run().catch((e) => showError(describeError(e))));
+  compareSel.addEventListener('change', () => void startRun());
   let timer: ReturnType<typeof setTimeout> | undefined;
   textEl.addEventListener('input', () => {
     clearTimeout(timer);
-    timer = setTimeout(() => void run().catch((e) => showError(describeError(e))), 150);
+    timer = setTimeout(() => void startRun(), 150);
   });
   document.addEventListener('keydown', (e) => {
     if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -526,19 +713,24 @@ async function main(): Promise<void> {
   });
   const hubEl = $<HTMLInputElement>('#hub-model');
   const hubBtn = $<HTMLButtonElement>('#load-model');
-  const hubState = $<HTMLSpanElement>('#model-state');
+  const loadHub = (): void => {
+    const id = hubEl.value.trim();
+    // Empty: back to the embedded model picked in the list.
+    if (!id) void switchModel(modelSel.value || manifest.models[0]!.id, dtypeSel.value as Dtype, false);
+    else if (embeddedModel(id)) void switchModel(id, dtypeSel.value as Dtype, false);
+    else void switchModel(id, dtypeSel.value as Dtype, true);
+  };
+  hubBtn.disabled = false;
+  hubBtn.addEventListener('click', loadHub);
+  hubEl.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') loadHub();
+  });
   const online = (): void => {
-    hubBtn.disabled = false;
-    hubEl.title = navigator.onLine ? '' : 'offline: only the embedded model works';
-    if (hubState.dataset.state === '' || hubState.dataset.state === 'offline' || hubState.dataset.state === 'online') {
-      hubState.dataset.state = navigator.onLine ? 'online' : 'offline';
-      hubState.textContent = navigator.onLine ? `online: a Hub id is fetched from huggingface.co (now: ${modelId})` : `offline: using the embedded ${modelId}`;
-    }
+    $('#online').textContent = navigator.onLine ? 'online: a Hub id is fetched from huggingface.co' : 'offline: only the embedded models load';
   };
   online();
   addEventListener('online', online);
   addEventListener('offline', online);
-  hubBtn.addEventListener('click', () => void switchModel(hubEl.value));
   fileEl.addEventListener('change', async () => {
     await loadUserFiles(await readFiles(fileEl.files ?? []));
     fileEl.value = '';
@@ -553,6 +745,8 @@ async function main(): Promise<void> {
     dropEl.classList.remove('over');
     if (e.dataTransfer) await loadUserFiles(await droppedFiles(e.dataTransfer));
   });
+  started = true;
+  showReady();
 }
 
 main().catch((e) => {

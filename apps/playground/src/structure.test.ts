@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createAdapter, getMethod, listMethods, presetShape } from '@tensorpeft/core';
+import path from 'node:path';
+import { adapterStats, createAdapter, getMethod, listMethods, loadAdapter, presetShape } from '@tensorpeft/core';
 import { adapterStructure, roleOf, structureSvg } from './structure.js';
 
 const specs = [
@@ -58,5 +59,23 @@ describe('adapterStructure', () => {
     expect(svg).toContain('data-kind="frozen"');
     expect(svg).toContain('&lt;module&gt;.lora_A.weight');
     expect(structureSvg(adapterStructure([]))).toContain('none');
+  });
+
+  it('shows the modules_to_save tensors of the real PEFT adapter as heads, counted apart (as core counts them)', async () => {
+    const real = await loadAdapter(path.resolve(import.meta.dirname, '../../../../shared/fixtures/peft-real/distilbert-lora-emotion'));
+    const st = adapterStats(real);
+    const s = adapterStructure(real.plan.params, real.extras);
+    expect(s.trainable).toBe(st.trainable);
+    expect(s.heads).toBe(st.modules_to_save.reduce((a, h) => a + h.params, 0));
+    // pre_classifier 768×768 + 768, classifier 6×768 + 6 (dair-ai/emotion's six labels).
+    expect(s.heads).toBe(768 * 768 + 768 + 6 * 768 + 6);
+    const heads = s.groups.filter((g) => g.section === 'heads');
+    expect(heads.map((g) => g.shapes[0]).sort()).toEqual(['6', '6×768', '768', '768×768']);
+    expect(heads.every((g) => !g.label.startsWith('base_model'))).toBe(true);
+    const svg = structureSvg(s);
+    expect(svg).toContain('data-section="heads"');
+    expect(svg).toContain(`modules_to_save ${s.heads.toLocaleString('en-US')}`);
+    // Adapters without heads get no heads section.
+    expect(structureSvg(adapterStructure(specs))).not.toContain('data-section="heads"');
   });
 });

@@ -2,12 +2,12 @@
  * Per-call adapter override, whole-call / whole-generate() pinning, the LRU byte budget and
  * progress callbacks.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
-import { createAdapter, saveAdapter, type Adapter } from '@tensorpeft/core';
+import { createAdapter, DEFAULT_MAX_BYTES, FetchError, saveAdapter, type Adapter } from '@tensorpeft/core';
 import { writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { attachAdapters, enableAdapters, from_pretrained, type AdapterProgressInfo } from './plugin.js';
 
@@ -224,6 +224,16 @@ describe('progress callbacks', () => {
     expect(model.list_adapters()[0]).toMatchObject({ name: 'disk', materialized: true });
     // Without a callback, the same folder loads through core.
     await model.load_adapter('again', dir);
-    await expect(model.load_adapter('missing', path.join(root, 'nope'), { progress_callback: () => undefined })).rejects.toThrow(/nope/);
+    await expect(model.load_adapter('missing', path.join(root, 'nope'), { progress_callback: () => undefined })).rejects.toBeInstanceOf(FetchError);
+    // An oversized weights file (sparse: no disk used) is refused from its size, before any allocation.
+    const huge = path.join(root, 'adapter-huge');
+    await mkdir(huge, { recursive: true });
+    await copyFile(path.join(dir, 'adapter_config.json'), path.join(huge, 'adapter_config.json'));
+    await copyFile(weights, path.join(huge, 'adapter_model.safetensors'));
+    await truncate(path.join(huge, 'adapter_model.safetensors'), DEFAULT_MAX_BYTES + 1);
+    const err = await model.load_adapter('huge', huge, { progress_callback: () => undefined }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect((err as Error).message).toMatch(new RegExp(`adapter_model\\.safetensors is larger than ${DEFAULT_MAX_BYTES} bytes.*found ${DEFAULT_MAX_BYTES + 1} bytes`));
+    expect(model.list_adapters().map((a) => a.name)).toEqual(['disk', 'again']);
   });
 });

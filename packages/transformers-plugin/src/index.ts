@@ -47,4 +47,5 @@ export {
   type PretrainedLoader,
 } from './plugin.js';
 export { mergeModel } from './merge.js';
+export { PluginError } from './errors.js';
 // Node-only helpers (node:fs, onnxruntime-node): import them from '@tensorpeft/transformers-plugin/node'.

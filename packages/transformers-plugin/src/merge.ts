@@ -5,7 +5,9 @@
  * and each `modules_to_save` tensor replacing its initializer. No graph inputs are added.
  */
 import type { ModuleUpdate, TensorMap } from '@tensorpeft/core';
+import { ShapeMismatchError } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
+import { PluginError } from './errors.js';
 import { findLinears, num, pathsMatch } from './rewrite.js';
 
 const { onnx } = onnxProto;
@@ -40,9 +42,9 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
   const linears = findLinears(model).filter((l) => l.op !== 'MatMulInteger');
   for (const u of updates) {
     const hits = linears.filter((l) => pathsMatch(u.path, l.graphPath));
-    if (hits.length !== 1) throw new Error(`merge: module ${u.path} matches ${hits.length} linears of the model`);
+    if (hits.length !== 1) throw new PluginError(`merge: module ${u.path} matches ${hits.length} linears of the model`);
     const l = hits[0]!;
-    if (l.n !== u.n || l.m !== u.m) throw new Error(`merge: module ${u.path} is [${u.m}, ${u.n}] in the adapter but [${l.m}, ${l.n}] in the model`);
+    if (l.n !== u.n || l.m !== u.m) throw new ShapeMismatchError(`merge: module ${u.path} is [${u.m}, ${u.n}] in the adapter but [${l.m}, ${l.n}] in the model`);
     const t = inits.get(l.weight)!;
     const w = floatsOf(t);
     const { n, m, rho, s, A, B } = u;
@@ -59,11 +61,11 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
   for (const [key, tensor] of extras) {
     const name = peftParamName(key);
     const hits = [...inits.keys()].filter((k) => pathsMatch(name, k));
-    if (hits.length !== 1) throw new Error(`merge: modules_to_save tensor ${name} matches ${hits.length} initializers`);
+    if (hits.length !== 1) throw new PluginError(`merge: modules_to_save tensor ${name} matches ${hits.length} initializers`);
     const t = inits.get(hits[0]!)!;
     const dims = (t.dims ?? []).map(num);
     if (dims.length !== tensor.shape.length || dims.some((d, i) => d !== tensor.shape[i])) {
-      throw new Error(`merge: ${name} is [${tensor.shape.join(', ')}] in the adapter but [${dims.join(', ')}] in the model`);
+      throw new ShapeMismatchError(`merge: ${name} is [${tensor.shape.join(', ')}] in the adapter but [${dims.join(', ')}] in the model`);
     }
     setFloats(t, Float32Array.from(tensor.data));
   }

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AutoModelForSequenceClassification, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
-import { createAdapter, presetShape, type Adapter } from '@tensorpeft/core';
+import { createAdapter, presetShape, ShapeMismatchError, type Adapter } from '@tensorpeft/core';
 import { makeModel, writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { attachAdapters, enableAdapters, from_pretrained } from './plugin.js';
+import { PluginError } from './errors.js';
 
 let root: string;
 let gen: GeneratedModel;
@@ -71,6 +72,8 @@ describe('adapter registry on a transformers.js model', () => {
     expect(Array.from(await logits(model, inputs))).toEqual(Array.from(base));
     expect(() => model.set_adapter('a')).toThrow(/no adapter named "a"/);
     await expect(model.load_adapter('head', lora)).rejects.toThrow(/already loaded/);
+    expect(() => model.set_adapter('a')).toThrow(PluginError);
+    await expect(model.load_adapter('head', lora)).rejects.toBeInstanceOf(PluginError);
   });
 
   test('hot swap: thousands of concurrent runs interleaved with swaps; each output equals its adapter\'s reference', async () => {
@@ -143,6 +146,8 @@ describe('adapter registry on a transformers.js model', () => {
     const half = headAdapter(3);
     half.extras.delete('base_model.model.classifier.bias');
     await expect(model.load_adapter('half', half)).rejects.toThrow('modules_to_save gives classifier.weight but not classifier.bias ([3] in the model)');
+    // All of them typed: core's ShapeMismatchError.
+    for (const a of [bad, half, createAdapter({ method: 'LORA', shape: gpt2, nonzero: true })]) await expect(model.load_adapter('x', a)).rejects.toBeInstanceOf(ShapeMismatchError);
     expect(model.list_adapters().map((a) => a.name)).toEqual(['ok']);
     expect(model.active_adapter).toBe('ok');
     expect(Array.from(await logits(model, inputs))).toEqual(before);

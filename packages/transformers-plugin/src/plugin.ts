@@ -20,7 +20,11 @@ import {
   type WeightLayout,
   getBackend,
   checkParams,
+  DEFAULT_MAX_BYTES,
+  FetchError,
+  ShapeMismatchError,
 } from '@tensorpeft/core';
+import { PluginError } from './errors.js';
 import { Tensor } from '@huggingface/transformers';
 import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch, rewriteModel, type RewriteResult } from './rewrite.js';
 
@@ -167,7 +171,7 @@ function ortGpuTensor(buffer: unknown, dims: number[]): OrtTensor {
   const ctor = (ortTensor(new Float32Array(0), [0]) as { constructor: unknown }).constructor as {
     fromGpuBuffer?: (b: unknown, o: { dataType: 'float32'; dims: readonly number[] }) => OrtTensor;
   };
-  if (typeof ctor.fromGpuBuffer !== 'function') throw new Error('the ONNX Runtime transformers.js uses has no Tensor.fromGpuBuffer (GPU-fed adapters need onnxruntime-web with WebGPU)');
+  if (typeof ctor.fromGpuBuffer !== 'function') throw new PluginError('the ONNX Runtime transformers.js uses has no Tensor.fromGpuBuffer (GPU-fed adapters need onnxruntime-web with WebGPU)');
   return ctor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
 }
 
@@ -376,7 +380,7 @@ async function readWithProgress(file: string, name: string, cb: AdapterProgressC
   let out: Uint8Array;
   if (isUrl2(file)) {
     const res = await fetch(file);
-    if (!res.ok) throw new Error(`cannot load adapter "${name}": ${file}: HTTP ${res.status} ${res.statusText}`.trim());
+    if (!res.ok) throw new FetchError(`cannot load adapter "${name}": ${file}: HTTP ${res.status} ${res.statusText}`.trim());
     cb({ status: 'download', name, file });
     const total = Number(res.headers.get('content-length') ?? 0);
     const chunks: Uint8Array[] = [];
@@ -388,6 +392,10 @@ async function readWithProgress(file: string, name: string, cb: AdapterProgressC
         if (done) break;
         chunks.push(value);
         loaded += value.length;
+        if (loaded > DEFAULT_MAX_BYTES) {
+          await reader.cancel();
+          throw new FetchError(`cannot load adapter "${name}": ${file} is larger than ${DEFAULT_MAX_BYTES} bytes`, { file, expected: `≤ ${DEFAULT_MAX_BYTES} bytes`, found: `> ${DEFAULT_MAX_BYTES} bytes` });
+        }
         cb({ status: 'progress', name, file, loaded, total: total || loaded, progress: total ? (loaded / total) * 100 : 0 });
       }
     } else {
@@ -403,10 +411,12 @@ async function readWithProgress(file: string, name: string, cb: AdapterProgressC
   } else {
     const fs = await import('node:fs/promises');
     const fh = await fs.open(file, 'r').catch((e: Error) => {
-      throw new Error(`cannot load adapter "${name}": ${file}: ${e.message}`);
+      throw new FetchError(`cannot load adapter "${name}": ${file}: ${e.message}`);
     });
     try {
       const total = (await fh.stat()).size;
+      // Sized by the file system, still checked before the allocation.
+      if (total > DEFAULT_MAX_BYTES) throw new FetchError(`cannot load adapter "${name}": ${file} is larger than ${DEFAULT_MAX_BYTES} bytes`, { file, expected: `≤ ${DEFAULT_MAX_BYTES} bytes`, found: `${total} bytes` });
       cb({ status: 'download', name, file });
       out = new Uint8Array(total);
       const CHUNK = 1 << 20;
@@ -468,7 +478,7 @@ export class AdapterRegistry {
     this.webgpu = opts.webgpu;
     for (const s of sessions) this.hook(s);
     if (this.sessions.length === 0) {
-      throw new Error('no session of this model has adapter inputs: call enableAdapters(env) before loading the model');
+      throw new PluginError('no session of this model has adapter inputs: call enableAdapters(env) before loading the model');
     }
     this.maxBytes = opts.max_adapter_bytes ?? Number.POSITIVE_INFINITY;
     this.base = { name: null, adapter: null, info: null, feeds: this.sessions.map((h) => h.baseFeeds), loading: null, lastUse: 0, pins: 0 };
@@ -482,7 +492,7 @@ export class AdapterRegistry {
     const meta = new Map((session.inputMetadata ?? []).map((m) => [m.name, m.shape ?? []]));
     const dimsOf = (name: string): ReadonlyArray<number | string> => {
       const d = meta.get(name);
-      if (!d) throw new Error(`session has no input metadata for ${name} (onnxruntime ≥ 1.22 needed)`);
+      if (!d) throw new PluginError(`session has no input metadata for ${name} (onnxruntime ≥ 1.22 needed)`);
       return d;
     };
     const modules: SessionModule[] = [];
@@ -493,7 +503,7 @@ export class AdapterRegistry {
         const rest = name.slice(MERGE_PREFIX.length);
         const path = rest.slice(rest.indexOf('.') + 1);
         const base = baseWeightOf(name);
-        if (!base) throw new Error(`merge-mode input ${name} has no base weight in this process (the model must be rewritten by enableAdapters in this process)`);
+        if (!base) throw new PluginError(`merge-mode input ${name} has no base weight in this process (the model must be rewritten by enableAdapters in this process)`);
         const w0 = base.data;
         const wDims = dimsOf(name).map(Number);
         // [in, out] for MatMul / Conv1D Gemm, [out, in] for Gemm transB=1.
@@ -612,7 +622,7 @@ export class AdapterRegistry {
 
   /** Materialize an adapter (any method), check it against the model, keep its feeds under `name`. */
   async load_adapter(name: string, source: AdapterSource, opts: LoadAdapterOptions = {}): Promise<LoadedAdapterInfo> {
-    if (this.adapters.has(name) && !opts.replace) throw new Error(`an adapter named "${name}" is already loaded (unload it first, or pass { replace: true })`);
+    if (this.adapters.has(name) && !opts.replace) throw new PluginError(`an adapter named "${name}" is already loaded (unload it first, or pass { replace: true })`);
     const cb = opts.progress_callback;
     let adapter: Adapter;
     if (typeof source === 'string') adapter = cb ? await loadSourceWithProgress(source, name, cb) : await loadAdapter(source);
@@ -663,11 +673,11 @@ export class AdapterRegistry {
         if (!mod) continue;
         found = true;
         if (mod.n !== u.n || mod.m !== u.m) {
-          throw new Error(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
+          throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
         }
       }
       if (!found) {
-        throw new Error(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
+        throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
       }
       if ('release' in u) {
         // GPU-resident: A′ [n, ρ] and s·B′ᵀ [ρ, m] already (materializeToGpu with foldScale, transposeB).
@@ -691,10 +701,10 @@ export class AdapterRegistry {
         if (!p) continue;
         found = true;
         const same = p.dims.length === t.shape.length && p.dims.every((d, i) => d === t.shape[i]);
-        if (!same) throw new Error(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} is ${fmt(t.shape)} in the adapter but ${fmt(p.dims)} in the model`);
+        if (!same) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} is ${fmt(t.shape)} in the adapter but ${fmt(p.dims)} in the model`);
         feeds[si]![p.input] = ortTensor(Float32Array.from(t.data), [1, ...p.dims]);
       }
-      if (!found) throw new Error(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} (${fmt(t.shape)}) has no overridable parameter in the model`);
+      if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} (${fmt(t.shape)}) has no overridable parameter in the model`);
       heads.push(pname);
       bytes += t.data.length * 4;
     }
@@ -705,7 +715,7 @@ export class AdapterRegistry {
         if (fed.has(p.name)) continue;
         const sib = p.name.endsWith('.bias') ? `${p.name.slice(0, -5)}.weight` : p.name.endsWith('.weight') ? `${p.name.slice(0, -7)}.bias` : undefined;
         if (sib !== undefined && fed.has(sib)) {
-          throw new Error(`adapter "${name}" does not fit this model: modules_to_save gives ${sib} but not ${p.name} (${fmt(p.dims)} in the model)`);
+          throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save gives ${sib} but not ${p.name} (${fmt(p.dims)} in the model)`);
         }
       }
     });
@@ -720,7 +730,7 @@ export class AdapterRegistry {
         if (!mod) continue;
         if (mod.inputW !== undefined) {
           // Merge mode: W0 + s·B′A′ᵀ in the weight's own layout, by the backend.
-          if ('release' in u) throw new Error(`adapter "${name}": GPU-fed adapters ({ gpu }) need branch mode, not merge mode`);
+          if ('release' in u) throw new PluginError(`adapter "${name}": GPU-fed adapters ({ gpu }) need branch mode, not merge mode`);
           const W = mod.w0!.slice();
           await be!.merge(W, mod.layout!, u as ModuleUpdate);
           feeds[si]![mod.inputW] = ortTensor(W, mod.wDims!);
@@ -749,7 +759,7 @@ export class AdapterRegistry {
   entryFor(name: string | null): Entry {
     if (name === null) return this.base;
     const a = this.adapters.get(name);
-    if (!a) throw new Error(`no adapter named "${name}" is loaded (loaded: ${[...this.adapters.keys()].join(', ') || 'none'})`);
+    if (!a) throw new PluginError(`no adapter named "${name}" is loaded (loaded: ${[...this.adapters.keys()].join(', ') || 'none'})`);
     return a;
   }
 
@@ -759,7 +769,7 @@ export class AdapterRegistry {
   }
 
   set_adapter(name: string): void {
-    if (typeof name !== 'string') throw new Error('set_adapter needs a name (disable_adapters() for the base model)');
+    if (typeof name !== 'string') throw new PluginError('set_adapter needs a name (disable_adapters() for the base model)');
     const a = this.entryFor(name);
     a.lastUse = ++this.clock;
     this.current = a;
@@ -774,7 +784,7 @@ export class AdapterRegistry {
 
   unload_adapter(name: string): void {
     const e = this.adapters.get(name);
-    if (!e) throw new Error(`no adapter named "${name}" is loaded`);
+    if (!e) throw new PluginError(`no adapter named "${name}" is loaded`);
     this.adapters.delete(name);
     if (this.current === e) this.disable_adapters();
     this.releaseGpu(e);
@@ -796,7 +806,7 @@ export class AdapterRegistry {
   }
 
   set_max_adapter_bytes(bytes: number): void {
-    if (!(bytes >= 0)) throw new Error(`max_adapter_bytes must be a non-negative number, got ${bytes}`);
+    if (!(bytes >= 0)) throw new PluginError(`max_adapter_bytes must be a non-negative number, got ${bytes}`);
     this.maxBytes = bytes;
     this.enforceBudget();
   }
@@ -980,7 +990,7 @@ function hookPipeline(pipe: PipelineLike, reg: AdapterRegistry, modelView: (e: E
 export function attachAdapters<T extends object>(target: T, opts: AttachOptions = {}): T & AdapterMethods {
   const isModel = 'sessions' in target;
   const model = (isModel ? target : (target as { model?: unknown }).model) as ModelLike | undefined;
-  if (!model || (typeof model !== 'object' && typeof model !== 'function') || !('sessions' in model)) throw new Error('attachAdapters expects a transformers.js model or pipeline');
+  if (!model || (typeof model !== 'object' && typeof model !== 'function') || !('sessions' in model)) throw new PluginError('attachAdapters expects a transformers.js model or pipeline');
   const holder = model as unknown as Record<symbol, AdapterRegistry | undefined>;
   const reg = holder[REGISTRY] ?? new AdapterRegistry(Object.values(model.sessions), opts);
   holder[REGISTRY] = reg;

@@ -16,6 +16,7 @@
  * kernel rounds differently (≈ 3e-7 on base-size DistilBERT).
  */
 import onnxProto from 'onnx-proto';
+import { PluginError } from './errors.js';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -253,7 +254,7 @@ function floatInput(name: string, dims: Array<number | string>): onnxProto.onnx.
 export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteResult {
   const model = onnx.ModelProto.decode(bytes);
   const g = model.graph!;
-  if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new Error('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
+  if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new PluginError('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
   const linears = findLinears(model);
   const nodes = [...(g.node ?? [])];
   const inserts = new Map<number, NodeProto[]>();
@@ -276,7 +277,7 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
       heads.push(l);
       continue;
     }
-    if (seen.has(path)) throw new Error(`module ${path} maps to two graph nodes: ${seen.get(path)} and ${l.node}`);
+    if (seen.has(path)) throw new PluginError(`module ${path} maps to two graph nodes: ${seen.get(path)} and ${l.node}`);
     seen.set(path, l.node);
     if (opts.mode === 'merge' && l.op !== 'MatMulInteger') {
       const input = `${MERGE_PREFIX}${token}.${path}`;

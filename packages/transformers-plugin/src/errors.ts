@@ -1,0 +1,9 @@
+/**
+ * The plugin's own typed error: the plugin used in a way it does not support, or asked for
+ * something that is not there (no such adapter, a model without adapter inputs, a runtime without
+ * GPU tensors). Adapters that do not fit a model throw core's ShapeMismatchError, unreadable
+ * adapter files core's FetchError / AdapterFormatError; all are TensorPeftErrors.
+ */
+import { TensorPeftError } from '@tensorpeft/core';
+
+export class PluginError extends TensorPeftError {}
