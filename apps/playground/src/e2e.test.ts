@@ -190,6 +190,26 @@ describe('playground in headless Chromium', () => {
     expect(await swapTo(dropped!)).toEqual(seen[3]);
     expect(await browser.page.isHidden('#error')).toBe(true);
 
+    // Drag and drop: a drop event carrying the two files of the LoRETTA adapter (what a person
+    // dropping them from the file manager produces) adds it under a fresh name.
+    const dragDir = path.join(dist, `generated/adapters/${names[3]}`);
+    await browser.page.evaluate(
+      ([c, st]) => {
+        const bytes = (b64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes(c!)], 'adapter_config.json', { type: 'application/json' }));
+        dt.items.add(new File([bytes(st!)], 'adapter_model.safetensors'));
+        const el = document.querySelector('#drop')!;
+        el.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      },
+      [readFileSync(path.join(dragDir, 'adapter_config.json')).toString('base64'), readFileSync(path.join(dragDir, 'adapter_model.safetensors')).toString('base64')],
+    );
+    await browser.page.waitForFunction((d) => document.querySelector<HTMLElement>('#output')!.dataset.adapter !== d && document.querySelector<HTMLElement>('#drop')!.dataset.state === 'loaded', dropped, { timeout: 10_000 });
+    const dragged = await browser.page.getAttribute('#output', 'data-adapter');
+    expect(dragged).toBe(`${names[3]}-2`);
+    expect(await swapTo(dragged!)).toEqual(seen[4]);
+
     // An adapter by URL (core's size-capped fetch) from the app's own server: a shipped folder, under a new name.
     await browser.page.fill('#adapter-url', `${browser.origin}/generated/adapters/${names[1]}/`);
     await browser.page.click('#load-url');
@@ -282,7 +302,7 @@ describe('playground in headless Chromium', () => {
     await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#backend-active')!.dataset.backend === 'js', undefined, { timeout: 20_000 });
     await swapTo('base');
     const userAdded = (await tableNames()).filter((n) => !names.includes(n));
-    expect(userAdded).toEqual([dropped, byUrl]);
+    expect(userAdded).toEqual([dropped, dragged, byUrl]);
 
     // q8 weights (onnx/model_quantized.onnx, MatMulInteger): adapters still change the output
     // and base comes back exactly; q8 base is near the fp32 base (dynamic int8 quantization of a
@@ -325,6 +345,9 @@ describe('playground in headless Chromium', () => {
     const ref = await nodeReference(baseDir, path.join(dist, 'generated/adapters/distilbert-lora-emotion'), text);
     await browser.page.selectOption('#model', 'distilbert-base-emotion');
     await waitModel('distilbert-base-emotion', 'fp32', 240_000);
+    // The 255 MiB model file went through the app's byte-counting stream (the progress bar).
+    expect(await browser.page.getAttribute('#model-progress', 'data-file')).toBe('onnx/model.onnx');
+    expect(Number(await browser.page.getAttribute('#model-progress', 'data-loaded'))).toBe(statSync(path.join(baseDir, 'onnx/model.onnx')).size);
     expect(await tableNames()).toEqual(['distilbert-lora-emotion']);
     expect(await browser.page.getAttribute('#skipped', 'data-count')).toBe(String(userAdded.length));
     expect(await browser.page.textContent('#adapters tr[data-adapter="distilbert-lora-emotion"]')).toMatch(/LORA.*real PEFT/);

@@ -139,6 +139,7 @@ function showProgress(file: string, loaded: number, total: number): void {
     progressEl.value = loaded;
   } else progressEl.removeAttribute('value');
   progressEl.dataset.file = file;
+  progressEl.dataset.loaded = String(loaded);
   modelState.textContent = `loading ${modelState.dataset.loading ?? ''}: ${formatProgress(file, loaded, total)}`;
 }
 

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,7 +44,7 @@ test('tiny LLaMA causal LM (GQA, no biases): LoRA on all linears, fp32 and q8', 
   expect((await verify({ model, adapter, dtype: 'q8' })).base_max_abs_diff).toBe(0);
 });
 
-test.runIf(existsSync(FIXTURE))(
+test(
   'real PEFT LoRA (gpt2-lora-tigrinya: fused c_attn, attn.c_proj, mlp.c_proj, fan_in_fan_out) on a base-size GPT-2 causal LM',
   async () => {
     const t0 = performance.now();

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,7 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-test.runIf(existsSync(FIXTURE))(
+test(
   'real PEFT LoRA (distilbert-lora-emotion, q_lin/v_lin + pre_classifier/classifier heads) on a base-size DistilBERT with 6 labels',
   async () => {
     const t0 = performance.now();
