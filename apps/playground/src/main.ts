@@ -4,7 +4,7 @@
  * swaps, a side-by-side comparison, and adapters dropped by the user.
  */
 import { AutoModelForSequenceClassification, AutoTokenizer, env } from '@huggingface/transformers';
-import { adapterFromBytes, adapterStats, fetchBytes as fetchCapped, deltaW, JsBackend, materializeAdapter, type Adapter, type Backend, type ModuleUpdate } from '@tensorpeft/core';
+import { adapterFromBytes, adapterStats, fetchBytes, deltaW, JsBackend, materializeAdapter, type Adapter, type Backend, type ModuleUpdate } from '@tensorpeft/core';
 import { createWasmBackend } from '@tensorpeft/kernels-wasm';
 import { WebGpuBackend } from '@tensorpeft/kernels-wgsl';
 import { heatmap, methodsChart } from './charts.js';
@@ -95,6 +95,7 @@ const modelSel = $<HTMLSelectElement>('#model');
 const dtypeSel = $<HTMLSelectElement>('#dtype');
 const modelState = $<HTMLSpanElement>('#model-state');
 const progressEl = $<HTMLProgressElement>('#model-progress');
+const hubBtnEl = $<HTMLButtonElement>('#load-model');
 const dwChart = $<HTMLDivElement>('#dw-chart');
 let manifest: Manifest;
 let labels: string[] = [];
@@ -123,12 +124,6 @@ function setStatus(state: string, text: string): void {
 function showError(msg: string | null): void {
   errorEl.hidden = msg === null;
   errorEl.textContent = msg ?? '';
-}
-
-async function fetchBytes(url: URL): Promise<Uint8Array> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url.pathname}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
 }
 
 /** Progress of the model file being downloaded (long for the base model: 255 MiB fp32). */
@@ -484,8 +479,8 @@ async function loadFromUrl(input: string): Promise<void> {
   try {
     const { folder, name: suggested } = resolveAdapterUrl(input, location.href);
     const [config, safetensors] = await Promise.all([
-      fetchCapped(new URL('adapter_config.json', folder).href, URL_MAX_BYTES),
-      fetchCapped(new URL('adapter_model.safetensors', folder).href, URL_MAX_BYTES),
+      fetchBytes(new URL('adapter_config.json', folder).href, URL_MAX_BYTES),
+      fetchBytes(new URL('adapter_model.safetensors', folder).href, URL_MAX_BYTES),
     ]);
     const name = uniqueName(suggested, [...rows.keys(), ...userSources.keys(), ...manifest.adapters.map((a) => a.name)]);
     const src = { config, safetensors, source: folder, origin: 'url' };
@@ -509,7 +504,7 @@ function shippedSource(name: string): Promise<Source> {
   if (!p) {
     const a = manifest.adapters.find((x) => x.name === name)!;
     const dir = new URL(a.path, generated);
-    p = Promise.all([fetchBytes(new URL('adapter_config.json', dir)), fetchBytes(new URL('adapter_model.safetensors', dir))]).then(([config, safetensors]) => ({
+    p = Promise.all([fetchBytes(new URL('adapter_config.json', dir).href, URL_MAX_BYTES), fetchBytes(new URL('adapter_model.safetensors', dir).href, URL_MAX_BYTES)]).then(([config, safetensors]) => ({
       config,
       safetensors,
       source: dir.pathname,
@@ -575,7 +570,8 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<bool
   modelState.dataset.state = 'loading';
   modelState.dataset.loading = `${id} (${dtype})`;
   modelState.textContent = `loading ${id} (${dtype})…`;
-  modelSel.disabled = dtypeSel.disabled = true;
+  // One switch at a time: the pickers and the Hub button wait for this one.
+  modelSel.disabled = dtypeSel.disabled = hubBtnEl.disabled = true;
   try {
     const loaded = await loadModel(id, dtype, hub);
     const old = model;
@@ -633,6 +629,7 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<bool
   } finally {
     progressEl.hidden = true;
     modelSel.disabled = dtypeSel.disabled = false;
+    hubBtnEl.disabled = false;
   }
 }
 
@@ -713,7 +710,6 @@ async function main(): Promise<void> {
     if (e.key === 'Enter') void loadFromUrl(urlEl.value);
   });
   const hubEl = $<HTMLInputElement>('#hub-model');
-  const hubBtn = $<HTMLButtonElement>('#load-model');
   const loadHub = (): void => {
     const id = hubEl.value.trim();
     // Empty: back to the embedded model picked in the list.
@@ -721,8 +717,8 @@ async function main(): Promise<void> {
     else if (embeddedModel(id)) void switchModel(id, dtypeSel.value as Dtype, false);
     else void switchModel(id, dtypeSel.value as Dtype, true);
   };
-  hubBtn.disabled = false;
-  hubBtn.addEventListener('click', loadHub);
+
+  hubBtnEl.addEventListener('click', loadHub);
   hubEl.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') loadHub();
   });
