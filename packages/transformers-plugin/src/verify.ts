@@ -5,11 +5,13 @@
  * 3. the plugin with the adapter active, and
  * 4. an independently built model whose fp32 ONNX initializers were merged offline
  *    (`W0 + ΔW` in each weight's own layout, plus `modules_to_save`): `max_abs_diff` = |3 − 4|.
- * Text models (encoders and decoders); the model is read from a local folder.
+ * Text models (encoders and decoders) get tokenized texts; image models (ViT) get pixel values from
+ * the model's own image processor on a few synthetic images. The model is read from a local folder.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadAdapter, materializeAdapter, type Adapter, type Backend } from '@tensorpeft/core';
+import { PluginError } from './errors.js';
 import { mergeModel } from './merge.js';
 import { attachAdapters, enableAdapters } from './plugin.js';
 
@@ -20,7 +22,14 @@ export interface VerifyOptions {
   adapter: string | Adapter;
   /** Model file the plugin runs on (default fp32). The merged reference is always built from fp32. */
   dtype?: 'fp32' | 'q8';
+  /** Texts for a text model (default `DEFAULT_TEXTS`); refused for an image model. */
   texts?: string[];
+  /**
+   * Images for an image model (default: three synthetic images of different sizes, see
+   * `syntheticImages`), raw interleaved pixels as transformers.js' `RawImage` takes them;
+   * refused for a text model.
+   */
+  images?: VerifyImage[];
   backend?: Backend;
   /** Plugin mode (default `branch`; `merge` needs fp32). */
   mode?: 'branch' | 'merge';
@@ -29,6 +38,23 @@ export interface VerifyOptions {
    * Pass `'auto'` when onnxruntime-web is the runtime (`globalThis[Symbol.for('onnxruntime')]`).
    */
   device?: string;
+  /**
+   * onnxruntime's graph optimization level for every model of the check (default: transformers.js'
+   * own, i.e. onnxruntime's `all`). The rewrite's branch `Add`s sit between a linear's MatMul and its
+   * bias `Add`, which can keep onnxruntime from an extended-level fusion the untouched base gets: on
+   * ViT, `SkipLayerNormalization` absorbs the last layer's `output.dense` bias in the base graph only
+   * and sums in another order, so `base_max_abs_diff` is 1–2 ulps (≈ 1e-7), not 0. `'basic'` compares
+   * the graphs without those fusions, where disabled must equal base exactly.
+   */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** Raw pixels, row-major and channel-interleaved (`RawImage`'s layout). */
+export interface VerifyImage {
+  data: Uint8ClampedArray | Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
 }
 
 export interface VerifyResult {
@@ -39,13 +65,59 @@ export interface VerifyResult {
   outputs: string[];
   dtype: 'fp32' | 'q8';
   mode: 'branch' | 'merge';
+  /** Present when `graphOptimizationLevel` was given. */
+  graph_optimization_level?: 'disabled' | 'basic' | 'extended' | 'all';
   peft_type: string;
   modules: number;
   modules_to_save: string[];
+  /** What the model was fed: tokenized texts or preprocessed images. */
+  input_kind: 'text' | 'image';
+  /** Rows of the batch (= `texts` or `images`). */
+  inputs: number;
+  /** Texts fed (0 for an image model). */
   texts: number;
+  /** Images fed (0 for a text model). */
+  images: number;
 }
 
 export const DEFAULT_TEXTS = ['i feel happy today', 'this is a longer sentence that the model reads to check the adapter.', 'no'];
+
+/**
+ * Deterministic synthetic images for image models: a colour gradient, a checkerboard and a
+ * grayscale pattern, of three sizes other than each other's and (for the generated tiny and
+ * base ViTs) the model's, so the processor's resize (up and down), channel conversion (1 → 3),
+ * rescale and normalize all take part, as they would with real photos. Generated in code: no
+ * files, no network, the same bytes on every run.
+ */
+export function syntheticImages(): VerifyImage[] {
+  const gradient = (w: number, h: number): VerifyImage => {
+    const data = new Uint8ClampedArray(w * h * 3);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const i = (y * w + x) * 3;
+        data[i] = Math.round((255 * x) / (w - 1));
+        data[i + 1] = Math.round((255 * y) / (h - 1));
+        data[i + 2] = Math.round((255 * (x + y)) / (w + h - 2));
+      }
+    return { data, width: w, height: h, channels: 3 };
+  };
+  const checker = (w: number, h: number, cell: number): VerifyImage => {
+    const data = new Uint8ClampedArray(w * h * 3);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const on = (Math.floor(x / cell) + Math.floor(y / cell)) % 2 === 1;
+        data.set(on ? [230, 40, 90] : [20, 200, 160], (y * w + x) * 3);
+      }
+    return { data, width: w, height: h, channels: 3 };
+  };
+  const gray = (w: number, h: number): VerifyImage => {
+    const data = new Uint8ClampedArray(w * h);
+    // Diagonal stripes modulated by a ramp: neither flat nor periodic in the patch grid.
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = ((x * 7 + y * 13) % 64) * 2 + Math.round((127 * y) / (h - 1));
+    return { data, width: w, height: h, channels: 1 };
+  };
+  return [gradient(48, 40), checker(24, 24, 3), gray(57, 33)];
+}
 
 type Outputs = Record<string, { data: ArrayLike<number> | ArrayLike<bigint>; type: string }>;
 
@@ -63,15 +135,42 @@ function maxAbsDiff(a: Outputs, b: Outputs, names: string[]): number {
   return d;
 }
 
+/**
+ * An image model: config.json says ViT (`model_type: 'vit'` or a `ViT…`/`…ForImageClassification`
+ * architecture), or the folder has an image preprocessor config and no tokenizer (another vision
+ * encoder). Text models ship tokenizer files; transformers.js would fail on them otherwise.
+ */
+async function isImageModel(dir: string, modelType: string | undefined, arch: string): Promise<boolean> {
+  if (modelType === 'vit' || /^ViT|ForImageClassification$/.test(arch)) return true;
+  const exists = (f: string): Promise<boolean> =>
+    access(path.join(dir, f)).then(
+      () => true,
+      () => false,
+    );
+  const [pre, tok, tokCfg] = await Promise.all([exists('preprocessor_config.json'), exists('tokenizer.json'), exists('tokenizer_config.json')]);
+  return pre && !tok && !tokCfg;
+}
+
 /** Run the four models of the check and return the differences. */
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const tf = await import('@huggingface/transformers');
   const { env } = tf;
   const dtype = opts.dtype ?? 'fp32';
   const dir = path.resolve(opts.model);
-  const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { architectures?: string[] };
+  const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { architectures?: string[]; model_type?: string };
   const arch = config.architectures?.[0] ?? '';
-  const Loader = /CausalLM|LMHead/.test(arch) ? tf.AutoModelForCausalLM : /ForSequenceClassification/.test(arch) ? tf.AutoModelForSequenceClassification : tf.AutoModel;
+  const image = await isImageModel(dir, config.model_type, arch);
+  if (image && opts.texts) throw new PluginError(`verify: ${dir} is an image model (${arch || config.model_type}); it takes images, not texts`);
+  if (!image && opts.images) throw new PluginError(`verify: ${dir} is a text model (${arch || config.model_type || 'no architectures'}); it takes texts, not images`);
+  const Loader = image
+    ? /ForImageClassification/.test(arch)
+      ? tf.AutoModelForImageClassification
+      : tf.AutoModel
+    : /CausalLM|LMHead/.test(arch)
+      ? tf.AutoModelForCausalLM
+      : /ForSequenceClassification/.test(arch)
+        ? tf.AutoModelForSequenceClassification
+        : tf.AutoModel;
 
   const saved = { allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath, useCustomCache: env.useCustomCache, customCache: env.customCache };
   env.allowRemoteModels = false;
@@ -79,14 +178,30 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const id = path.basename(dir);
   const adapter = typeof opts.adapter === 'string' ? await loadAdapter(opts.adapter) : opts.adapter;
   try {
-    const tokenizer = await tf.AutoTokenizer.from_pretrained(id);
-    const texts = opts.texts ?? DEFAULT_TEXTS;
-    const inputs = tokenizer(texts, { padding: true, truncation: true }) as Record<string, unknown>;
+    let inputs: Record<string, unknown>;
+    let count: number;
+    if (image) {
+      const images = opts.images ?? syntheticImages();
+      if (images.length === 0) throw new PluginError('verify: no images to run');
+      const processor = await tf.AutoImageProcessor.from_pretrained(id);
+      // One batch through the model's own preprocessing (resize, rescale, normalize), so the check
+      // sees the inputs a real image-classification call would; only pixel_values is a model input
+      // (the processor also returns the original/reshaped sizes).
+      const processed = (await processor(images.map((x) => new tf.RawImage(x.data, x.width, x.height, x.channels)))) as { pixel_values: unknown };
+      inputs = { pixel_values: processed.pixel_values };
+      count = images.length;
+    } else {
+      const tokenizer = await tf.AutoTokenizer.from_pretrained(id);
+      const texts = opts.texts ?? DEFAULT_TEXTS;
+      inputs = tokenizer(texts, { padding: true, truncation: true }) as Record<string, unknown>;
+      count = texts.length;
+    }
     const load = (dt: 'fp32' | 'q8'): Promise<{ (x: unknown): Promise<Outputs>; dispose(): Promise<unknown> }> =>
       Loader.from_pretrained(id, {
         dtype: dt,
         // transformers.js validates the device name at run time (its list depends on the runtime).
         ...(opts.device ? { device: opts.device as NonNullable<Parameters<typeof Loader.from_pretrained>[1]>['device'] } : {}),
+        ...(opts.graphOptimizationLevel ? { session_options: { graphOptimizationLevel: opts.graphOptimizationLevel } } : {}),
       }) as never;
     const run = async (m: (x: unknown) => Promise<Outputs>): Promise<Outputs> => m({ ...inputs });
 
@@ -126,10 +241,14 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       outputs: names,
       dtype,
       mode: opts.mode ?? 'branch',
+      ...(opts.graphOptimizationLevel ? { graph_optimization_level: opts.graphOptimizationLevel } : {}),
       peft_type: info.peft_type,
       modules: info.modules,
       modules_to_save: info.modules_to_save,
-      texts: texts.length,
+      input_kind: image ? 'image' : 'text',
+      inputs: count,
+      texts: image ? 0 : count,
+      images: image ? count : 0,
     };
   } finally {
     Object.assign(env, saved);

@@ -43,10 +43,34 @@ describe('tensorpeft verify', () => {
     expect(mm.max_abs_diff).toBeLessThanOrEqual(1e-4);
   });
 
+  it('ViT image classifier: synthetic images through its image processor; exact at --graph-optimization basic', async () => {
+    const model = path.join(tmp, 'vit');
+    const m = await writeModel({ arch: 'vit', size: 'tiny', numLabels: 3, seed: 2 }, model);
+    const adapterDir = path.join(tmp, 'vit-adapter');
+    // TRAC needs a factorization of the tiny model's 32-wide modules (its defaults cover published sizes).
+    await saveAdapter(createAdapter({ method: 'TRAC', shape: m.shape, nonzero: true, seed: 4, config: { tensor_shape: { '32': [2, 4, 4] } } }), adapterDir);
+    const r = await run('--model', model, '--adapter', adapterDir, '--graph-optimization', 'basic');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ ok: true, input_kind: 'image', images: 3, inputs: 3, texts: 0, base_max_abs_diff: 0, peft_type: 'TRAC', graph_optimization_level: 'basic' });
+    expect(j.max_abs_diff).toBeLessThanOrEqual(1e-4);
+    expect(j.adapter_effect).toBeGreaterThan(1e-3);
+    // At onnxruntime's default level the base graph alone gets a bias-absorbing fusion: a few ulps.
+    const d = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--base-tolerance', '1e-6')).out);
+    expect(d.ok).toBe(true);
+    expect(d.base_tolerance).toBe(1e-6);
+    expect(d.base_max_abs_diff).toBeLessThanOrEqual(1e-6);
+    const q = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8', '--graph-optimization', 'basic')).out);
+    expect(q).toMatchObject({ ok: true, dtype: 'q8', base_max_abs_diff: 0, tolerance: 5e-2 });
+    await expect(run('--model', model, '--adapter', adapterDir, '--text', 'a cat')).rejects.toThrow(/image model/);
+  });
+
   it('checks its arguments', async () => {
     await expect(run('--adapter', 'x')).rejects.toThrow(UsageError);
     await expect(run('--model', 'x')).rejects.toThrow(UsageError);
     await expect(run('--model', 'x', '--adapter', 'y', '--dtype', 'fp16')).rejects.toThrow(/--dtype must be fp32 or q8/);
     await expect(run('--model', 'x', '--adapter', 'y', '--mode', 'fused')).rejects.toThrow(/--mode must be branch or merge/);
+    await expect(run('--model', 'x', '--adapter', 'y', '--graph-optimization', 'max')).rejects.toThrow(/--graph-optimization must be/);
+    await expect(run('--model', 'x', '--adapter', 'y', '--base-tolerance', 'tiny')).rejects.toThrow(/--base-tolerance must be/);
   });
 });
