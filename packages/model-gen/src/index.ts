@@ -7,4 +7,5 @@ export { ARCHS, SIZES, TASKS, ARCH_TASKS, DEFAULT_TASK, CLASS_NAMES, TASK_ROOT, 
 export { scopeOf, F32_MIN, type GraphLinear, type StateDict } from './build/ctx.js';
 export { encodeModel, decodeModel, type Graph, type GraphNode, type TensorData, type ValueInfo } from './onnx/graph.js';
 export { quantizeDynamic } from './onnx/quantize.js';
+export { encodeModelExternal, DEFAULT_SIZE_THRESHOLD, DEFAULT_ALIGN_THRESHOLD, DEFAULT_ALIGNMENT, type ExternalDataOptions, type ExternalEntry, type ExternalEncoded } from './onnx/external.js';
 export { makeTokenizer, defaultFixturesDir, type TokenizerFiles } from './tokenizers.js';

@@ -8,6 +8,7 @@ import { buildVit } from './build/vit.js';
 import { Ctx, type GraphLinear, type StateDict } from './build/ctx.js';
 import { encodeModel, type Graph, type ValueInfo } from './onnx/graph.js';
 import { quantizeDynamic } from './onnx/quantize.js';
+import { encodeModelExternal } from './onnx/external.js';
 import {
   ARCH_TASKS,
   ARCHS,
@@ -42,6 +43,13 @@ export interface MakeModelOptions {
    * names; quantized to MatMulInteger in model_quantized.onnx).
    */
   gpt2Conv1d?: 'Gemm' | 'MatMul';
+  /**
+   * Store initializers of ≥ 1 KiB as ONNX external data: `onnx/model.onnx_data` (and
+   * `onnx/model_quantized.onnx_data`) next to each `.onnx`, referenced by location/offset/length
+   * (default false). config.json then says `transformers.js_config.use_external_data_format: true`,
+   * as published repos with external data do, so transformers.js fetches the side files.
+   */
+  externalData?: boolean;
   /** Folder holding the real tokenizers (default `<repo>/../shared/fixtures/peft-real`). */
   fixturesDir?: string;
 }
@@ -289,6 +297,7 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
     ...(d.shapeOf ? { shape_of: d.shapeOf } : {}),
   };
   const config = hfConfig(arch, task, d, numLabels, tok, meta);
+  if (opts.externalData === true) config['transformers.js_config'] = { use_external_data_format: true };
   files.set('config.json', json(config));
   if (tok) {
     files.set('tokenizer.json', json(tok.tokenizer));
@@ -299,8 +308,17 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
   if (task === 'causal-lm') {
     files.set('generation_config.json', json({ bos_token_id: config['bos_token_id'], eos_token_id: config['eos_token_id'], transformers_version: '4.46.3' }));
   }
-  files.set('onnx/model.onnx', encodeModel(graph));
-  if (opts.quantized !== false) files.set('onnx/model_quantized.onnx', encodeModel(quantizeDynamic(graph)));
+  const onnxFile = (name: string, g: Graph): void => {
+    if (!opts.externalData) {
+      files.set(`onnx/${name}`, encodeModel(g));
+      return;
+    }
+    const e = encodeModelExternal(g, { location: `${name}_data` });
+    files.set(`onnx/${name}`, e.model);
+    files.set(`onnx/${name}_data`, e.data);
+  };
+  onnxFile('model.onnx', graph);
+  if (opts.quantized !== false) onnxFile('model_quantized.onnx', quantizeDynamic(graph));
 
   const shape = buildShape(arch, { hiddenSize: d.hiddenSize, numLayers: d.numLayers, numHeads: d.numHeads, numKvHeads: d.numKvHeads, intermediateSize: d.intermediateSize }, meta.name);
   const out: GeneratedModel = {

@@ -8,12 +8,16 @@ import type { ModuleUpdate, TensorMap } from '@tensorpeft/core';
 import { ShapeMismatchError } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
+import { isExternal } from './external-data.js';
 import { findLinears, num, pathsMatch } from './rewrite.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
 
 function floatsOf(t: TensorProto): Float32Array {
+  // The offline merge works on the bytes of one .onnx; external-data weights are not in them (a
+  // silent empty read would "merge" into zeros).
+  if (isExternal(t)) throw new PluginError(`offline merge: weight ${t.name} is ONNX external data; mergeModel needs a model with inline initializers`);
   if (t.rawData && t.rawData.length > 0) {
     const raw = t.rawData;
     const copy = new Uint8Array(raw.length);

@@ -26,7 +26,8 @@ import {
 } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { Tensor } from '@huggingface/transformers';
-import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch, rewriteModel, type RewriteResult } from './rewrite.js';
+import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, decodeModel, pathsMatch, rewriteModel, type RewriteResult } from './rewrite.js';
+import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
 
 /** The part of transformers.js' `env` the plugin uses. */
 export interface CacheEnv {
@@ -52,6 +53,25 @@ export interface EnableOptions {
 }
 
 const OURS = Symbol.for('tensorpeft.customCache');
+
+/** Load-time rewrite failures (most recent last, a few kept): transformers.js hides them (see `match`). */
+const FAILURES: Array<{ key: string; error: unknown }> = [];
+let failureCount = 0;
+
+function recordFailure(key: string, error: unknown): void {
+  failureCount++;
+  FAILURES.push({ key, error });
+  while (FAILURES.length > 8) FAILURES.shift();
+}
+
+/** Failures recorded after the `since`-th one (by `failureCount`). */
+function failuresSince(since: number): unknown[] {
+  const n = Math.min(failureCount - since, FAILURES.length);
+  return FAILURES.slice(FAILURES.length - n).map((f) => f.error);
+}
+
+/** Node (where transformers.js asks the cache twice for a file: see `enableAdapters`). */
+const IS_NODE = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 function isUrl(s: string): boolean {
   return /^https?:\/\//i.test(s);
@@ -123,25 +143,83 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     for (const [k, v] of memo) if (k === rel || k.endsWith(`/${rel}`)) return v;
     return undefined;
   };
+  // External data side files (`.onnx_data`). Once the rewritten `.onnx` reaches ORT as bytes, ORT
+  // can no longer find its side files next to it on disk: transformers.js must pass them as
+  // `externalData` buffers, which it does only for files the cache answers with a Response. In Node
+  // transformers.js takes each file from the cache twice (first answer, then `match(cacheKey)` for
+  // the bytes), elsewhere once; in merge mode the rewrite reads the same file too (before, while
+  // or after transformers.js: they run concurrently). So a read (even in flight) is shared until it
+  // was taken that many times, then dropped: side files can be gigabytes.
+  const TAKES = (IS_NODE ? 2 : 1) + (opts.mode === 'merge' ? 1 : 0);
+  const dataMemo = new Map<string, { bytes: Promise<Uint8Array | undefined>; left: number }>();
+  const sideFile = (key: string): Promise<Uint8Array | undefined> => {
+    const rel = hubRelative(key);
+    for (const [k, e] of dataMemo) {
+      if (k === key || (rel !== undefined && (k === rel || k.endsWith(`/${rel}`)))) {
+        if (--e.left <= 0) dataMemo.delete(k);
+        return e.bytes;
+      }
+    }
+    const bytes = readSource(key, env, prev);
+    const left = TAKES - 1;
+    if (left > 0) {
+      const entry = { bytes, left };
+      dataMemo.set(key, entry);
+      while (dataMemo.size > 2) dataMemo.delete(dataMemo.keys().next().value!);
+      const forget = (): void => {
+        if (dataMemo.get(key) === entry) dataMemo.delete(key);
+      };
+      bytes.then((b) => (b ? undefined : forget()), forget);
+    }
+    return bytes;
+  };
   const cache: CacheLike = {
     async match(key: string) {
-      const path = key.split('?')[0]!;
-      if (!path.endsWith('.onnx')) return prev ? prev.match(key) : undefined;
-      const known = lookup(key);
-      if (known) return bytesResponse(known);
-      const cfgBytes = await readSource(configKeyFor(key), env, prev);
-      const bytes = await readSource(key, env, prev);
-      if (!bytes || !cfgBytes) return undefined;
-      const shape = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
-      const r = rewriteModel(bytes, { targets: shape.modules.map((m) => m.path), mode: opts.mode ?? 'branch' });
-      opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
-      memo.set(key, r.bytes);
-      while (memo.size > 2) memo.delete(memo.keys().next().value!);
-      return bytesResponse(r.bytes);
+      try {
+        return await answer(key);
+      } catch (e) {
+        // transformers.js swallows errors of `match` and loads the file itself (unrewritten):
+        // keep the reason for `from_pretrained` / `attachAdapters` to report.
+        recordFailure(key, e);
+        throw e;
+      }
     },
     async put(key: string, res: Response) {
       if (prev) await prev.put(key, res);
     },
+  };
+  const answer = async (key: string): Promise<Response | undefined> => {
+    const path = key.split('?')[0]!;
+    if (DATA_FILE_RE.test(path)) {
+      const bytes = await sideFile(key);
+      return bytes ? bytesResponse(bytes) : undefined;
+    }
+    if (!path.endsWith('.onnx')) return prev ? prev.match(key) : undefined;
+    const known = lookup(key);
+    if (known) return bytesResponse(known);
+    const cfgBytes = await readSource(configKeyFor(key), env, prev);
+    const bytes = await readSource(key, env, prev);
+    if (!bytes || !cfgBytes) return undefined;
+    const shape = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
+    const mode = opts.mode ?? 'branch';
+    const model = decodeModel(bytes);
+    // Merge mode feeds W0 (+ ΔW) from JS, so it needs the base weights' bytes: for external data
+    // they are in the side files, read through the same path as the .onnx (locations checked first).
+    let external: Map<string, Uint8Array> | undefined;
+    if (mode === 'merge') {
+      external = new Map();
+      for (const location of externalLocations(model.graph?.initializer ?? [])) {
+        const dataKey = siblingKey(key, location);
+        const data = await sideFile(dataKey);
+        if (!data) throw new PluginError(`merge mode: cannot read ${dataKey}, the ONNX external data file (${location}) holding base weights of ${key}`);
+        external.set(location, data);
+      }
+    }
+    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, ...(external ? { external } : {}) });
+    opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
+    memo.set(key, r.bytes);
+    while (memo.size > 2) memo.delete(memo.keys().next().value!);
+    return bytesResponse(r.bytes);
   };
   (cache as unknown as Record<symbol, unknown>)[OURS] = true;
   env.useCustomCache = true;
@@ -478,7 +556,9 @@ export class AdapterRegistry {
     this.webgpu = opts.webgpu;
     for (const s of sessions) this.hook(s);
     if (this.sessions.length === 0) {
-      throw new PluginError('no session of this model has adapter inputs: call enableAdapters(env) before loading the model');
+      const last = FAILURES[FAILURES.length - 1];
+      const why = last ? ` (the last load-time rewrite failed, on ${last.key}: ${last.error instanceof Error ? last.error.message : String(last.error)})` : '';
+      throw new PluginError(`no session of this model has adapter inputs: call enableAdapters(env) before loading the model${why}`);
     }
     this.maxBytes = opts.max_adapter_bytes ?? Number.POSITIVE_INFINITY;
     this.base = { name: null, adapter: null, info: null, feeds: this.sessions.map((h) => h.baseFeeds), loading: null, lastUse: 0, pins: 0 };
@@ -1043,12 +1123,20 @@ export async function from_pretrained<M extends object>(
 ): Promise<M & AdapterMethods> {
   const { adapters, max_adapter_bytes, mode, webgpu, ...rest } = options;
   const restore = enableAdapters(env, mode ? { mode } : {});
+  const since = failureCount;
   let model: M;
   try {
     model = await loader.from_pretrained(id, rest);
+  } catch (e) {
+    // The rewrite's typed error (e.g. a bad external data reference) rather than what ORT then
+    // says about the file transformers.js fell back to.
+    throw failuresSince(since).find((f) => f instanceof PluginError) ?? e;
   } finally {
     restore();
   }
+  // transformers.js fell back to the unrewritten file: the model would run without adapter inputs.
+  const failed = failuresSince(since);
+  if (failed.length > 0) throw failed[0];
   const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }) });
   const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;

@@ -17,6 +17,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
+import { externalLocations, isExternal, readExternalBytes } from './external-data.js';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -90,6 +91,11 @@ export interface RewriteOptions {
    * q8 (MatMulInteger) targets still get branches.
    */
   mode?: 'branch' | 'merge';
+  /**
+   * Files of the model's ONNX external data, by the `location` its initializers name. Merge mode
+   * reads W0 of external weights from here; branch mode never reads weight bytes (ORT does).
+   */
+  external?: ReadonlyMap<string, Uint8Array>;
 }
 
 /** A targeted linear whose weight is fed as an input (merge mode). */
@@ -119,7 +125,12 @@ export function baseWeightOf(input: string): { data: Float32Array; layout: 'in_o
 
 let rewriteCounter = 0;
 
-function initFloats(t: TensorProto): Float32Array {
+function initFloats(t: TensorProto, external: ReadonlyMap<string, Uint8Array> | undefined): Float32Array {
+  if (isExternal(t)) {
+    if (!external) throw new PluginError(`merge mode needs the base weight ${t.name}, which is ONNX external data: pass its file (external) to rewriteModel`);
+    const b = readExternalBytes(t, external);
+    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  }
   if (t.rawData && t.rawData.length > 0) {
     const copy = new Uint8Array(t.rawData.length);
     copy.set(t.rawData);
@@ -250,10 +261,22 @@ function floatInput(name: string, dims: Array<number | string>): onnxProto.onnx.
   };
 }
 
-/** Rewrite model bytes; see the module comment. Throws if a target maps to two graph linears. */
-export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteResult {
-  const model = onnx.ModelProto.decode(bytes);
+/** Decode ONNX bytes (the plugin decodes once when it must look at a model before rewriting it). */
+export function decodeModel(bytes: Uint8Array): ModelProto {
+  return onnx.ModelProto.decode(bytes);
+}
+
+/**
+ * Rewrite model bytes (or an already decoded model, which is modified in place); see the module
+ * comment. Throws if a target maps to two graph linears, or (PluginError, naming the tensor) if an
+ * external data reference is malformed or leaves the model folder.
+ */
+export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOptions): RewriteResult {
+  const model = bytes instanceof Uint8Array ? onnx.ModelProto.decode(bytes) : bytes;
   const g = model.graph!;
+  // Checked even in branch mode, where ORT reads them: a bad reference is a typed error here rather
+  // than a native one (or a read outside the model folder) at session creation.
+  externalLocations(g.initializer ?? []);
   if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new PluginError('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
   const linears = findLinears(model);
   const nodes = [...(g.node ?? [])];
@@ -283,7 +306,7 @@ export function rewriteModel(bytes: Uint8Array, opts: RewriteOptions): RewriteRe
       const input = `${MERGE_PREFIX}${token}.${path}`;
       const t = initByName.get(l.weight)!;
       const dims = (t.dims ?? []).map(num) as [number, number];
-      BASE_WEIGHTS.set(input, { data: initFloats(t), layout: l.weightLayout });
+      BASE_WEIGHTS.set(input, { data: initFloats(t, opts.external), layout: l.weightLayout });
       const nd = nodes.find((x) => x.name === l.node)!;
       nd.input = (nd.input ?? []).map((x, i) => (i === 1 ? input : x));
       if (uses.get(l.weight) === 1) dropInits.add(l.weight);

@@ -192,9 +192,16 @@ function valueInfo(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
   };
 }
 
+export const PRODUCER = { name: 'tensorpeft-model-gen', version: '0.1.0' };
+
 /** Encode a graph as an ONNX ModelProto (IR version 8). */
-export function encodeModel(g: Graph, producer = { name: 'tensorpeft-model-gen', version: '0.1.0' }): Uint8Array {
-  const model: onnxProto.onnx.IModelProto = {
+export function encodeModel(g: Graph, producer = PRODUCER): Uint8Array {
+  return onnx.ModelProto.encode(onnx.ModelProto.fromObject(modelProto(g, producer))).finish();
+}
+
+/** The ModelProto of a graph (initializers inline, as raw_data), before encoding. */
+export function modelProto(g: Graph, producer = PRODUCER): onnxProto.onnx.IModelProto {
+  return {
     irVersion: 8,
     producerName: producer.name,
     producerVersion: producer.version,
@@ -214,7 +221,6 @@ export function encodeModel(g: Graph, producer = { name: 'tensorpeft-model-gen',
       output: g.outputs.map(valueInfo),
     },
   };
-  return onnx.ModelProto.encode(onnx.ModelProto.fromObject(model)).finish();
 }
 
 /** Decode ONNX bytes (for tests and tools that inspect generated models). */
