@@ -13,7 +13,7 @@
 #define TP_EXPORT(name) __attribute__((export_name(#name))) name
 
 /* Version of the calling convention (op codes, argument order); the loader checks it. */
-#define TP_ABI_VERSION 1
+#define TP_ABI_VERSION 2
 
 typedef v128_t f4;
 
@@ -43,7 +43,8 @@ void tp_dense(float *dst, const float *src, int srcCols, int oR, int oC, int tra
 void tp_cp(float *dst, const float *inner, int p, const float *outer, int q, int r, const float *scale);
 
 /* tucker.c */
-void tp_mode_product(float *dst, const float *src, int before, int rk, int after, const float *U, int rows);
+void tp_mode_product(float *dst, const float *src, int before, int rk, int after, const float *U, int rows,
+                     float *scratch);
 void tp_permute(float *dst, const float *src, int ndim, const int32_t *outDims, const int32_t *srcStrides);
 
 #endif

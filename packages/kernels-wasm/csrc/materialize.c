@@ -9,7 +9,7 @@
  *   GATE      dst src rank mode rLeft size rRight                      (tt.c)
  *   DENSE     dst src srcCols oR oC transpose rowScale colScale        (dense.c)
  *   CP        dst inner p outer q r scale                              (cp.c)
- *   MODEPROD  dst src before rk after U rows                           (tucker.c)
+ *   MODEPROD  dst src before rk after U rows scratch                   (tucker.c)
  *   PERMUTE   dst src ndim outDims[ndim] srcStrides[ndim]              (tucker.c)
  *
  * Returns 0, or −(1 + word index) of the first word that is not a known op code (or an op that
@@ -51,9 +51,9 @@ int32_t TP_EXPORT(tp_run)(const int32_t *prog, int32_t len) {
       pc += 8;
       break;
     case OP_MODEPROD:
-      if (left < 7) return -(pc + 1);
-      tp_mode_product(P(0), P(1), I(2), I(3), I(4), P(5), I(6));
-      pc += 8;
+      if (left < 8) return -(pc + 1);
+      tp_mode_product(P(0), P(1), I(2), I(3), I(4), P(5), I(6), P(7));
+      pc += 9;
       break;
     case OP_PERMUTE: {
       if (left < 3) return -(pc + 1);

@@ -1,6 +1,6 @@
 /**
- * Kernel benchmark (`tensorpeft bench kernels`): merge, branch apply and whole-adapter
- * materialization, timed on each given backend in one run so that the ratios are comparable.
+ * Kernel benchmark (`tensorpeft bench kernels`): merge, branch apply, Tucker reconstruction and
+ * whole-adapter materialization, timed on each given backend in one run so that the ratios are comparable.
  * Times are medians of repeated calls after a warm-up (see timeMs); FLOPs are counted from the
  * shapes (2 per multiply-add; element-wise products count their multiplies).
  */
@@ -12,9 +12,10 @@ import {
   presetShape,
   Prng,
   type Backend,
+  type MatExpr,
   type ModuleUpdate,
 } from '@tensorpeft/core';
-import { jobsFlops } from './kernels/cost.js';
+import { exprFlops, jobsFlops } from './kernels/cost.js';
 
 export { jobsFlops };
 
@@ -37,7 +38,7 @@ export interface BenchOptions {
   /** Progress lines (e.g. to stderr). */
   log?: (line: string) => void;
   /** Which kernel groups to run (default all). */
-  only?: Array<'merge' | 'apply' | 'materialize'>;
+  only?: Array<'merge' | 'apply' | 'tucker' | 'materialize'>;
 }
 
 /** m × n × ρ of the merge rows (W is [m, n], torch layout). */
@@ -64,6 +65,28 @@ export const BENCH_CONFIGS: Record<string, Record<string, unknown>> = {
 };
 
 export const BENCH_MODELS = ['bert-base', 'llama2-7b'];
+
+type TuckerExpr = Extract<MatExpr, { kind: 'tucker' }>;
+
+/**
+ * The Tucker rows: B′ of one module of the bench's TensLoRA adapter (`BENCH_CONFIGS.TENSLORA`,
+ * att_qkv_depth, core 16×16×8×2×8) on `model`, i.e. two vector contractions (qkv, depth), two
+ * factor expansions (out_head, heads) and the permutation to [m, R_in]; plus the same expression
+ * with the identity permutation ("no permute"), which times the mode products alone.
+ */
+export function tuckerBenchExprs(model: string): Array<{ shape: string; expr: TuckerExpr }> {
+  const adapter = createAdapter({ method: getMethod('TENSLORA'), config: BENCH_CONFIGS.TENSLORA!, shape: presetShape(model), seed: 0, nonzero: true });
+  const job = adapter.method.jobs(adapter.config, adapter.plan, adapter.params)[0]!;
+  const b = job.b;
+  if (b.kind !== 'tucker') throw new Error(`bench: TensLoRA B′ is a ${b.kind} expression, expected tucker`);
+  const core = b.coreDims.join('x');
+  const surviving = b.modes.map((m, i) => (m.op === 'matrix' ? m.rows : b.coreDims[i]!)).filter((_, i) => b.modes[i]!.op !== 'vector');
+  const noPermute: TuckerExpr = { ...b, order: surviving.map((_, i) => i), rows: surviving.slice(0, -1).reduce((a, x) => a * x, 1), cols: surviving[surviving.length - 1]! };
+  return [
+    { shape: `${model} B′ ${b.rows}x${b.cols} core ${core}`, expr: b },
+    { shape: `${model} B′ ${b.rows}x${b.cols} core ${core} no permute`, expr: noPermute },
+  ];
+}
 
 /**
  * Median of repeated calls. Warm-up first, for at least `warmMs` (and one call): JS functions get
@@ -105,7 +128,7 @@ const row = (kernel: string, shape: string, backend: string, ms: number, flops: 
 export async function runKernelBench(backends: readonly Backend[], opts: BenchOptions = {}): Promise<BenchRow[]> {
   const quick = opts.quick ?? false;
   const log = opts.log ?? (() => {});
-  const only = new Set(opts.only ?? ['merge', 'apply', 'materialize']);
+  const only = new Set(opts.only ?? ['merge', 'apply', 'tucker', 'materialize']);
   const g = new Prng(7, 'bench');
   const rows: BenchRow[] = [];
 
@@ -140,6 +163,19 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
         const ms = await timeMs(() => b.apply(X, Y, r, u), quick);
         rows.push(row('apply', `${r}x${n}x${m}x${rho}`, b.name, ms, 2 * r * rho * (n + m)));
         log(`apply ${r} rows ${n}->${m} ρ${rho} ${b.name}: ${ms.toFixed(3)} ms`);
+      }
+    }
+  }
+
+  if (only.has('tucker')) {
+    for (const model of BENCH_MODELS) {
+      for (const { shape, expr } of tuckerBenchExprs(model)) {
+        const flops = exprFlops(expr);
+        for (const b of backends) {
+          const ms = await timeMs(() => b.evaluate(expr), quick);
+          rows.push(row('tucker', shape, b.name, ms, flops));
+          log(`tucker ${shape} ${b.name}: ${ms.toFixed(3)} ms`);
+        }
       }
     }
   }

@@ -28,7 +28,7 @@ async function loadError(p: Promise<unknown>): Promise<WasmLoadError> {
 describe('loader', () => {
   it('loads the binary next to the module, and from bytes, a file URL and a compiled Module', async () => {
     const k = await loadKernels();
-    expect(k.tp_abi_version()).toBe(1);
+    expect(k.tp_abi_version()).toBe(2);
     expect((await WasmBackend.create({ source: bytes })).name).toBe('wasm');
     expect((await WasmBackend.create({ source: DEFAULT_WASM_URL })).name).toBe('wasm');
     expect((await WasmBackend.create({ source: fileURLToPath(DEFAULT_WASM_URL) })).name).toBe('wasm');

@@ -10,7 +10,7 @@
 import { WasmLoadError } from './errors.js';
 
 /** Version of the calling convention; must equal `tp_abi_version()` of the binary. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Where the shipped binary lives, relative to this module. */
 export const DEFAULT_WASM_URL: URL = new URL('./kernels.wasm', import.meta.url);

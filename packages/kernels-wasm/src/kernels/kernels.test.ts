@@ -15,6 +15,7 @@ import { JsBackend, ShapeMismatchError, type MatExpr, type MaterializeJob, type 
 import { WasmBackend } from '../backend.js';
 import { absExpr, exprDepth } from '../selftest.js';
 import { expectWithin, mulberry32, positive, randF32 } from '../test-utils/compare.js';
+import { permuteAt, planTucker } from './tucker.js';
 
 const js = new JsBackend();
 let wasm: WasmBackend;
@@ -142,6 +143,154 @@ describe('Tucker', () => {
       }),
       RUNS,
     );
+  });
+});
+
+describe('Tucker mode products as tiled GEMMs (csrc/tucker.c)', () => {
+  const tucker = (coreDims: number[], modes: TuckerMode[], order: number[], rows: number, cols: number, rng: () => number): MatExpr => ({
+    kind: 'tucker',
+    core: randF32(coreDims.reduce((a, b) => a * b, 1), rng),
+    coreDims,
+    modes,
+    order,
+    rows,
+    cols,
+  });
+
+  it('covers the per-slice NN GEMM edges: rows around multiples of 4, after around multiples of 8', async () => {
+    // [before, R, after] with a factor on the middle mode: dst_b = U · src_b per b; rows % 4 ≠ 0
+    // clamps the tile's rows, after % 8 ≠ 0 goes through the packed ragged panel.
+    const rng = mulberry32(21);
+    for (const before of [1, 3]) {
+      for (const R of [1, 3, 8]) {
+        for (const rows of [2, 3, 4, 5, 9, 13]) {
+          for (const after of [2, 7, 8, 9, 17]) {
+            const modes: TuckerMode[] = [{ op: 'keep' }, { op: 'matrix', U: randF32(rows * R, rng), rows }, { op: 'keep' }];
+            await checkExpr(tucker([before, R, after], modes, [0, 1, 2], before * rows, after, rng));
+          }
+        }
+      }
+    }
+  });
+
+  it('covers the last mode: NT GEMM (S·Uᵀ, U packed) for matrices, 4×4-transposed dot products for vectors', async () => {
+    const rng = mulberry32(22);
+    for (const before of [1, 3, 4, 5, 9, 17]) {
+      for (const R of [1, 2, 4, 7]) {
+        for (const rows of [0, 1, 7, 8, 9, 17]) {
+          // rows = 0 stands for a vector on the last mode (one packed panel, one column).
+          const mode: TuckerMode = rows === 0 ? { op: 'vector', v: randF32(R, rng) } : { op: 'matrix', U: randF32(rows * R, rng), rows };
+          await checkExpr(tucker([before, R], [{ op: 'keep' }, mode], rows === 0 ? [0] : [1, 0], rows === 0 ? before : rows, rows === 0 ? 1 : before, rng));
+        }
+      }
+    }
+  });
+
+  it('covers the vector loop on inner modes: 16-, 8-, 4-wide blocks and scalar columns', async () => {
+    const rng = mulberry32(25);
+    for (const before of [1, 3]) {
+      for (const R of [1, 2, 5]) {
+        for (const after of [2, 4, 7, 8, 12, 17, 24, 31]) {
+          const modes: TuckerMode[] = [{ op: 'keep' }, { op: 'vector', v: randF32(R, rng) }, { op: 'keep' }];
+          await checkExpr(tucker([before, R, after], modes, [1, 0], after, before, rng));
+        }
+      }
+    }
+  });
+
+  it('matches JS on random shapes with larger ranks and at least one factor matrix', async () => {
+    const mode = fc.oneof(fc.constant<'vector'>('vector'), fc.constant<'keep'>('keep'), fc.integer({ min: 1, max: 19 }));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ R: fc.integer({ min: 1, max: 10 }), op: mode }), { minLength: 2, maxLength: 4 }),
+        fc.integer({ min: 1, max: 19 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1e9 }),
+        async (spec, forcedRows, reverse, seed) => {
+          const rng = mulberry32(seed);
+          // Force a factor matrix on a random-ish mode so that every run takes a GEMM path.
+          const at = seed % spec.length;
+          const full = spec.map((s, i) => (i === at ? { ...s, op: forcedRows } : s));
+          const modes: TuckerMode[] = full.map(({ R, op: o }) =>
+            o === 'vector' ? { op: 'vector', v: randF32(R, rng) } : o === 'keep' ? { op: 'keep' } : { op: 'matrix', U: randF32(o * R, rng), rows: o },
+          );
+          const surviving = full.filter((s) => s.op !== 'vector').map((s) => (s.op === 'keep' ? s.R : (s.op as number)));
+          const order = surviving.map((_, i) => i);
+          if (reverse) order.reverse();
+          const total = surviving.reduce((a, b) => a * b, 1);
+          await checkExpr(tucker(full.map((s) => s.R), modes, order, total, 1, rng));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('permutes early without changing any rounding: bit-identical to permuting the unpermuted result', async () => {
+    const mode = fc.oneof(fc.constant<'vector'>('vector'), fc.constant<'keep'>('keep'), fc.integer({ min: 1, max: 13 }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ R: fc.integer({ min: 1, max: 6 }), op: mode }), { minLength: 2, maxLength: 4 }), fc.nat(), fc.integer({ min: 0, max: 1e9 }), async (spec, perm, seed) => {
+        const rng = mulberry32(seed);
+        const modes: TuckerMode[] = spec.map(({ R, op: o }) =>
+          o === 'vector' ? { op: 'vector', v: randF32(R, rng) } : o === 'keep' ? { op: 'keep' } : { op: 'matrix', U: randF32(o * R, rng), rows: o },
+        );
+        const surviving = spec.filter((s) => s.op !== 'vector').map((s) => (s.op === 'keep' ? s.R : (s.op as number)));
+        const order = surviving.map((_, i) => i);
+        let q = perm;
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = q % (i + 1);
+          q = Math.floor(q / (i + 1));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
+        const total = surviving.reduce((a, b) => a * b, 1);
+        const core = randF32(spec.reduce((a, s) => a * s.R, 1), rng);
+        const coreDims = spec.map((s) => s.R);
+        const x = await wasm.evaluate({ kind: 'tucker', core, coreDims, modes, order, rows: total, cols: 1 });
+        const z = await wasm.evaluate({ kind: 'tucker', core, coreDims, modes, order: surviving.map((_, i) => i), rows: total, cols: 1 });
+        // Permute z in JS: output multi-index (o_0 … o_{d−1}) over order.map(dims) reads z at Σ o_t·stride[order[t]].
+        const strides = surviving.map((_, i) => surviving.slice(i + 1).reduce((a, b) => a * b, 1));
+        const outDims = order.map((o) => surviving[o]!);
+        const expected = new Float32Array(total);
+        for (let flat = 0; flat < total; flat++) {
+          let rest = flat;
+          let src = 0;
+          for (let t = outDims.length - 1; t >= 0; t--) {
+            src += (rest % outDims[t]!) * strides[order[t]!]!;
+            rest = Math.floor(rest / outDims[t]!);
+          }
+          expected[flat] = z[src]!;
+        }
+        expect(new Uint32Array(x.buffer, x.byteOffset, x.length)).toEqual(new Uint32Array(expected.buffer));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('permutes TensLoRA B′ before the factor expansions (on the 2048-float core, not the 12288-float result)', () => {
+    const rng = mulberry32(24);
+    const e = tucker(
+      [16, 16, 8, 2, 8],
+      [{ op: 'keep' }, { op: 'matrix', U: randF32(64 * 16, rng), rows: 64 }, { op: 'matrix', U: randF32(12 * 8, rng), rows: 12 }, { op: 'vector', v: randF32(2, rng) }, { op: 'vector', v: randF32(8, rng) }],
+      [2, 1, 0],
+      768,
+      16,
+      rng,
+    );
+    const { steps, dims } = planTucker(e as Extract<MatExpr, { kind: 'tucker' }>);
+    expect(steps.map((s) => s.op.op)).toEqual(['vector', 'vector', 'matrix', 'matrix']);
+    expect(permuteAt(steps, dims.reduce((a, b) => a * b, 1))).toBe(2);
+  });
+
+  it('reconstructs a TensLoRA att_qkv_depth B′ at BERT-base size (core 16×16×8×2×8 → 768×16)', async () => {
+    const rng = mulberry32(23);
+    const modes: TuckerMode[] = [
+      { op: 'keep' },
+      { op: 'matrix', U: randF32(64 * 16, rng), rows: 64 },
+      { op: 'matrix', U: randF32(12 * 8, rng), rows: 12 },
+      { op: 'vector', v: randF32(2, rng) },
+      { op: 'vector', v: randF32(8, rng) },
+    ];
+    await checkExpr(tucker([16, 16, 8, 2, 8], modes, [2, 1, 0], 768, 16, rng));
+    await checkExpr(tucker([16, 16, 8, 2, 8], modes, [0, 1, 2], 16 * 64, 12, rng));
   });
 });
 
