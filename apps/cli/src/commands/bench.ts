@@ -15,8 +15,8 @@ import { printJson, type CliIO } from '../io.js';
 
 export const benchKernelsHelp = `tensorpeft bench kernels [--json] [--quick] [--backends js,wasm] [--out file.json]
   Times merge (W += s·B′A′ᵀ on 768x768x16, 768x3072x16, 4096x4096x16 = m×n×ρ), branch apply
-  (128 rows) and materialization of whole adapters of every method (BERT-base and LLaMA-2-7B,
-  q,v) on each backend (default: every registered backend that loads). Prints rows
+  (128 rows), the Tucker reconstruction of one TensLoRA B′ (with and without its output permutation)
+  and materialization of whole adapters of every method (BERT-base and LLaMA-2-7B, q,v) on each backend (default: every registered backend that loads). Prints rows
   {kernel, shape, backend, ms, gflops}; --quick takes fewer repetitions (same shapes);
   --out also writes the JSON rows to a file. Progress goes to stderr.`;
 
