@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { makeModel } from '@tensorpeft/model-gen';
 import * as ort from 'onnxruntime-node';
@@ -37,12 +40,14 @@ describe('rewriteModel', () => {
     ['bert', 'onnx/model_quantized.onnx', undefined],
     ['distilbert', 'onnx/model.onnx', 'feature-extraction'],
     ['distilbert', 'onnx/model_quantized.onnx', 'sequence-classification'],
+    ['roberta', 'onnx/model.onnx', undefined],
     ['roberta', 'onnx/model_quantized.onnx', undefined],
     ['llama', 'onnx/model.onnx', 'feature-extraction'],
     ['llama', 'onnx/model_quantized.onnx', 'feature-extraction'],
+    ['vit', 'onnx/model.onnx', undefined],
     ['vit', 'onnx/model_quantized.onnx', undefined],
   ] as const) {
-    test(`${arch} ${task ?? 'default task'} ${file}: a branch per target linear, before its bias Add; ρ = 0 gives the exact base output`, async () => {
+    test(`${arch} ${task ?? 'default task'} ${file}: a branch per target linear, before its bias Add (or in the residual of a SkipLayerNorm chain); ρ = 0 gives the exact base output`, async () => {
       const m = makeModel({ arch, size: 'tiny', ...(task ? { task } : {}), numLabels: 3 });
       const bytes = m.files.get(file)!;
       const targets = m.shape.modules.map((x) => x.path);
@@ -55,19 +60,38 @@ describe('rewriteModel', () => {
         expect(b.m).toBe(l.out);
         expect(b.inputA).toBe(`tensorpeft.${b.path}.A`);
       }
-      // Graph structure: the branch Add writes the linear's original output, which the bias Add reads.
+      // Graph structure: the branch Add writes the linear's original output, which the bias Add reads;
+      // except where bias Add → residual Add → LayerNormalization follows (onnxruntime's
+      // SkipLayerNormalization chain), where it writes the residual operand that Add reads instead.
       const g = onnx.ModelProto.decode(r.bytes).graph!;
       const nodes = g.node!;
+      const readers = (t: string): typeof nodes => nodes.filter((n) => (n.input ?? []).includes(t));
+      let skipSites = 0;
       for (const l of expected) {
         const add = nodes.findIndex((n) => n.name === `/tensorpeft/${l.peftPath}/Add`);
         expect(add).toBeGreaterThan(0);
-        expect(nodes[add]!.output).toEqual([l.output]);
-        if (l.biasNode) {
-          const bias = nodes.findIndex((n) => n.name === l.biasNode);
-          expect(bias).toBeGreaterThan(add);
+        const bias = l.biasNode ? nodes.findIndex((n) => n.name === l.biasNode) : -1;
+        const res = bias >= 0 ? readers(nodes[bias]!.output![0]!) : [];
+        const skip = res.length === 1 && res[0]!.opType === 'Add' && readers(res[0]!.output![0]!).map((n) => n.opType).join() === 'LayerNormalization';
+        if (skip) {
+          skipSites++;
+          expect(nodes[add]!.output).toEqual([`/tensorpeft/${l.peftPath}/residual`]);
+          expect(res[0]!.input).toContain(nodes[add]!.output![0]);
+          expect(nodes.indexOf(res[0]!)).toBeGreaterThan(add);
+          // x·W → bias Add untouched, as in the base.
           expect(nodes[bias]!.input).toContain(l.output);
+          expect(nodes.some((n) => (n.output ?? []).includes(l.output) && !n.name!.startsWith('/tensorpeft/'))).toBe(true);
+        } else {
+          expect(nodes[add]!.output).toEqual([l.output]);
+          if (bias >= 0) {
+            expect(bias).toBeGreaterThan(add);
+            expect(nodes[bias]!.input).toContain(l.output);
+          }
         }
       }
+      // Post-LN encoders end every block's attention and FFN output in that chain; pre-LN ViT only
+      // its last FFN output (into the final LayerNorm); LLaMA has no biases.
+      expect(skipSites).toBe({ bert: 4, distilbert: 4, roberta: 4, vit: 1, llama: 0 }[arch]);
       const heads = m.linears.filter((l) => l.kind === 'head').flatMap((l) => [l.weight, ...(l.bias ? [l.bias] : [])]);
       expect(r.params.map((p) => p.name).sort()).toEqual(heads.sort());
       expect(() => rewriteModel(r.bytes, { targets })).toThrow(/already rewritten/);
@@ -79,6 +103,30 @@ describe('rewriteModel', () => {
       for (const k of a.outputNames) expect(Array.from(outB[k]!.data as Float32Array)).toEqual(Array.from(outA[k]!.data as Float32Array));
     });
   }
+
+  test("vit and roberta fp32: onnxruntime's default level fuses the same SkipLayerNormalizations, bias included, in the rewritten graph as in the base", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tp-rewrite-sln-'));
+    try {
+      for (const arch of ['vit', 'roberta'] as const) {
+        const m = makeModel({ arch, size: 'tiny', numLabels: 3 });
+        const bytes = m.files.get('onnx/model.onnx')!;
+        const r = rewriteModel(bytes, { targets: m.shape.modules.map((x) => x.path) });
+        // SkipLayerNormalization inputs: input, skip, gamma, beta[, bias]; 5 = the bias Add folded in.
+        const fused = async (b: Uint8Array, name: string): Promise<number[]> => {
+          const file = path.join(dir, `${arch}-${name}.onnx`);
+          await ort.InferenceSession.create(b, { optimizedModelFilePath: file });
+          const g = onnx.ModelProto.decode(await readFile(file)).graph!;
+          return g.node!.filter((n) => n.opType === 'SkipLayerNormalization').map((n) => (n.input ?? []).filter((x) => x !== '').length);
+        };
+        const base = await fused(bytes, 'base');
+        expect(base.length).toBeGreaterThan(0);
+        expect(base).toContain(5);
+        expect(await fused(r.bytes, 'rewritten')).toEqual(base);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   for (const conv of ['Gemm', 'MatMul'] as const) {
     test(`gpt2 Conv1D as ${conv} (fp32 and q8): fused c_attn [32 → 96], c_proj, mlp`, () => {

@@ -5,7 +5,10 @@
  * `y += (x · A) · B` is added after the base product (MatMul, Gemm, or the q8 pattern
  * DynamicQuantizeLinear → MatMulInteger → Cast → Mul) — i.e. before the bias Add of MatMul exports —
  * with graph inputs `tensorpeft.<path>.A: [n, rho]` and `tensorpeft.<path>.B: [rho, m]` (fp32, symbolic
- * rank). Feeding ρ = 0 tensors gives the exact base output.
+ * rank). Feeding ρ = 0 tensors gives the exact base output. One exception keeps that exact under
+ * onnxruntime's default (extended) fusions: where x·W → Add(bias) → Add(residual) → LayerNormalization
+ * (what onnxruntime folds into one SkipLayerNormalization, bias included), the branch is added to the
+ * residual operand instead (`x·W + b + (residual + δ)`), leaving the fused chain as in the base.
  *
  * Every other Gemm with named (state-dict) parameters — task heads, the tensors PEFT keeps in
  * `modules_to_save` — gets its weight and bias made overridable: graph inputs
@@ -261,6 +264,59 @@ function floatInput(name: string, dims: Array<number | string>): onnxProto.onnx.
   };
 }
 
+function initDims(inits: readonly TensorProto[]): Map<string, number[]> {
+  return new Map(inits.map((t) => [t.name!, (t.dims ?? []).map(num)]));
+}
+
+/** Where a linear's output runs into onnxruntime's SkipLayerNormalization pattern (see `skipLayerNormPattern`). */
+interface SkipLayerNormSite {
+  /** Index of the residual Add. */
+  resAdd: number;
+  /** The residual Add's other operand, and its input index. */
+  residual: string;
+  residualIndex: number;
+}
+
+/**
+ * Finds, for a linear, the chain onnxruntime's SkipLayerNormFusion folds whole (x·W's bias included):
+ * x·W → Add(1-D constant bias) → Add(residual) → LayerNormalization, each tensor read once and none a
+ * graph output (the fusion's own conditions). Shapes are left to onnxruntime: where it does not fuse,
+ * the branch in the residual operand is still the same sum, computed in the base's order.
+ */
+function skipLayerNormPattern(
+  nodes: readonly NodeProto[],
+  initializers: ReadonlySet<string>,
+  graphOutputs: ReadonlySet<string>,
+  dims: ReadonlyMap<string, number[]>,
+): (l: FoundLinear) => SkipLayerNormSite | undefined {
+  const consumers = new Map<string, number[]>();
+  nodes.forEach((nd, i) => {
+    for (const x of nd.input ?? []) consumers.set(x, [...(consumers.get(x) ?? []), i]);
+  });
+  const single = (t: string, op: string): number | undefined => {
+    const c = consumers.get(t);
+    if (!c || c.length !== 1 || graphOutputs.has(t)) return undefined;
+    const nd = nodes[c[0]!]!;
+    return nd.opType === op && (nd.domain ?? '') === '' ? c[0] : undefined;
+  };
+  return (l) => {
+    const biasAdd = single(l.output, 'Add');
+    if (biasAdd === undefined) return undefined;
+    const bIn = nodes[biasAdd]!.input ?? [];
+    const bias = bIn.find((x) => x !== l.output);
+    if (bIn.length !== 2 || bias === undefined || !initializers.has(bias) || dims.get(bias)?.length !== 1) return undefined;
+    const biased = nodes[biasAdd]!.output![0]!;
+    const resAdd = single(biased, 'Add');
+    if (resAdd === undefined) return undefined;
+    const rIn = nodes[resAdd]!.input ?? [];
+    const residualIndex = rIn.findIndex((x) => x !== biased);
+    const residual = rIn[residualIndex];
+    if (rIn.length !== 2 || residual === undefined || initializers.has(residual)) return undefined;
+    if (single(nodes[resAdd]!.output![0]!, 'LayerNormalization') === undefined) return undefined;
+    return { resAdd, residual, residualIndex };
+  };
+}
+
 /** Decode ONNX bytes (the plugin decodes once when it must look at a model before rewriting it). */
 export function decodeModel(bytes: Uint8Array): ModelProto {
   return onnx.ModelProto.decode(bytes);
@@ -284,6 +340,11 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
   const addAfter = (i: number, ns: NodeProto[]): void => {
     inserts.set(i, [...(inserts.get(i) ?? []), ...ns]);
   };
+  const insertsBefore = new Map<number, NodeProto[]>();
+  const addBefore = (i: number, ns: NodeProto[]): void => {
+    insertsBefore.set(i, [...(insertsBefore.get(i) ?? []), ...ns]);
+  };
+  const skipLayerNormOf = skipLayerNormPattern(nodes, new Set((g.initializer ?? []).map((t) => t.name!)), new Set((g.output ?? []).map((v) => v.name!)), initDims(g.initializer ?? []));
   const branches: BranchInfo[] = [];
   const seen = new Map<string, string>();
   const heads: FoundLinear[] = [];
@@ -316,16 +377,31 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
     }
     const inputA = `${INPUT_PREFIX}${path}.A`;
     const inputB = `${INPUT_PREFIX}${path}.B`;
-    const base = `${l.output}/tensorpeft_base`;
     const scope = `/tensorpeft/${path}`;
-    // The base product now writes `base`; the branch adds into the original output name.
-    const producerNode = nodes[l.outputNodeIndex]!;
-    producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
-    addAfter(l.outputNodeIndex, [
+    const delta: NodeProto[] = [
       { name: `${scope}/MatMul_A`, opType: 'MatMul', input: [l.input, inputA], output: [`${scope}/xA`] },
       { name: `${scope}/MatMul_B`, opType: 'MatMul', input: [`${scope}/xA`, inputB], output: [`${scope}/delta`] },
-      { name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] },
-    ]);
+    ];
+    const skip = skipLayerNormOf(l);
+    if (skip) {
+      // x·W → Add(b) → Add(residual) → LayerNormalization is what onnxruntime fuses into one
+      // SkipLayerNormalization taking x·W, the residual and b, summed (x·W + residual) + b. Any node
+      // between x·W and that Add chain stops the bias from fusing ((x·W + b) + residual: 1–2 ulps off
+      // the base), so the branch goes into the residual operand instead: x·W + (residual + δ) + b is
+      // the same sum, and residual + 0 = residual keeps the fused graph bit-exact when disabled.
+      const resAdd = nodes[skip.resAdd]!;
+      const shifted = `${scope}/residual`;
+      delta.push({ name: `${scope}/Add`, opType: 'Add', input: [skip.residual, `${scope}/delta`], output: [shifted] });
+      resAdd.input = (resAdd.input ?? []).map((x, i) => (i === skip.residualIndex ? shifted : x));
+      addBefore(skip.resAdd, delta);
+    } else {
+      // The base product now writes `base`; the branch adds into the original output name.
+      const base = `${l.output}/tensorpeft_base`;
+      const producerNode = nodes[l.outputNodeIndex]!;
+      producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
+      delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] });
+      addAfter(l.outputNodeIndex, delta);
+    }
     // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
     // module, and ORT plans buffers as if equal dim names had equal sizes.
     const rankDim = `${RANK_DIM}_${branches.length}`;
@@ -402,6 +478,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
 
   const ordered: NodeProto[] = [];
   nodes.forEach((nd, i) => {
+    for (const x of insertsBefore.get(i) ?? []) ordered.push(x);
     ordered.push(nd);
     for (const x of inserts.get(i) ?? []) ordered.push(x);
   });
