@@ -67,13 +67,13 @@ async function swapTo(name: string): Promise<number[]> {
 
 
 /** Wait until the model switch to `id` (`dtype`) is done; fail with the page's error text otherwise. */
-async function waitModel(id: string, dtype: string, timeout = 60_000): Promise<void> {
+async function waitModel(id: string, dtype: string, timeout = 60_000, device = 'wasm'): Promise<void> {
   await browser.page.waitForFunction(
-    ([m, d]) => {
+    ([m, d, dev]) => {
       const el = document.querySelector<HTMLElement>('#model-state')!;
-      return el.dataset.state === 'error' || (el.dataset.state === 'done' && el.dataset.model === m && el.dataset.dtype === d);
+      return el.dataset.state === 'error' || (el.dataset.state === 'done' && el.dataset.model === m && el.dataset.dtype === d && el.dataset.device === dev);
     },
-    [id, dtype] as const,
+    [id, dtype, device] as const,
     { timeout },
   );
   expect(await browser.page.getAttribute('#model-state', 'data-state'), (await browser.page.textContent('#error')) ?? '').toBe('done');
@@ -240,7 +240,7 @@ describe('playground in headless Chromium', () => {
     await browser.page.fill('#hub-model', 'Xenova/not-a-model-here');
     await browser.page.click('#load-model');
     await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#model-state')!.dataset.state === 'error', undefined, { timeout: 30_000 });
-    expect(await browser.page.textContent('#model-state')).toBe('failed; still using tiny-distilbert (fp32)');
+    expect(await browser.page.textContent('#model-state')).toBe('failed; still using tiny-distilbert (fp32, wasm)');
     expect(await browser.page.textContent('#error')).toMatch(/^PlaygroundFileError: Hub model Xenova\/not-a-model-here: .*config.json answered HTTP 404/);
     await browser.page.fill('#hub-model', '');
     expect(await swapTo('base')).toEqual(base);
@@ -373,6 +373,44 @@ describe('playground in headless Chromium', () => {
     await waitModel('tiny-distilbert', 'fp32');
     expect(await tableNames()).toEqual([...names, ...userAdded]);
     expect(await swapTo(dropped!)).toEqual(seen[3]);
+
+    // ---- The model on ORT-web's WebGPU EP (SwiftShader here) ----
+    // Another EP: other kernels and summation orders, so within 1e-4 of the wasm outputs (O(1)
+    // logits; fp32 differences are ~1e-6), and its own base restored bit for bit.
+    const feedOf = (n: string): Promise<string | null> => browser.page.textContent(`#adapters tr[data-adapter="${n}"] td:nth-child(11)`);
+    await browser.page.selectOption('#device', 'webgpu');
+    await waitModel('tiny-distilbert', 'fp32', 120_000, 'webgpu');
+    expect(await browser.page.textContent('#status')).toMatch(/^Ready: tiny-distilbert \(fp32, ORT-web WebGPU\)/);
+    const close = (a: number[], b: number[], what: string): void => a.forEach((x, k) => expect(Math.abs(x - b[k]!), what).toBeLessThan(1e-4));
+    const gpuBase = await swapTo('base');
+    close(gpuBase, base, 'base on webgpu vs wasm');
+    const cpuFed: number[][] = [];
+    for (const [i, n] of names.entries()) {
+      const l = await swapTo(n);
+      close(l, seen[i + 1]!, `${n} on webgpu vs wasm`);
+      expect(await feedOf(n)).toBe('CPU');
+      cpuFed.push(l);
+    }
+    expect(await swapTo('base')).toEqual(gpuBase);
+    // WGSL materialization on ORT's own GPUDevice: adapters are GPU-fed (no CPU copy of A′/B′).
+    await browser.page.selectOption('#backend', 'webgpu');
+    await browser.page.waitForFunction(() => {
+      const el = document.querySelector<HTMLElement>('#backend-active')!;
+      return el.dataset.state === 'done' && (el.dataset.backend === 'webgpu' || !document.querySelector<HTMLElement>('#error')!.hidden);
+    }, undefined, { timeout: 60_000 });
+    for (const [i, n] of names.entries()) {
+      const l = await swapTo(n);
+      expect(await feedOf(n)).toBe('GPU');
+      close(l, cpuFed[i]!, `${n} GPU-fed vs CPU-fed`);
+    }
+    expect(await swapTo('base')).toEqual(gpuBase);
+    await browser.page.screenshot({ path: path.join(artifacts, 'playground-webgpu.png'), fullPage: true });
+    // Back to wasm: CPU feeds again (materialized by the same WGSL backend), the first base bit for bit.
+    await browser.page.selectOption('#device', 'wasm');
+    await waitModel('tiny-distilbert', 'fp32');
+    expect(await swapTo('base')).toEqual(base);
+    close(await swapTo(names[0]!), seen[1]!, `${names[0]} back on wasm`);
+    expect(await feedOf(names[0]!)).toBe('CPU');
     expect(browser.pageErrors).toEqual([]);
   }, 480_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adapterFromBytes, AdapterFormatError, adapterToFiles, buildShape, ConfigError, createAdapter } from '@tensorpeft/core';
+import { adapterFromBytes, AdapterFormatError, adapterToFiles, buildShape, ConfigError, createAdapter, TensorPeftError } from '@tensorpeft/core';
 import {
   adapterCandidates,
   checkHubId,
@@ -138,6 +138,10 @@ describe('describeError', () => {
     }
     expect(describeError(new ConfigError('bad', { field: 'peft_type' }))).toBe('ConfigError: bad (field peft_type)');
     expect(describeError(new PlaygroundFileError('x'))).toBe('PlaygroundFileError: x');
+    // Subclasses from other packages (kernels-wgsl's WebGpuDeviceLostError, …) keep their own name.
+    class WebGpuDeviceLostError extends TensorPeftError {}
+    expect(describeError(new WebGpuDeviceLostError('gone'))).toBe('WebGpuDeviceLostError: gone');
+    expect(describeError(new TensorPeftError('plain'))).toBe('TensorPeftError: plain');
     expect(describeError(new TypeError('y'))).toBe('TypeError: y');
     expect(describeError('z')).toBe('Error: z');
   });

@@ -207,7 +207,10 @@ const TYPED: Array<[new (...a: never[]) => Error, string]> = [
 export function describeError(e: unknown): string {
   if (e instanceof Error) {
     const typed = TYPED.find(([C]) => e instanceof C)?.[1];
-    const name = typed ?? (e.name && e.name !== 'Error' ? e.name : 'Error');
+    // A subclass of TensorPeftError from another package (kernels-wgsl's WebGpuError, …) keeps its
+    // own name when it has one (the build keeps class names).
+    const own = e.name && e.name !== 'Error' && /^[A-Z]\w*Error$/.test(e.name) ? e.name : undefined;
+    const name = (typed === 'TensorPeftError' ? own : undefined) ?? typed ?? own ?? 'Error';
     return `${name}: ${e.message}`;
   }
   return `Error: ${String(e)}`;

@@ -51,6 +51,8 @@ interface Row {
   swapMs?: number;
   /** Where the adapter came from: generated here, a real PEFT file, a dropped file, a URL. */
   origin: string;
+  /** How its A′/B′ reach the model: CPU tensors, or GPU buffers written by the WGSL kernels (no read-back). */
+  feed: 'CPU' | 'GPU';
 }
 
 interface Source {
@@ -102,6 +104,10 @@ let labels: string[] = [];
 let modelId = '';
 let modelDtype: Dtype = 'fp32';
 let modelIsHub = false;
+/** Where ONNX Runtime Web runs the model: its wasm (CPU) or WebGPU execution provider. */
+type RunDevice = 'wasm' | 'webgpu';
+let runDevice: RunDevice = 'wasm';
+const deviceSel = $<HTMLSelectElement>('#device');
 let model: Model;
 let pendingRun: Promise<void> = Promise.resolve();
 let tokenizer: Model;
@@ -113,7 +119,8 @@ let started = false;
 
 function showReady(): void {
   const threads = env.backends.onnx.wasm!.numThreads ?? 1;
-  setStatus('ready', `Ready: ${modelId} (${modelDtype}${modelIsHub ? ', Hub' : ''}, ORT-web wasm, ${threads} thread${threads === 1 ? '' : 's'}); ${rows.size} adapter${rows.size === 1 ? '' : 's'}.`);
+  const where = runDevice === 'webgpu' ? 'ORT-web WebGPU' : `ORT-web wasm, ${threads} thread${threads === 1 ? '' : 's'}`;
+  setStatus('ready', `Ready: ${modelId} (${modelDtype}${modelIsHub ? ', Hub' : ''}, ${where}); ${rows.size} adapter${rows.size === 1 ? '' : 's'}.`);
 }
 
 function setStatus(state: string, text: string): void {
@@ -291,7 +298,7 @@ function renderChoices(): void {
       const tr = document.createElement('tr');
       tr.dataset.adapter = r.name;
       if (r.name === active) tr.className = 'active';
-      for (const v of [r.name, r.method, r.origin, String(r.modules), String(r.rank), formatCount(r.trainable), formatCount(r.frozen), formatCount(r.stored), formatCount(r.heads), formatBytes(r.fileBytes), formatMs(r.loadMs), formatMs(r.swapMs)]) {
+      for (const v of [r.name, r.method, r.origin, String(r.modules), String(r.rank), formatCount(r.trainable), formatCount(r.frozen), formatCount(r.stored), formatCount(r.heads), formatBytes(r.fileBytes), r.feed, formatMs(r.loadMs), formatMs(r.swapMs)]) {
         const td = document.createElement('td');
         td.textContent = v;
         tr.append(td);
@@ -354,12 +361,51 @@ function getBackend(name: string): Promise<Backend> {
   let b = backends.get(name);
   if (!b) {
     if (name === 'wasm') b = createWasmBackend();
-    else if (name === 'webgpu') b = WebGpuBackend.create();
+    // On ORT's own GPUDevice when the model runs on WebGPU: adapters are then GPU-fed (buffers
+    // of one device cannot be bound by another).
+    else if (name === 'webgpu') {
+      gpuBackendOnOrt = runDevice === 'webgpu';
+      b = gpuBackendOnOrt ? ortGpuDevice().then((device) => WebGpuBackend.create({ device })) : WebGpuBackend.create();
+    }
     else return Promise.reject(new Error(`unknown backend ${name}`));
     backends.set(name, b);
     b.catch(() => backends.delete(name));
   }
   return b;
+}
+
+/** The GPUDevice of ONNX Runtime Web's WebGPU EP (exists once a WebGPU session was created). */
+function ortGpuDevice(): Promise<WebGpuBackend['device']> {
+  return Promise.resolve((env.backends.onnx as unknown as { webgpu: { device: WebGpuBackend['device'] | Promise<WebGpuBackend['device']> } }).webgpu.device);
+}
+
+/** Whether the WGSL backend was made on ORT's GPUDevice (which ORT destroys with its last WebGPU session). */
+let gpuBackendOnOrt = false;
+
+/**
+ * The model now runs on `runDevice`: the WGSL backend (when one was made) must live on ORT's
+ * GPUDevice while the model runs on WebGPU (so that adapters can be GPU-fed), and on a device of
+ * its own otherwise (ORT destroys its device with its last WebGPU session). Made again when not.
+ */
+async function alignGpuBackend(): Promise<void> {
+  const current = backends.get('webgpu');
+  if (!current) return;
+  const b = (await current.catch(() => undefined)) as WebGpuBackend | undefined;
+  const device = runDevice === 'webgpu' ? await ortGpuDevice() : undefined;
+  if (b && (device ? b.device === device : !gpuBackendOnOrt)) return;
+  const next = device ? WebGpuBackend.create({ device }) : WebGpuBackend.create();
+  gpuBackendOnOrt = device !== undefined;
+  backends.set('webgpu', next);
+  next.catch(() => backends.delete('webgpu'));
+  if (backendName === 'webgpu') backend = await next;
+  b?.destroy();
+}
+
+/** The backend that GPU-feeds adapters: the WGSL one, on ORT's device, while the model runs on WebGPU. */
+async function gpuFeeder(): Promise<WebGpuBackend | null> {
+  if (runDevice !== 'webgpu' || backendName !== 'webgpu') return null;
+  const b = backend as WebGpuBackend;
+  return b.device === (await ortGpuDevice()) ? b : null;
 }
 
 /** What the active backend runs on, e.g. ` (google swiftshader …, software)` for WebGPU. */
@@ -385,6 +431,9 @@ async function probeWebGpu(): Promise<void> {
   }
   opt.disabled = why !== '';
   opt.textContent = why ? 'WebGPU (unavailable)' : 'WebGPU (WGSL kernels)';
+  const dev = deviceSel.querySelector<HTMLOptionElement>('option[value=webgpu]')!;
+  dev.disabled = why !== '';
+  dev.textContent = why ? 'ORT-web WebGPU (unavailable)' : 'ORT-web WebGPU EP';
   note.dataset.webgpu = why ? 'unavailable' : 'available';
   note.textContent = why ? `WebGPU unavailable: ${why}.` : '';
 }
@@ -409,7 +458,7 @@ async function switchBackend(name: string): Promise<void> {
     backendEl.dataset.state = 'done';
     backendEl.dataset.backend = backendName;
     renderChoices();
-    await run();
+    await startRun();
   }
 }
 
@@ -418,12 +467,13 @@ async function addAdapter(name: string, src: Source, replace = false): Promise<v
   const { config, safetensors, source, origin } = src;
   const t = performance.now();
   const parsed = adapterFromBytes({ config, safetensors, source });
-  await model.load_adapter(name, parsed, { backend, replace });
+  const gpu = await gpuFeeder();
+  await model.load_adapter(name, parsed, { backend, replace, gpu });
   sources.set(name, src);
   const loadMs = performance.now() - t;
   const s = adapterStats(parsed);
   parsedAdapters.set(name, parsed);
-  rows.set(name, { name, method: s.peft_type, modules: s.modules, rank: s.rank, trainable: s.trainable, frozen: s.frozen, stored: s.stored, heads: s.modules_to_save.reduce((a, h) => a + h.params, 0), headNames: s.modules_to_save.map((h) => h.name), fileBytes: safetensors.length, loadMs, origin });
+  rows.set(name, { name, method: s.peft_type, modules: s.modules, rank: s.rank, trainable: s.trainable, frozen: s.frozen, stored: s.stored, heads: s.modules_to_save.reduce((a, h) => a + h.params, 0), headNames: s.modules_to_save.map((h) => h.name), fileBytes: safetensors.length, loadMs, origin, feed: gpu ? 'GPU' : 'CPU' });
 }
 
 async function readFiles(list: Iterable<File>): Promise<NamedBytes[]> {
@@ -524,7 +574,7 @@ function embeddedModel(id: string): ManifestModel | undefined {
  * Load a classifier (an embedded one from generated/models/, or a Hub id: needs the network) and
  * its tokenizer, without touching the current one (a failed load leaves it in use).
  */
-async function loadModel(id: string, dtype: Dtype, hub: boolean): Promise<{ model: Model; tokenizer: Model; labels: string[]; ms: number }> {
+async function loadModel(id: string, dtype: Dtype, hub: boolean, device: RunDevice): Promise<{ model: Model; tokenizer: Model; labels: string[]; ms: number }> {
   env.allowRemoteModels = hub;
   env.allowLocalModels = !hub;
   const t = performance.now();
@@ -541,7 +591,8 @@ async function loadModel(id: string, dtype: Dtype, hub: boolean): Promise<{ mode
       if (!res.ok) throw new PlaygroundFileError(`Hub model ${id}: ${url} answered HTTP ${res.status} (wrong id, a private repo, or not a transformers.js model)`);
     }
     const tok = await AutoTokenizer.from_pretrained(id);
-    const m = await from_pretrained(env as never, AutoModelForSequenceClassification as never, id, { dtype, device: 'wasm' } as never);
+    // `webgpu: true` tells the plugin its sessions are on the WebGPU EP (ρ = 1 zero feeds for "no adapter").
+    const m = await from_pretrained(env as never, AutoModelForSequenceClassification as never, id, { dtype, device, ...(device === 'webgpu' ? { webgpu: true } : {}) } as never);
     const embedded = hub ? undefined : embeddedModel(id);
     const id2label = (m as Model).config?.id2label as Record<string, string> | undefined;
     const labels = embedded
@@ -565,15 +616,15 @@ async function loadModel(id: string, dtype: Dtype, hub: boolean): Promise<{ mode
  * are listed with the plugin's typed error and kept for the next model switch; the old model is
  * disposed. A failure leaves the current model and its adapters in use.
  */
-async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<boolean> {
+async function switchModel(id: string, dtype: Dtype, hub: boolean, device: RunDevice = runDevice): Promise<boolean> {
   showError(null);
   modelState.dataset.state = 'loading';
-  modelState.dataset.loading = `${id} (${dtype})`;
-  modelState.textContent = `loading ${id} (${dtype})…`;
+  modelState.dataset.loading = `${id} (${dtype}, ${device})`;
+  modelState.textContent = `loading ${id} (${dtype}) on ${device}…`;
   // One switch at a time: the pickers and the Hub button wait for this one.
-  modelSel.disabled = dtypeSel.disabled = hubBtnEl.disabled = true;
+  modelSel.disabled = dtypeSel.disabled = deviceSel.disabled = hubBtnEl.disabled = true;
   try {
-    const loaded = await loadModel(id, dtype, hub);
+    const loaded = await loadModel(id, dtype, hub, device);
     const old = model;
     await pendingRun;
     model = loaded.model;
@@ -582,8 +633,14 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<bool
     modelId = id;
     modelDtype = dtype;
     modelIsHub = hub;
+    runDevice = device;
     env.allowRemoteModels = hub;
-    if (old) await old.dispose?.();
+    // Unloading releases GPU-fed adapters' buffers; then the old sessions go.
+    if (old) {
+      for (const a of old.list_adapters() as { name: string }[]) old.unload_adapter(a.name);
+      await old.dispose?.();
+    }
+    await alignGpuBackend();
     sources.clear();
     rows.clear();
     parsedAdapters.clear();
@@ -608,7 +665,8 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<bool
     modelState.dataset.state = 'done';
     modelState.dataset.model = id;
     modelState.dataset.dtype = dtype;
-    modelState.textContent = `${id} (${dtype}${hub ? ', Hub' : ''}) loaded in ${formatMs(loaded.ms)}; ${rows.size} adapter${rows.size === 1 ? '' : 's'}`;
+    modelState.dataset.device = device;
+    modelState.textContent = `${id} (${dtype}${hub ? ', Hub' : ''}, ${device}) loaded in ${formatMs(loaded.ms)}; ${rows.size} adapter${rows.size === 1 ? '' : 's'}`;
     const desc = hub ? `Hub model ${id}` : (embeddedModel(id)?.description ?? '');
     $('#model-desc').textContent = desc;
     modelSel.value = hub ? '' : id;
@@ -622,13 +680,14 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean): Promise<bool
     const msg = describeError(e);
     showError(!navigator.onLine && hub ? `offline: ${msg}` : msg);
     modelState.dataset.state = 'error';
-    modelState.textContent = `failed; still using ${modelId || 'no model'}${modelId ? ` (${modelDtype})` : ''}`;
+    modelState.textContent = `failed; still using ${modelId || 'no model'}${modelId ? ` (${modelDtype}, ${runDevice})` : ''}`;
     modelSel.value = modelIsHub ? '' : modelId;
     dtypeSel.value = modelDtype;
+    deviceSel.value = runDevice;
     return false;
   } finally {
     progressEl.hidden = true;
-    modelSel.disabled = dtypeSel.disabled = false;
+    modelSel.disabled = dtypeSel.disabled = deviceSel.disabled = false;
     hubBtnEl.disabled = false;
   }
 }
@@ -688,6 +747,7 @@ async function main(): Promise<void> {
   backendSel.addEventListener('change', () => void switchBackend(backendSel.value));
   modelSel.addEventListener('change', () => void switchModel(modelSel.value, dtypeSel.value as Dtype, false));
   dtypeSel.addEventListener('change', () => void switchModel(modelIsHub ? modelId : modelSel.value, dtypeSel.value as Dtype, modelIsHub));
+  deviceSel.addEventListener('change', () => void switchModel(modelId, modelDtype, modelIsHub, deviceSel.value as RunDevice));
 
   adapterSel.addEventListener('change', () => swap(adapterSel.value));
   dwSel.addEventListener('change', () => void renderDeltaW().catch((e) => showError(describeError(e))));
