@@ -118,6 +118,25 @@ describe('CP expansion', () => {
   });
 });
 
+/**
+ * A random Tucker case from a fast-check spec: each mode contracted with a vector, kept, or
+ * expanded by an [rows × R] factor; `perm` picks the output order of the surviving modes.
+ */
+function randomTucker(spec: ReadonlyArray<{ R: number; op: 'vector' | 'keep' | number }>, perm: number, rng: () => number): { modes: TuckerMode[]; surviving: number[]; order: number[]; total: number } {
+  const modes: TuckerMode[] = spec.map(({ R, op: o }) =>
+    o === 'vector' ? { op: 'vector', v: randF32(R, rng) } : o === 'keep' ? { op: 'keep' } : { op: 'matrix', U: randF32(o * R, rng), rows: o },
+  );
+  const surviving = spec.filter((s) => s.op !== 'vector').map((s) => (s.op === 'keep' ? s.R : (s.op as number)));
+  const order = surviving.map((_, i) => i);
+  let p = perm;
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = p % (i + 1);
+    p = Math.floor(p / (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return { modes, surviving, order, total: surviving.reduce((a, b) => a * b, 1) };
+}
+
 describe('Tucker', () => {
   it('matches JS for random mode ops and permutations', async () => {
     const op = fc.oneof(fc.constant<'vector'>('vector'), fc.constant<'keep'>('keep'), size(21));
@@ -125,18 +144,7 @@ describe('Tucker', () => {
       fc.asyncProperty(fc.array(fc.record({ R: size(5), op }), { minLength: 1, maxLength: 4 }), fc.nat(), fc.nat(), fc.integer({ min: 0, max: 1e9 }), async (spec, perm, split, seed) => {
         const rng = mulberry32(seed);
         const coreDims = spec.map((s) => s.R);
-        const modes: TuckerMode[] = spec.map(({ R, op: o }) =>
-          o === 'vector' ? { op: 'vector', v: randF32(R, rng) } : o === 'keep' ? { op: 'keep' } : { op: 'matrix', U: randF32(o * R, rng), rows: o },
-        );
-        const surviving = spec.filter((s) => s.op !== 'vector').map((s) => (s.op === 'keep' ? s.R : (s.op as number)));
-        const order = surviving.map((_, i) => i);
-        let p = perm;
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = p % (i + 1);
-          p = Math.floor(p / (i + 1));
-          [order[i], order[j]] = [order[j]!, order[i]!];
-        }
-        const total = surviving.reduce((a, b) => a * b, 1);
+        const { modes, order, total } = randomTucker(spec, perm, rng);
         const divs = [...Array(total).keys()].map((i) => i + 1).filter((d) => total % d === 0);
         const rows = divs[split % divs.length]!;
         await checkExpr({ kind: 'tucker', core: randF32(coreDims.reduce((a, b) => a * b, 1), rng), coreDims, modes, order, rows, cols: total / rows });
@@ -230,18 +238,7 @@ describe('Tucker mode products as tiled GEMMs (csrc/tucker.c)', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.record({ R: fc.integer({ min: 1, max: 6 }), op: mode }), { minLength: 2, maxLength: 4 }), fc.nat(), fc.integer({ min: 0, max: 1e9 }), async (spec, perm, seed) => {
         const rng = mulberry32(seed);
-        const modes: TuckerMode[] = spec.map(({ R, op: o }) =>
-          o === 'vector' ? { op: 'vector', v: randF32(R, rng) } : o === 'keep' ? { op: 'keep' } : { op: 'matrix', U: randF32(o * R, rng), rows: o },
-        );
-        const surviving = spec.filter((s) => s.op !== 'vector').map((s) => (s.op === 'keep' ? s.R : (s.op as number)));
-        const order = surviving.map((_, i) => i);
-        let q = perm;
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = q % (i + 1);
-          q = Math.floor(q / (i + 1));
-          [order[i], order[j]] = [order[j]!, order[i]!];
-        }
-        const total = surviving.reduce((a, b) => a * b, 1);
+        const { modes, surviving, order, total } = randomTucker(spec, perm, rng);
         const core = randF32(spec.reduce((a, s) => a * s.R, 1), rng);
         const coreDims = spec.map((s) => s.R);
         const x = await wasm.evaluate({ kind: 'tucker', core, coreDims, modes, order, rows: total, cols: 1 });
