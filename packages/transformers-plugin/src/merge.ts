@@ -3,21 +3,44 @@
  * weight initializer replaced by `W0 + ΔW` (ΔW = s · B′ A′ᵀ, `[m, n]`, written in the
  * initializer's own layout: `[in, out]` for MatMul / Conv1D Gemm, `[out, in]` for Gemm transB=1)
  * and each `modules_to_save` tensor replacing its initializer. No graph inputs are added.
+ *
+ * External data (`model.onnx` + `model.onnx_data`): with `external` (side file bytes by the
+ * `location` the initializers name), W0 of an external weight is read from it through
+ * external-data.ts' checked reader, and the merged weight is written inline (`raw_data`,
+ * `data_location` DEFAULT, `external_data` cleared): the merged values are not in the side file, and
+ * writing a new side file would double the disk/memory footprint for gigabyte models. Weights the
+ * merge does not touch keep their references, so the merged `.onnx` loads next to the same, unchanged
+ * side file. Memory: the side files as given, plus one fp32 copy per merged weight (kept inline in
+ * the merged `.onnx`, which grows by those weights' size).
  */
 import type { ModuleUpdate, TensorMap } from '@tensorpeft/core';
 import { ShapeMismatchError } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
-import { isExternal } from './external-data.js';
+import { isExternal, readExternalBytes } from './external-data.js';
 import { findLinears, num, pathsMatch } from './rewrite.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
 
-function floatsOf(t: TensorProto): Float32Array {
-  // The offline merge works on the bytes of one .onnx; external-data weights are not in them (a
-  // silent empty read would "merge" into zeros).
-  if (isExternal(t)) throw new PluginError(`offline merge: weight ${t.name} is ONNX external data; mergeModel needs a model with inline initializers`);
+export interface MergeOptions {
+  /**
+   * Files of the model's ONNX external data, by the `location` its initializers name (as
+   * `rewriteModel`'s `external`). Needed only when a merged weight is external.
+   */
+  external?: ReadonlyMap<string, Uint8Array>;
+}
+
+function floatsOf(t: TensorProto, external: ReadonlyMap<string, Uint8Array> | undefined): Float32Array {
+  // Reinterpreting fp16/int8 bytes as fp32 would "merge" into garbage without any error.
+  if (t.dataType !== onnx.TensorProto.DataType.FLOAT) throw new PluginError(`offline merge: weight ${t.name} is not fp32 (data type ${t.dataType}); mergeModel merges the fp32 model`);
+  if (isExternal(t)) {
+    // Without the side files the weight's bytes are not in `bytes` (an empty read would "merge" into zeros).
+    if (!external) throw new PluginError(`offline merge: weight ${t.name} is ONNX external data; pass its side files to mergeModel (external)`);
+    // A fresh, 4-byte aligned copy, its range checked against the file (the reference is untrusted).
+    const b = readExternalBytes(t, external);
+    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  }
   if (t.rawData && t.rawData.length > 0) {
     const raw = t.rawData;
     const copy = new Uint8Array(raw.length);
@@ -30,6 +53,9 @@ function floatsOf(t: TensorProto): Float32Array {
 function setFloats(t: TensorProto, data: Float32Array): void {
   t.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   t.floatData = [];
+  // Merged values live inline: a reference left behind would make ORT load W0 from the side file.
+  t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+  t.externalData = [];
 }
 
 function peftParamName(key: string): string {
@@ -37,8 +63,11 @@ function peftParamName(key: string): string {
   return k.replace('.modules_to_save.default.', '.');
 }
 
-/** Merge `updates` (and `extras`, PEFT `modules_to_save` tensors by key) into fp32 model bytes. */
-export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], extras: TensorMap = new Map()): Uint8Array {
+/**
+ * Merge `updates` (and `extras`, PEFT `modules_to_save` tensors by key) into fp32 model bytes.
+ * `opts.external`: the side files of an external-data model (see the file comment).
+ */
+export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], extras: TensorMap = new Map(), opts: MergeOptions = {}): Uint8Array {
   const model = onnx.ModelProto.decode(bytes);
   const g = model.graph!;
   const inits = new Map<string, TensorProto>();
@@ -50,7 +79,7 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
     const l = hits[0]!;
     if (l.n !== u.n || l.m !== u.m) throw new ShapeMismatchError(`merge: module ${u.path} is [${u.m}, ${u.n}] in the adapter but [${l.m}, ${l.n}] in the model`);
     const t = inits.get(l.weight)!;
-    const w = floatsOf(t);
+    const w = floatsOf(t, opts.external);
     const { n, m, rho, s, A, B } = u;
     for (let o = 0; o < m; o++) {
       for (let i = 0; i < n; i++) {

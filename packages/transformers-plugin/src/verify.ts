@@ -7,11 +7,16 @@
  *    (`W0 + ΔW` in each weight's own layout, plus `modules_to_save`): `max_abs_diff` = |3 − 4|.
  * Text models (encoders and decoders) get tokenized texts; image models (ViT) get pixel values from
  * the model's own image processor on a few synthetic images. The model is read from a local folder.
+ * Models with ONNX external data (`onnx/model.onnx` + `onnx/model.onnx_data`, config.json's
+ * `transformers.js_config.use_external_data_format`) are checked too: the side files are read once
+ * from the model folder for the offline merge and served from those bytes to the merged model's load.
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadAdapter, materializeAdapter, type Adapter, type Backend } from '@tensorpeft/core';
+import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
+import { DATA_FILE_RE, externalLocations } from './external-data.js';
 import { mergeModel } from './merge.js';
 import { attachAdapters, enableAdapters } from './plugin.js';
 
@@ -119,6 +124,29 @@ export function syntheticImages(): VerifyImage[] {
   return [gradient(48, 40), checker(24, 24, 3), gray(57, 33)];
 }
 
+/**
+ * The checked locations of the fp32 model's external initializers (empty for an inline model).
+ * They come with the model: externalLocations refuses `..`, absolute paths and the like (before any
+ * model runs), and readSideFiles checks the resolved path lies inside the model folder.
+ */
+function sideLocations(fp32: Uint8Array): string[] {
+  return externalLocations(onnxProto.onnx.ModelProto.decode(fp32).graph?.initializer ?? []);
+}
+
+const sidePath = (dir: string, location: string): string => path.resolve(dir, 'onnx', location.replace(/\\/g, '/'));
+
+/** The side files by location, read from the model's `onnx/` folder. */
+async function readSideFiles(dir: string, locations: readonly string[]): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for (const location of locations) {
+    const file = sidePath(dir, location);
+    const rel = path.relative(dir, file);
+    if (rel === '' || rel.split(path.sep)[0] === '..' || path.isAbsolute(rel)) throw new PluginError(`verify: external data location ${JSON.stringify(location)} lies outside ${dir}`);
+    files.set(location, new Uint8Array(await readFile(file)));
+  }
+  return files;
+}
+
 type Outputs = Record<string, { data: ArrayLike<number> | ArrayLike<bigint>; type: string }>;
 
 function maxAbsDiff(a: Outputs, b: Outputs, names: string[]): number {
@@ -177,7 +205,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   env.localModelPath = `${path.dirname(dir)}/`;
   const id = path.basename(dir);
   const adapter = typeof opts.adapter === 'string' ? await loadAdapter(opts.adapter) : opts.adapter;
+  const fp32Path = path.join(dir, 'onnx', 'model.onnx');
   try {
+    // The external references of the file the merged reference is built from are checked before any
+    // model runs. The bytes are not held meanwhile (for an inline model they are all its weights):
+    // they and the side files (possibly gigabytes) are read again only for the merge.
+    const locations = sideLocations(new Uint8Array(await readFile(fp32Path)));
     let inputs: Record<string, unknown>;
     let count: number;
     if (image) {
@@ -222,11 +255,29 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const adapterOut = await run(plugged);
     await plugged.dispose();
 
-    const fp32 = new Uint8Array(await readFile(path.join(dir, 'onnx', 'model.onnx')));
-    const merged = mergeModel(fp32, await materializeAdapter(adapter, opts.backend), adapter.extras);
+    const fp32 = new Uint8Array(await readFile(fp32Path));
+    const external = await readSideFiles(dir, locations);
+    const merged = mergeModel(fp32, await materializeAdapter(adapter, opts.backend), adapter.extras, { external });
+    // The merged weights are inline; the others still reference the side files. Served as bytes, the
+    // merged .onnx has no folder for ORT to find them in ("escapes working directory"), so
+    // transformers.js must hand them over as `externalData` buffers (it asks for them as config.json's
+    // use_external_data_format says), which it does only for files the cache answers: answer them from
+    // the bytes the merge read (no second read). In Node it asks twice, by local path and then by its
+    // Hub cache key (`…/<id>/resolve/main/onnx/model.onnx_data`): both end in `/onnx/<location>`.
+    // Left unanswered, transformers.js 4.3 fails inside a promise it never settles: the load hangs.
+    const side = (p: string): Uint8Array | undefined => {
+      if (!DATA_FILE_RE.test(p)) return undefined;
+      for (const [location, data] of external) if (p.endsWith(`/onnx/${location.replace(/\\/g, '/')}`)) return data;
+      return undefined;
+    };
     env.useCustomCache = true;
     env.customCache = {
-      match: async (key: string) => (key.split('?')[0]!.endsWith('.onnx') ? new Response(merged as Uint8Array<ArrayBuffer>) : undefined),
+      match: async (key: string) => {
+        const p = key.split('?')[0]!;
+        if (p.endsWith('.onnx')) return new Response(merged as Uint8Array<ArrayBuffer>);
+        const data = side(p);
+        return data ? new Response(data as Uint8Array<ArrayBuffer>) : undefined;
+      },
       put: async () => undefined,
     };
     const mergedModel = await load('fp32');

@@ -69,6 +69,23 @@ describe('tensorpeft verify', () => {
     await expect(run('--model', model, '--adapter', adapterDir, '--text', 'a cat')).rejects.toThrow(/image model/);
   });
 
+  it('model with ONNX external data (onnx/model.onnx + model.onnx_data): fp32 and q8 pass', async () => {
+    const model = path.join(tmp, 'bert-ext');
+    const m = await writeModel({ arch: 'bert', size: 'tiny', numLabels: 3, seed: 6, externalData: true }, model);
+    expect(m.files.has('onnx/model.onnx_data')).toBe(true);
+    const adapterDir = path.join(tmp, 'bert-ext-adapter');
+    await saveAdapter(createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 2, config: { target_modules: 'all-linear' } }), adapterDir);
+    const r = await run('--model', model, '--adapter', adapterDir);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ ok: true, base_max_abs_diff: 0, tolerance: 1e-4 });
+    expect(j.max_abs_diff).toBeLessThanOrEqual(1e-4);
+    expect(j.adapter_effect).toBeGreaterThan(1e-3);
+    const q = await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8');
+    expect(q.code).toBe(0);
+    expect(JSON.parse(q.out)).toMatchObject({ ok: true, dtype: 'q8', base_max_abs_diff: 0 });
+  });
+
   it('checks its arguments', async () => {
     await expect(run('--adapter', 'x')).rejects.toThrow(UsageError);
     await expect(run('--model', 'x')).rejects.toThrow(UsageError);

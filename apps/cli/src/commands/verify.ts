@@ -21,7 +21,8 @@ export const verifyHelp = `tensorpeft verify --model <model dir> --adapter <adap
   the supported architectures; if another export gives a few ulps (≈ 1e-7) at the default level and 0
   with --graph-optimization basic, the rewritten graph misses one of its fusions (not an adapter fault):
   --base-tolerance accepts that. Text models (encoders, GPT-2, LLaMA) and ViT image classifiers in a
-  local folder.`;
+  local folder, including models with ONNX external data (onnx/model.onnx_data, read from that folder
+  only).`;
 
 export async function verifyCommand(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
