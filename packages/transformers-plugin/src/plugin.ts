@@ -291,6 +291,15 @@ function releaseAll(updates: AnyUpdate[] | undefined): void {
   for (const u of updates ?? []) if ('release' in u && typeof u.release === 'function') u.release();
 }
 
+/**
+ * Device memory behind one GPU-resident buffer: its `size` when it is a GPUBuffer (what the device
+ * really allocated, e.g. rounded up by a pool), else the bytes of the float32 tensor it holds.
+ */
+function gpuBufferBytes(buf: unknown, floats: number): number {
+  const size = buf !== null && typeof buf === 'object' ? (buf as { size?: unknown }).size : undefined;
+  return typeof size === 'number' && Number.isFinite(size) && size >= 0 ? size : floats * 4;
+}
+
 interface SessionModule {
   path: string;
   /** Branch mode: the A / B inputs. */
@@ -327,8 +336,16 @@ export interface LoadedAdapterInfo {
   modules: number;
   rank: number;
   modules_to_save: string[];
-  /** Bytes of the materialized tensors held for this adapter (when materialized). */
+  /**
+   * Bytes of the materialized tensors held in CPU memory for this adapter when materialized (ORT
+   * CPU tensors: branch A′ / s·B′ᵀ, merged weights, modules_to_save heads).
+   */
   bytes: number;
+  /**
+   * Bytes of the GPU buffers (A′ [n, ρ] and s·B′ᵀ [ρ, m] per module) held for this adapter when it
+   * is GPU-fed and materialized; 0 for CPU-fed adapters.
+   */
+  gpu_bytes: number;
   /** False after the LRU budget evicted its tensors (re-materialized on the next use). */
   materialized: boolean;
 }
@@ -361,7 +378,8 @@ export interface LoadAdapterOptions {
    * (`WebGpuBackend.create({ device: await ort.env.webgpu.device })`) on the GPUDevice of the
    * model's ORT-web WebGPU session. The adapter's jobs are materialized by `materializeToGpu` into
    * A′ [n, ρ] and s·B′ᵀ [ρ, m] GPUBuffers fed with `Tensor.fromGpuBuffer`: nothing is read back to
-   * the CPU. The buffers are released when the adapter is unloaded, replaced or evicted.
+   * the CPU. The buffers are released when the adapter is unloaded, replaced or evicted (once no run
+   * reads them), and count as its `gpu_bytes` in the LRU budget.
    */
   gpu?: GpuMaterializer | null;
 }
@@ -370,9 +388,11 @@ export type AdapterSource = string | Adapter | AdapterFromBytesInput;
 
 /** Memory held by the registry. */
 export interface AdapterMemoryInfo {
-  /** Bytes of the materialized adapter tensors held now. */
+  /** Bytes of the materialized adapter tensors held in CPU memory now (sum of `bytes` of the materialized adapters). */
   materialized_bytes: number;
-  /** The LRU budget (Infinity: none). */
+  /** Bytes of the GPU buffers held by GPU-fed adapters now (sum of `gpu_bytes` of the materialized adapters). */
+  gpu_bytes: number;
+  /** The LRU budget (Infinity: none), applied to `materialized_bytes` and to `gpu_bytes` each. */
   max_adapter_bytes: number;
   /** Adapters whose tensors were dropped by the budget so far. */
   evictions: number;
@@ -393,7 +413,7 @@ export interface AdapterMethods {
    * like the model/pipeline, or call its `generate`. The active adapter is not changed.
    */
   with_adapter(name: string | null): this;
-  /** Change the LRU byte budget for materialized adapters (Infinity: none); evicts at once if over. */
+  /** Change the LRU byte budget (Infinity: none; CPU and GPU pools each); evicts at once if over. */
   set_max_adapter_bytes(bytes: number): void;
   adapter_memory(): AdapterMemoryInfo;
 }
@@ -403,6 +423,9 @@ export interface AttachOptions {
    * LRU byte budget for materialized adapter tensors (default: none). When loading or re-materializing
    * goes over it, the least recently used adapters (not the active one, not one a run in progress
    * uses) drop their tensors; they are re-materialized from their parameters on their next use.
+   * The budget applies to two pools separately: CPU-held tensors (`adapter_memory().materialized_bytes`)
+   * and the GPU buffers of GPU-fed adapters (`adapter_memory().gpu_bytes`); evicting a GPU-fed
+   * adapter releases its buffers and its next use re-materializes it on the same WebGPU backend.
    */
   max_adapter_bytes?: number;
   /**
@@ -435,13 +458,21 @@ interface Entry {
   gpuHeld?: GpuModuleUpdateLike[];
   /** Unloaded / replaced while pinned: release `gpuHeld` when the last call ends. */
   releaseWhenIdle?: boolean;
+  /** Unloaded / replaced: no longer in the registry (a `with_adapter` view may still run it). */
+  removed?: boolean;
   info: LoadedAdapterInfo | null;
   /** null: evicted by the LRU budget. */
   feeds: Feeds[] | null;
   loading: Promise<Feeds[]> | null;
   lastUse: number;
-  /** Calls / generate() runs in progress pinned to this entry (not evicted while > 0). */
+  /** Calls / generate() runs and session runs in progress pinned to this entry (not evicted while > 0). */
   pins: number;
+}
+
+/** Bytes held per pool (the budget applies to each). */
+interface PoolBytes {
+  cpu: number;
+  gpu: number;
 }
 
 function joinLocation(base: string, name: string): string {
@@ -633,15 +664,23 @@ export class AdapterRegistry {
   /** Run hooked session `idx` with `entry`'s feeds (re-materializing them first if evicted). */
   private runWith(idx: number, entry: Entry, feeds: Feeds, rest: unknown[]): Promise<Record<string, unknown>> {
     const h = this.sessions[idx]!;
-    entry.lastUse = ++this.clock;
-    const f = entry.feeds;
-    if (f) return h.run({ ...feeds, ...f[idx]! }, ...rest);
-    return this.ensure(entry).then((fs) => h.run({ ...feeds, ...fs[idx]! }, ...rest));
+    // Pinned for the run itself too (a direct `session.run` has no call around it): its feeds may be
+    // GPU buffers, which an eviction would hand back to the pool — and to the next materialization —
+    // while the run still reads them.
+    return this.pinned(entry, () => {
+      const f = entry.feeds;
+      if (f) return h.run({ ...feeds, ...f[idx]! }, ...rest);
+      return this.ensure(entry).then((fs) => h.run({ ...feeds, ...fs[idx]! }, ...rest));
+    });
   }
 
   private ensure(entry: Entry): Promise<Feeds[]> {
     if (entry.feeds) return Promise.resolve(entry.feeds);
     if (entry.loading) return entry.loading;
+    // Make room first, with the sizes this adapter had: the evicted adapters' GPU buffers go back
+    // to the pool before materializeToGpu asks it for buffers, so an adapter of the same shapes
+    // reuses them instead of the device holding budget + one adapter at the peak.
+    if (entry.info && !entry.removed) this.enforceBudget(entry, { cpu: entry.info.bytes, gpu: entry.info.gpu_bytes });
     const p = materializeAny(entry.adapter!, entry.backend, entry.gpu)
       .then((updates) =>
         this.build(entry.name!, entry.adapter!, updates, entry.backend).then(
@@ -659,7 +698,10 @@ export class AdapterRegistry {
           entry.loading = null;
           entry.lastUse = ++this.clock;
           this.rematerializations++;
-          this.enforceBudget(entry);
+          // Unloaded / replaced meanwhile (run through a `with_adapter` view): the waiting runs get
+          // the feeds, then the buffers go back (nobody else would ever release them).
+          if (entry.removed) this.releaseGpu(entry);
+          else this.enforceBudget(entry);
           return built.feeds;
         },
         (e: unknown) => {
@@ -671,27 +713,44 @@ export class AdapterRegistry {
     return p;
   }
 
-  private heldBytes(): number {
-    let total = 0;
-    for (const e of this.adapters.values()) if (e.feeds) total += e.info!.bytes;
+  /** Bytes held now by the materialized adapters, per pool. */
+  private held(): PoolBytes {
+    const total = { cpu: 0, gpu: 0 };
+    for (const e of this.adapters.values()) {
+      if (!e.feeds) continue;
+      total.cpu += e.info!.bytes;
+      total.gpu += e.info!.gpu_bytes;
+    }
     return total;
   }
 
-  /** Evict least recently used adapters' feeds while over the budget (never `keep`, the active one, or pinned ones). */
-  private enforceBudget(keep?: Entry): void {
+  /**
+   * Evict least recently used adapters' feeds while a pool is over the budget (never `keep`, the
+   * active one, or pinned ones), counting `incoming` bytes about to be materialized. Only adapters
+   * holding bytes in a pool that is over are candidates: dropping the others would free nothing there.
+   */
+  private enforceBudget(keep?: Entry, incoming: PoolBytes = { cpu: 0, gpu: 0 }): void {
     if (!Number.isFinite(this.maxBytes)) return;
-    let total = this.heldBytes();
-    while (total > this.maxBytes) {
+    const total = this.held();
+    total.cpu += incoming.cpu;
+    total.gpu += incoming.gpu;
+    for (;;) {
+      const cpuOver = total.cpu > this.maxBytes;
+      const gpuOver = total.gpu > this.maxBytes;
+      if (!cpuOver && !gpuOver) break;
       let victim: Entry | undefined;
       for (const e of this.adapters.values()) {
         if (!e.feeds || e === keep || e === this.current || e.pins > 0) continue;
+        if (!((cpuOver && e.info!.bytes > 0) || (gpuOver && e.info!.gpu_bytes > 0))) continue;
         if (!victim || e.lastUse < victim.lastUse) victim = e;
       }
       if (!victim) break;
+      // Not pinned: no run reads these feeds, so the GPU buffers can go back to the pool now.
       victim.feeds = null;
       releaseAll(victim.gpuHeld);
       victim.gpuHeld = undefined;
-      total -= victim.info!.bytes;
+      total.cpu -= victim.info!.bytes;
+      total.gpu -= victim.info!.gpu_bytes;
       this.evictions++;
     }
   }
@@ -743,6 +802,7 @@ export class AdapterRegistry {
 
   private async build(name: string, adapter: Adapter, updates: AnyUpdate[], backend: Backend | undefined, cb?: AdapterProgressCallback): Promise<{ feeds: Feeds[]; info: LoadedAdapterInfo }> {
     let bytes = 0;
+    let gpuBytes = 0;
     const feeds: Feeds[] = this.sessions.map((h) => ({ ...h.baseFeeds }));
     // Check every module against every hooked session before keeping anything.
     const prepared: Array<{ u: AnyUpdate; A: () => OrtTensor; Bt: () => OrtTensor; bytes: number }> = [];
@@ -761,6 +821,8 @@ export class AdapterRegistry {
       }
       if ('release' in u) {
         // GPU-resident: A′ [n, ρ] and s·B′ᵀ [ρ, m] already (materializeToGpu with foldScale, transposeB).
+        // Held whatever the sessions feed (released with the adapter), so counted in full.
+        gpuBytes += gpuBufferBytes(u.A, u.n * u.rho) + gpuBufferBytes(u.B, u.rho * u.m);
         prepared.push({ u, A: () => ortGpuTensor(u.A, [u.n, u.rho]), Bt: () => ortGpuTensor(u.B, [u.rho, u.m]), bytes: 0 });
         continue;
       }
@@ -827,7 +889,7 @@ export class AdapterRegistry {
     }
     return {
       feeds,
-      info: { name, peft_type: adapter.config.peft_type, modules: updates.length, rank: adapter.plan.rank, modules_to_save: heads, bytes, materialized: true },
+      info: { name, peft_type: adapter.config.peft_type, modules: updates.length, rank: adapter.plan.rank, modules_to_save: heads, bytes, gpu_bytes: gpuBytes, materialized: true },
     };
   }
 
@@ -872,13 +934,23 @@ export class AdapterRegistry {
 
   /** Give a removed entry's GPU buffers back (after the calls pinned to it, if any, end). */
   private releaseGpu(e: Entry): void {
+    e.removed = true;
     if (!e.gpuHeld) return;
     if (e.pins > 0) {
       e.releaseWhenIdle = true;
       return;
     }
+    this.dropRemovedGpu(e);
+  }
+
+  /**
+   * Release a removed entry's GPU buffers. Its feeds go too: they point at buffers the pool may hand
+   * to another adapter, so a stale `with_adapter` view re-materializes instead of reading them.
+   */
+  private dropRemovedGpu(e: Entry): void {
     releaseAll(e.gpuHeld);
     e.gpuHeld = undefined;
+    e.feeds = null;
   }
 
   list_adapters(): LoadedAdapterInfo[] {
@@ -892,7 +964,8 @@ export class AdapterRegistry {
   }
 
   adapter_memory(): AdapterMemoryInfo {
-    return { materialized_bytes: this.heldBytes(), max_adapter_bytes: this.maxBytes, evictions: this.evictions, rematerializations: this.rematerializations };
+    const held = this.held();
+    return { materialized_bytes: held.cpu, gpu_bytes: held.gpu, max_adapter_bytes: this.maxBytes, evictions: this.evictions, rematerializations: this.rematerializations };
   }
 
   /** Run `fn` with `entry` pinned (not evicted) until the promise it returns settles. */
@@ -911,8 +984,7 @@ export class AdapterRegistry {
         // A GPU-fed adapter unloaded / replaced while calls used it: its buffers go back now.
         if (entry.releaseWhenIdle) {
           entry.releaseWhenIdle = false;
-          releaseAll(entry.gpuHeld);
-          entry.gpuHeld = undefined;
+          this.dropRemovedGpu(entry);
         }
         this.enforceBudget();
       }
