@@ -368,6 +368,22 @@ describe('playground in headless Chromium', () => {
     expect(await browser.page.textContent('#adapters tr[data-adapter="distilbert-lora-emotion"] td:nth-child(9)')).toBe((768 * 768 + 768 + 6 * 768 + 6).toLocaleString('en-US'));
     expect(await browser.page.textContent('#status')).toMatch(/^Ready: distilbert-base-emotion \(fp32, /);
     await browser.page.screenshot({ path: path.join(artifacts, 'playground-base.png'), fullPage: true });
+    // The same real adapter on the q8 file (MatMulInteger chain, 66 MiB): it still acts, base comes
+    // back exactly, and both stay near the fp32 Node reference: dynamic int8 quantization through 6
+    // layers, measured 3.6e-3 (base) and 2.7e-2 (adapter) here, ~1 % of the logit scale; 5 % of it
+    // leaves room for another int8 kernel while a wrong branch or a head left out (the adapter moves
+    // these logits by ~4.7) would not fit.
+    await browser.page.selectOption('#dtype', 'q8');
+    await waitModel('distilbert-base-emotion', 'q8', 120_000);
+    const bigBaseQ8 = await swapTo('base');
+    const realQ8 = await swapTo('distilbert-lora-emotion');
+    expect(maxAbs(realQ8.map((x, k) => x - bigBaseQ8[k]!))).toBeGreaterThan(1e-3);
+    expect(maxAbs(bigBaseQ8.map((x, k) => x - ref.base[k]!))).toBeLessThan(0.05 * maxAbs(ref.base));
+    expect(maxAbs(realQ8.map((x, k) => x - ref.adapter[k]!))).toBeLessThan(0.05 * maxAbs(ref.adapter));
+    console.log(JSON.stringify({ q8_base_vs_fp32: maxAbs(bigBaseQ8.map((x, k) => x - ref.base[k]!)), q8_adapter_vs_fp32_merged: maxAbs(realQ8.map((x, k) => x - ref.adapter[k]!)) }));
+    expect(await swapTo('base')).toEqual(bigBaseQ8);
+    await browser.page.selectOption('#dtype', 'fp32');
+    await waitModel('distilbert-base-emotion', 'fp32', 120_000);
     // Back to the tiny model: the user's adapters come back with it.
     await browser.page.selectOption('#model', 'tiny-distilbert');
     await waitModel('tiny-distilbert', 'fp32');
