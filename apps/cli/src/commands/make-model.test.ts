@@ -42,6 +42,17 @@ describe('tensorpeft make-model', () => {
     expect(j.files['onnx/model_quantized.onnx']).toBeUndefined();
   });
 
+  it('--external-data moves the weights into onnx/model.onnx_data', async () => {
+    const out = path.join(tmp, 'bert-ext');
+    const j = JSON.parse((await run('--arch', 'bert', '--seed', '5', '--external-data', '--out', out)).out);
+    expect(Object.keys(j.files).sort()).toEqual(['config.json', 'onnx/model.onnx', 'onnx/model.onnx_data', 'onnx/model_quantized.onnx', 'onnx/model_quantized.onnx_data', 'tokenizer.json', 'tokenizer_config.json']);
+    // The same seed inline: the .onnx shrinks by about what the side file holds.
+    const inline = JSON.parse((await run('--arch', 'bert', '--seed', '5', '--out', path.join(tmp, 'bert-inline'))).out);
+    expect(j.files['onnx/model.onnx']).toBeLessThan(inline.files['onnx/model.onnx'] - j.files['onnx/model.onnx_data'] / 2);
+    const config = JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8'));
+    expect(config['transformers.js_config'].use_external_data_format).toBe(true);
+  });
+
   it('refuses bad usage with typed errors', async () => {
     await expect(run('--out', tmp)).rejects.toThrow(UsageError);
     await expect(run('--arch', 'bert')).rejects.toThrow(UsageError);

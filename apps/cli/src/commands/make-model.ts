@@ -4,7 +4,7 @@ import { ARCH_TASKS, ARCHS, DEFAULT_TASK, writeModel, type Arch } from '@tensorp
 import { parseIntArg, UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] --out <dir>
+export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data] --out <dir>
   Writes config.json, tokenizer.json + tokenizer_config.json (preprocessor_config.json for vit),
   onnx/model.onnx (fp32) and onnx/model_quantized.onnx (q8) with seeded random weights, laid out like
   optimum exports (nodes named by module path, MatMul weights transposed as onnx::MatMul_N, Gemm heads).
@@ -13,7 +13,9 @@ export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> 
     .map(([a, t]) => `${a}: ${t}`)
     .join(', ')}).
   Sizes: tiny (hidden 32–64, 2 layers) or base (BERT-base, RoBERTa-base, DistilBERT-base, GPT-2 small,
-  ViT-B/16, SmolLM-135M shapes; hundreds of MB, a few seconds).`;
+  ViT-B/16, SmolLM-135M shapes; hundreds of MB, a few seconds).
+  --external-data: initializers of 1 KiB or more go to onnx/model.onnx_data (and model_quantized.onnx_data),
+  with use_external_data_format in config.json — the layout of exports over 2 GB.`;
 
 export async function makeModelCommand(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -26,6 +28,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
       seed: { type: 'string' },
       'gpt2-conv1d': { type: 'string' },
       'no-quantized': { type: 'boolean', default: false },
+      'external-data': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
     strict: true,
@@ -46,6 +49,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
       numLabels,
       seed: parseIntArg(values.seed, '--seed', 0),
       quantized: !values['no-quantized'],
+      ...(values['external-data'] ? { externalData: true } : {}),
       ...(conv1d !== undefined ? { gpt2Conv1d: conv1d } : {}),
     },
     values.out,
