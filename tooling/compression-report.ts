@@ -1,6 +1,6 @@
 /**
  * Measures the error-vs-budget curves of LoRA → tensor-method conversion on the two real PEFT
- * adapters in ../shared/fixtures/peft-real and draws them as docs/compression.svg (a hand-written
+ * adapters in fixtures/peft-real and draws them as docs/compression.svg (a hand-written
  * SVG, no plotting dependency). Not part of CI: it takes minutes.
  *
  *   npx tsx tooling/compression-report.ts [--iters 300] [--als 60] [--ratios 3,10,30,100] [--out docs]
@@ -27,7 +27,7 @@ import {
 } from '../packages/core/src/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const FIXTURES = path.resolve(ROOT, '../shared/fixtures/peft-real');
+const FIXTURES = path.resolve(ROOT, 'fixtures/peft-real');
 
 const { values } = parseArgs({
   options: {

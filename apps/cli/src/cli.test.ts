@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from './main.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/peft-real/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../fixtures/peft-real/', import.meta.url));
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -133,7 +133,7 @@ if (!reuse) {
     for (const f of ['adapter_config.json', 'adapter_model.safetensors']) await copyFile(path.join(REAL.dir, f), path.join(dir, f));
     const a = await loadAdapter(REAL.dir, { shape: shapes.get('distilbert-base-emotion') });
     const bytes = (await readFile(path.join(REAL.dir, 'adapter_model.safetensors'))).length;
-    manifest.adapters.push(entry(REAL.name, 'distilbert-base-emotion', a, bytes, { real: true, origin: 'HF PEFT 0.20 LoRA (r = 8, q_lin/v_lin, heads pre_classifier/classifier) from ../shared/fixtures/peft-real' }));
+    manifest.adapters.push(entry(REAL.name, 'distilbert-base-emotion', a, bytes, { real: true, origin: 'HF PEFT 0.20 LoRA (r = 8, q_lin/v_lin, heads pre_classifier/classifier) from fixtures/peft-real' }));
   } else {
     console.warn(`  the real adapter is missing (${REAL.dir}): distilbert-base-emotion ships without it`);
   }

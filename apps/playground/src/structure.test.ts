@@ -62,7 +62,7 @@ describe('adapterStructure', () => {
   });
 
   it('shows the modules_to_save tensors of the real PEFT adapter as heads, counted apart (as core counts them)', async () => {
-    const real = await loadAdapter(path.resolve(import.meta.dirname, '../../../../shared/fixtures/peft-real/distilbert-lora-emotion'));
+    const real = await loadAdapter(path.resolve(import.meta.dirname, '../../../fixtures/peft-real/distilbert-lora-emotion'));
     const st = adapterStats(real);
     const s = adapterStructure(real.plan.params, real.extras);
     expect(s.trainable).toBe(st.trainable);

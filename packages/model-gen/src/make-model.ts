@@ -50,7 +50,7 @@ export interface MakeModelOptions {
    * as published repos with external data do, so transformers.js fetches the side files.
    */
   externalData?: boolean;
-  /** Folder holding the real tokenizers (default `<repo>/../shared/fixtures/peft-real`). */
+  /** Folder holding the real tokenizers (default `<repo>/fixtures/peft-real`). */
   fixturesDir?: string;
 }
 

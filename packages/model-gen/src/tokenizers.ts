@@ -23,9 +23,9 @@ export interface TokenizerFiles {
   padTokenId?: number;
 }
 
-/** Default location of the real tokenizers: `<repo>/../shared/fixtures/peft-real`. */
+/** Default location of the real tokenizers: `<repo>/fixtures/peft-real`. */
 export function defaultFixturesDir(): string {
-  return fileURLToPath(new URL('../../../../shared/fixtures/peft-real/', import.meta.url));
+  return fileURLToPath(new URL('../../../fixtures/peft-real/', import.meta.url));
 }
 
 /** A small fixed English corpus the generated vocabularies are trained on. */

@@ -6,7 +6,7 @@ import { loadAdapter } from '@tensorpeft/core';
 import { writeModel } from '@tensorpeft/model-gen';
 import { verify } from './verify.js';
 
-const FIXTURE = path.resolve(import.meta.dirname, '../../../../shared/fixtures/peft-real/distilbert-lora-emotion');
+const FIXTURE = path.resolve(import.meta.dirname, '../../../fixtures/peft-real/distilbert-lora-emotion');
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { diffAdapters, loadAdapter } from '@tensorpeft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from './convert.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/peft-real/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../../fixtures/peft-real/', import.meta.url));
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

@@ -5,7 +5,7 @@ import { listMethods } from '@tensorpeft/core';
 import '@tensorpeft/kernels-wasm/register';
 import { demoCommand } from './demo.js';
 
-const FIXTURE = fileURLToPath(new URL('../../../../../shared/fixtures/peft-real/distilbert-lora-emotion', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../../../../fixtures/peft-real/distilbert-lora-emotion', import.meta.url));
 
 async function demoJson(...argv: string[]): Promise<any> {
   let out = '';
@@ -45,7 +45,7 @@ describe('tensorpeft demo --json', () => {
   it(
     'the real distilbert-lora-emotion adapter on a base-size DistilBERT changes the logits; disabled = base exactly',
     async () => {
-      // The fixtures live in ../shared beside the clone (CI has them); without them this must fail.
+      // The fixtures are part of the repo (fixtures/); without them this must fail.
       expect(existsSync(FIXTURE), `missing fixture ${FIXTURE}`).toBe(true);
       const t0 = performance.now();
       const j = await demoJson();

@@ -3,7 +3,7 @@
  *
  * 1. Methods table (a model preset, no inference): one adapter per method, written to safetensors
  *    and read back, materialized to (A′, B′, s), exported to PEFT LoRA and checked; counts, bytes,
- *    timings. Plus the stats of the real PEFT adapters in `../shared/fixtures/peft-real`.
+ *    timings. Plus the stats of the real PEFT adapters in `fixtures/peft-real`.
  * 2. Hot swap on a tiny BERT sequence classifier (generated with model-gen into a temp folder):
  *    one nonzero adapter per registered method, all loaded into ONE transformers.js model through
  *    the plugin; the same texts through base and each adapter (logits, labels), swap time vs a fresh
@@ -45,7 +45,7 @@ export const demoHelp = `tensorpeft demo [--model roberta-base] [--tiny-only] [-
   classifier in a temp folder, loads one adapter per method into ONE transformers.js model with the
   TensorPEFT plugin and swaps between them: logits and labels per adapter, swap time vs a fresh
   session load, bytes per adapter, disabled = base exactly. (3) Generates a base-size DistilBERT
-  (6 labels) and loads the real HF PEFT adapter ../shared/fixtures/peft-real/distilbert-lora-emotion
+  (6 labels) and loads the real HF PEFT adapter fixtures/peft-real/distilbert-lora-emotion
   on it (skipped with --tiny-only or when the fixtures are missing). --json prints the same data as JSON
   (progress goes to stderr).`;
 
@@ -79,7 +79,7 @@ export const EMOTION_TEXTS = ['i feel so happy and grateful today', 'i am terrif
 /** dair-ai/emotion's label order, which the emotion adapter's 6-way head was trained on. */
 export const EMOTION_LABELS = ['sadness', 'joy', 'love', 'anger', 'fear', 'surprise'];
 
-const FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/peft-real/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../../fixtures/peft-real/', import.meta.url));
 const REAL_ADAPTER = 'distilbert-lora-emotion';
 
 async function timeMs(fn: () => Promise<unknown>, reps: number): Promise<number> {
@@ -480,7 +480,7 @@ function printTable(io: CliIO, rows: Record<string, unknown>[], real: Record<str
   for (const row of table) io.out(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   io.out('(each adapter written to safetensors, read back, materialized to (A′, B′, s) and exported to PEFT LoRA; export_rel_fro = ‖ΔW − ΔW_lora‖/‖ΔW‖)');
   if (real.length) {
-    io.out('\nReal HF PEFT adapters (../shared/fixtures/peft-real):');
+    io.out('\nReal HF PEFT adapters (fixtures/peft-real):');
     for (const r of real) io.out(`  ${r.adapter}: ${r.peft_type} ${r.modules} modules, r=${r.rank}, ${fmt(r.trainable as number)} params, ${fmt(r.bytes as number)} bytes, heads ${JSON.stringify(r.modules_to_save)}, load+materialize ${r.load_and_materialize_ms} ms`);
   } else {
     io.out(`\nReal HF PEFT adapters: fixtures folder not found (${FIXTURES}); skipped.`);

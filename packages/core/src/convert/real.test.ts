@@ -1,5 +1,5 @@
 /**
- * The two real PEFT LoRA adapters (../shared/fixtures/peft-real) converted at 10× fewer
+ * The two real PEFT LoRA adapters (fixtures/peft-real) converted at 10× fewer
  * parameters to every method that can apply. Few iterations keep this fast; the measured curves
  * with full fits are in docs/compression.md.
  */
@@ -12,7 +12,7 @@ import { loadAdapter } from '../io/load.js';
 import { convertLora } from './convert.js';
 import '../methods/all.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/peft-real/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../../fixtures/peft-real/', import.meta.url));
 
 const CASES: [string, string[]][] = [
   ['distilbert-lora-emotion', ['trac', 'loretta', 'lorta', 'tenslora']],

@@ -22,7 +22,7 @@ import { loadAdapter, saveAdapter } from './load.js';
 import { MANIFEST_MODULES } from './manifest.js';
 import { parseSafetensors, writeSafetensors } from './safetensors.js';
 
-const fixture = (d: string): string => fileURLToPath(new URL(`../../../../../shared/fixtures/peft-real/${d}`, import.meta.url));
+const fixture = (d: string): string => fileURLToPath(new URL(`../../../../fixtures/peft-real/${d}`, import.meta.url));
 const DISTIL = fixture('distilbert-lora-emotion');
 const GPT2 = fixture('gpt2-lora-tigrinya');
 

@@ -9,7 +9,7 @@ import '../methods/all.js';
 import { adapterStats } from './adapter.js';
 import { fetchBytes, loadAdapter } from './load.js';
 
-const DISTIL = fileURLToPath(new URL('../../../../../shared/fixtures/peft-real/distilbert-lora-emotion', import.meta.url));
+const DISTIL = fileURLToPath(new URL('../../../../fixtures/peft-real/distilbert-lora-emotion', import.meta.url));
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   const e = await p.then(

@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor.js';
 import { MAX_HEADER_BYTES, findDuplicateJsonKey, parseSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
 
 const REAL = ['distilbert-lora-emotion', 'gpt2-lora-tigrinya'] as const;
-const realPath = (d: string): string => fileURLToPath(new URL(`../../../../../shared/fixtures/peft-real/${d}/adapter_model.safetensors`, import.meta.url));
+const realPath = (d: string): string => fileURLToPath(new URL(`../../../../fixtures/peft-real/${d}/adapter_model.safetensors`, import.meta.url));
 const readReal = (d: string): Uint8Array => new Uint8Array(readFileSync(realPath(d)));
 
 /** A safetensors file from a raw header string and a data section. */
