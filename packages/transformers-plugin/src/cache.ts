@@ -1,0 +1,215 @@
+/**
+ * The load-time rewrite: a transformers.js `env.customCache` that answers every `.onnx` file with
+ * the adapter side branches added (and its external-data side files as buffers), and keeps the
+ * rewrite failures transformers.js would otherwise hide.
+ */
+import { shapeFromHfConfig } from '@tensorpeft/core';
+import { PluginError } from './errors.js';
+import { decodeModel, rewriteModel, type RewriteResult } from './rewrite.js';
+import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
+
+/** The part of transformers.js' `env` the plugin uses. */
+export interface CacheEnv {
+  useCustomCache: boolean;
+  customCache: unknown;
+  allowRemoteModels?: boolean;
+}
+
+export interface CacheLike {
+  match(key: string): Promise<Response | undefined>;
+  put(key: string, res: Response): Promise<void>;
+}
+
+export interface EnableOptions {
+  /**
+   * `branch` (default): side branches `y += (x·A)·B`, any rank, same session. `merge` (fp32 models):
+   * the targeted weights are fed per run and an adapter's are `W0 + s·B′A′ᵀ`, merged by the backend
+   * when it is loaded: no extra FLOPs per token, one full weight copy per module per adapter.
+   */
+  mode?: 'branch' | 'merge';
+  /** Called with each rewritten file and what was rewritten. */
+  onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'>) => void;
+}
+
+const OURS = Symbol.for('tensorpeft.customCache');
+
+/** Load-time rewrite failures (most recent last, a few kept): transformers.js hides them (see `match`). */
+export const FAILURES: Array<{ key: string; error: unknown }> = [];
+let failureCount = 0;
+
+/** How many load-time rewrite failures were recorded so far (a mark for `failuresSince`). */
+export function failureMark(): number {
+  return failureCount;
+}
+
+function recordFailure(key: string, error: unknown): void {
+  failureCount++;
+  FAILURES.push({ key, error });
+  while (FAILURES.length > 8) FAILURES.shift();
+}
+
+/** Failures recorded after the `since`-th one (by `failureCount`). */
+export function failuresSince(since: number): unknown[] {
+  const n = Math.min(failureCount - since, FAILURES.length);
+  return FAILURES.slice(FAILURES.length - n).map((f) => f.error);
+}
+
+/** Node (where transformers.js asks the cache twice for a file: see `enableAdapters`). */
+const IS_NODE = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+function isUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+async function readSource(key: string, env: CacheEnv, prev: CacheLike | null): Promise<Uint8Array | undefined> {
+  if (prev) {
+    const r = await prev.match(key);
+    if (r) return new Uint8Array(await r.arrayBuffer());
+  }
+  if (isUrl(key)) {
+    if (env.allowRemoteModels === false) return undefined;
+    const res = await fetch(key);
+    return res.ok ? new Uint8Array(await res.arrayBuffer()) : undefined;
+  }
+  try {
+    const fs = await import('node:fs/promises');
+    const b = await fs.readFile(key);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A Response for rewritten bytes, with Content-Length: without it transformers.js' `readResponse`
+ * grows its buffer by reallocating and copying it for every stream chunk.
+ */
+function bytesResponse(bytes: Uint8Array): Response {
+  return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Length': String(bytes.byteLength) } });
+}
+
+/** `https://huggingface.co/<id>/resolve/<rev>/onnx/model.onnx` → `<id>/onnx/model.onnx`. */
+function hubRelative(key: string): string | undefined {
+  if (!isUrl(key)) return undefined;
+  const u = new URL(key);
+  return decodeURIComponent(u.pathname.replace(/^\/+/, '').replace(/\/resolve\/[^/]+\//, '/'));
+}
+
+/** `…/onnx/model_quantized.onnx` → `…/config.json` (local path or Hub URL). */
+export function configKeyFor(onnxKey: string): string {
+  const i = onnxKey.lastIndexOf('/onnx/');
+  if (i >= 0) return `${onnxKey.slice(0, i)}/config.json`;
+  const j = onnxKey.lastIndexOf('/');
+  return `${onnxKey.slice(0, j + 1)}config.json`;
+}
+
+/**
+ * Install the load-time rewrite: every `.onnx` file transformers.js loads afterwards (local path or
+ * Hub URL) gets the adapter side branches for the modules of its `config.json`. A previous custom
+ * cache is kept and consulted first for the original bytes. Returns a function that restores the
+ * previous cache settings.
+ */
+export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => void {
+  const prevUse = env.useCustomCache;
+  const prevCache = env.customCache as CacheLike | null;
+  // Already enabled: keep the installed cache (rewriting a rewritten graph would duplicate inputs).
+  if (prevUse && prevCache && (prevCache as unknown as Record<symbol, unknown>)[OURS]) return () => undefined;
+  const prev = prevUse && prevCache ? prevCache : null;
+  // transformers.js asks `match` for the local path, then (in Node, to get the bytes of a
+  // non-file Response) again for the cache key, which may be the Hub URL: answer both from a small
+  // memo of rewritten files (the two most recent), with a fresh Response each time.
+  const memo = new Map<string, Uint8Array>();
+  const lookup = (key: string): Uint8Array | undefined => {
+    const hit = memo.get(key);
+    if (hit) return hit;
+    const rel = hubRelative(key);
+    if (rel === undefined) return undefined;
+    for (const [k, v] of memo) if (k === rel || k.endsWith(`/${rel}`)) return v;
+    return undefined;
+  };
+  // External data side files (`.onnx_data`). Once the rewritten `.onnx` reaches ORT as bytes, ORT
+  // can no longer find its side files next to it on disk: transformers.js must pass them as
+  // `externalData` buffers, which it does only for files the cache answers with a Response. In Node
+  // transformers.js takes each file from the cache twice (first answer, then `match(cacheKey)` for
+  // the bytes), elsewhere once; in merge mode the rewrite reads the same file too (before, while
+  // or after transformers.js: they run concurrently). So a read (even in flight) is shared until it
+  // was taken that many times, then dropped: side files can be gigabytes.
+  const TAKES = (IS_NODE ? 2 : 1) + (opts.mode === 'merge' ? 1 : 0);
+  const dataMemo = new Map<string, { bytes: Promise<Uint8Array | undefined>; left: number }>();
+  const sideFile = (key: string): Promise<Uint8Array | undefined> => {
+    const rel = hubRelative(key);
+    for (const [k, e] of dataMemo) {
+      if (k === key || (rel !== undefined && (k === rel || k.endsWith(`/${rel}`)))) {
+        if (--e.left <= 0) dataMemo.delete(k);
+        return e.bytes;
+      }
+    }
+    const bytes = readSource(key, env, prev);
+    const left = TAKES - 1;
+    if (left > 0) {
+      const entry = { bytes, left };
+      dataMemo.set(key, entry);
+      while (dataMemo.size > 2) dataMemo.delete(dataMemo.keys().next().value!);
+      const forget = (): void => {
+        if (dataMemo.get(key) === entry) dataMemo.delete(key);
+      };
+      bytes.then((b) => (b ? undefined : forget()), forget);
+    }
+    return bytes;
+  };
+  const cache: CacheLike = {
+    async match(key: string) {
+      try {
+        return await answer(key);
+      } catch (e) {
+        // transformers.js swallows errors of `match` and loads the file itself (unrewritten):
+        // keep the reason for `from_pretrained` / `attachAdapters` to report.
+        recordFailure(key, e);
+        throw e;
+      }
+    },
+    async put(key: string, res: Response) {
+      if (prev) await prev.put(key, res);
+    },
+  };
+  const answer = async (key: string): Promise<Response | undefined> => {
+    const path = key.split('?')[0]!;
+    if (DATA_FILE_RE.test(path)) {
+      const bytes = await sideFile(key);
+      return bytes ? bytesResponse(bytes) : undefined;
+    }
+    if (!path.endsWith('.onnx')) return prev ? prev.match(key) : undefined;
+    const known = lookup(key);
+    if (known) return bytesResponse(known);
+    const cfgBytes = await readSource(configKeyFor(key), env, prev);
+    const bytes = await readSource(key, env, prev);
+    if (!bytes || !cfgBytes) return undefined;
+    const shape = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
+    const mode = opts.mode ?? 'branch';
+    const model = decodeModel(bytes);
+    // Merge mode feeds W0 (+ ΔW) from JS, so it needs the base weights' bytes: for external data
+    // they are in the side files, read through the same path as the .onnx (locations checked first).
+    let external: Map<string, Uint8Array> | undefined;
+    if (mode === 'merge') {
+      external = new Map();
+      for (const location of externalLocations(model.graph?.initializer ?? [])) {
+        const dataKey = siblingKey(key, location);
+        const data = await sideFile(dataKey);
+        if (!data) throw new PluginError(`merge mode: cannot read ${dataKey}, the ONNX external data file (${location}) holding base weights of ${key}`);
+        external.set(location, data);
+      }
+    }
+    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, ...(external ? { external } : {}) });
+    opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
+    memo.set(key, r.bytes);
+    while (memo.size > 2) memo.delete(memo.keys().next().value!);
+    return bytesResponse(r.bytes);
+  };
+  (cache as unknown as Record<symbol, unknown>)[OURS] = true;
+  env.useCustomCache = true;
+  env.customCache = cache;
+  return () => {
+    env.useCustomCache = prevUse;
+    env.customCache = prevCache;
+  };
+}

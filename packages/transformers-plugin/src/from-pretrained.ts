@@ -1,0 +1,62 @@
+/** One-step loading: rewrite, load the model, attach the registry, load the adapters. */
+import { PluginError } from './errors.js';
+import { enableAdapters, failureMark, failuresSince, type CacheEnv } from './cache.js';
+import { attachAdapters } from './attach.js';
+import type { GpuMaterializer } from './ort-feeds.js';
+import type { AdapterMethods, AdapterProgressCallback, AdapterSource } from './types.js';
+
+/** Loader with a static `from_pretrained` (AutoModelForSequenceClassification, …). */
+export interface PretrainedLoader<M> {
+  from_pretrained(id: string, options?: Record<string, unknown>): Promise<M>;
+}
+
+export interface FromPretrainedOptions extends Record<string, unknown> {
+  /** Adapters to load: name → folder/URL, Adapter, or bytes. The first becomes active. */
+  adapters?: Record<string, AdapterSource>;
+  /** `branch` (default) or `merge` (fp32 models; see `EnableOptions.mode`). */
+  mode?: 'branch' | 'merge';
+  /** LRU byte budget for materialized adapters (see `AttachOptions`). */
+  max_adapter_bytes?: number;
+  /** Sessions on ORT-web's WebGPU EP; a backend GPU-feeds the adapters (see `AttachOptions.webgpu`). */
+  webgpu?: GpuMaterializer | true;
+  /** transformers.js' progress callback: gets the model files' events, then each adapter's (`AdapterProgressInfo`). */
+  progress_callback?: (info: never) => void;
+}
+
+/**
+ * `TensorPeft.from_pretrained(AutoModelForSequenceClassification, 'distilbert', { dtype: 'q8', adapters: { emotion: 'path/to/adapter' } })`:
+ * enables the rewrite for this load (restoring the previous cache settings after), loads the
+ * model, attaches the registry and loads the given adapters.
+ */
+export async function from_pretrained<M extends object>(
+  env: CacheEnv,
+  loader: PretrainedLoader<M>,
+  id: string,
+  options: FromPretrainedOptions = {},
+): Promise<M & AdapterMethods> {
+  const { adapters, max_adapter_bytes, mode, webgpu, ...rest } = options;
+  const restore = enableAdapters(env, mode ? { mode } : {});
+  const since = failureMark();
+  let model: M;
+  try {
+    model = await loader.from_pretrained(id, rest);
+  } catch (e) {
+    // The rewrite's typed error (e.g. a bad external data reference) rather than what ORT then
+    // says about the file transformers.js fell back to.
+    throw failuresSince(since).find((f) => f instanceof PluginError) ?? e;
+  } finally {
+    restore();
+  }
+  // transformers.js fell back to the unrewritten file: the model would run without adapter inputs.
+  const failed = failuresSince(since);
+  if (failed.length > 0) throw failed[0];
+  const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }) });
+  const cb = options.progress_callback as AdapterProgressCallback | undefined;
+  let first = true;
+  for (const [name, src] of Object.entries(adapters ?? {})) {
+    await m.load_adapter(name, src, cb ? { progress_callback: cb } : {});
+    if (first) m.set_adapter(name);
+    first = false;
+  }
+  return m;
+}
