@@ -2,6 +2,7 @@
  * Model shapes: the linear modules of a transformer that adapters can target, with their
  * dimensions, independent of any weights.
  */
+import { RE2JS } from 're2js';
 import { ConfigError } from '../errors.js';
 
 /** One linear module of the base model, as PEFT sees it. */
@@ -61,29 +62,50 @@ export function splitLayerPath(path: string): { layer: number; type: string } {
 }
 
 /**
- * PEFT's `target_modules` matching: a list matches a module whose path equals an entry or ends
- * with `.` + entry; a string is a regular expression that must match the whole path;
- * `"all-linear"` selects every module of the shape.
+ * Longest `target_modules` regex accepted. Real patterns are a few dozen characters; the cap keeps
+ * compilation (linear in the pattern, but not free) bounded for a hostile config.
  */
-export function matchesTarget(path: string, target: string | readonly string[]): boolean {
-  if (typeof target === 'string') {
-    if (target === 'all-linear') return true;
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(?:${target})$`);
-    } catch {
-      throw new ConfigError('target_modules is not a valid regular expression', {
-        field: 'target_modules',
-        expected: 'a list of module names, "all-linear", or a regular expression',
-        found: target,
-      });
-    }
-    return re.test(path);
+export const MAX_TARGET_PATTERN_LENGTH = 4096;
+
+/**
+ * A `target_modules` predicate, compiled once: a list matches a module whose path equals an entry
+ * or ends with `.` + entry; a string is a regular expression that must match the whole path
+ * (PEFT's `re.fullmatch`); `"all-linear"` selects every module.
+ *
+ * Regexes come from untrusted files, so they run on RE2 (re2js, linear time in pattern and path)
+ * rather than the backtracking `RegExp`, where `(.*)*X` takes time exponential in the path length.
+ * RE2 has no look-around or back-references; such a pattern, a syntax error, or one longer than
+ * MAX_TARGET_PATTERN_LENGTH is a ConfigError naming `target_modules`.
+ */
+export function compileTarget(target: string | readonly string[]): (path: string) => boolean {
+  if (typeof target !== 'string') return (path) => target.some((t) => path === t || path.endsWith(`.${t}`));
+  if (target === 'all-linear') return () => true;
+  const bad = (why: string): never => {
+    throw new ConfigError(`target_modules is not a usable regular expression: ${why}`, {
+      field: 'target_modules',
+      expected: `a list of module names, "all-linear", or an RE2 regular expression of ≤ ${MAX_TARGET_PATTERN_LENGTH} characters`,
+      found: target.length > 80 ? `${target.slice(0, 80)}… (${target.length} characters)` : target,
+    });
+  };
+  if (target.length > MAX_TARGET_PATTERN_LENGTH) bad('too long');
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(target);
+  } catch (e) {
+    // RE2JS syntax errors quote the offending fragment: keep the message short.
+    const msg = e instanceof Error ? e.message : String(e);
+    return bad(msg.length > 120 ? `${msg.slice(0, 120)}…` : msg);
   }
-  return target.some((t) => path === t || path.endsWith(`.${t}`));
+  return (path) => re.matches(path);
+}
+
+/** PEFT's `target_modules` matching for one path (see compileTarget). */
+export function matchesTarget(path: string, target: string | readonly string[]): boolean {
+  return compileTarget(target)(path);
 }
 
 /** Modules of `shape` selected by `target`, in model order. */
 export function selectModules(shape: ModelShape, target: string | readonly string[]): LinearModule[] {
-  return shape.modules.filter((m) => matchesTarget(m.path, target));
+  const match = compileTarget(target);
+  return shape.modules.filter((m) => match(m.path));
 }
