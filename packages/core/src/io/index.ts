@@ -43,3 +43,4 @@ export {
 } from './dtype.js';
 export { MANIFEST_MODEL, MANIFEST_MODULES, presetForHubId, shapeFromManifest } from './manifest.js';
 export { stableStringify } from './json.js';
+export * from './torch/index.js';
