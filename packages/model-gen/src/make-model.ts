@@ -9,6 +9,7 @@ import { Ctx, type GraphLinear, type StateDict } from './build/ctx.js';
 import { encodeModel, type Graph, type ValueInfo } from './onnx/graph.js';
 import { quantizeDynamic } from './onnx/quantize.js';
 import { encodeModelExternal } from './onnx/external.js';
+import { dedupeInitializers } from './onnx/dedupe.js';
 import {
   ARCH_TASKS,
   ARCHS,
@@ -52,6 +53,18 @@ export interface MakeModelOptions {
   externalData?: boolean;
   /** Folder holding the real tokenizers (default `<repo>/fixtures/peft-real`). */
   fixturesDir?: string;
+  /**
+   * Initialize as HF's `_init_weights` leaves a model built from its config: biases 0, LayerNorm
+   * γ = 1, β = 0 (weights stay random). The bit-identical tensors this gives are de-duplicated as
+   * torch.onnx does: one initializer, the other names as `Identity` outputs. Default false.
+   */
+  freshInit?: boolean;
+  /**
+   * torch.onnx's `do_constant_folding` (default true). false: nn.Linear weights stay `[out, in]`
+   * under their state-dict names and reach MatMul through a `Transpose` node; onnxruntime's q8
+   * quantizer (`MatMulConstBOnly`) then leaves those MatMuls fp32.
+   */
+  constantFolding?: boolean;
 }
 
 export interface GeneratedModel {
@@ -245,9 +258,17 @@ function vitPreprocessor(d: ModelDims): Record<string, unknown> {
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
 
 /** Build the graph of a model (exposed for tools and tests that want the graph before encoding). */
-export function buildGraph(arch: Arch, task: Task, d: ModelDims, numLabels: number, seed: number, conv1dAs: 'Gemm' | 'MatMul' = 'Gemm'): { graph: Graph; ctx: Ctx } {
+export function buildGraph(
+  arch: Arch,
+  task: Task,
+  d: ModelDims,
+  numLabels: number,
+  seed: number,
+  conv1dAs: 'Gemm' | 'MatMul' = 'Gemm',
+  export_: { freshInit?: boolean; constantFolding?: boolean } = {},
+): { graph: Graph; ctx: Ctx } {
   const taskRoot = TASK_ROOT[arch];
-  const ctx = new Ctx(`main_graph`, { seed, root: task === 'feature-extraction' ? '' : taskRoot, taskRoot, conv1dAs });
+  const ctx = new Ctx(`main_graph`, { seed, root: task === 'feature-extraction' ? '' : taskRoot, taskRoot, conv1dAs, ...export_ });
   switch (arch) {
     case 'bert':
     case 'roberta':
@@ -266,7 +287,8 @@ export function buildGraph(arch: Arch, task: Task, d: ModelDims, numLabels: numb
       buildVit(ctx, d, task, numLabels);
       break;
   }
-  return { graph: ctx.b.graph, ctx };
+  // torch.onnx stores bit-identical parameters once (a no-op for random weights).
+  return { graph: dedupeInitializers(ctx.b.graph), ctx };
 }
 
 /** Generate a model folder in memory. Deterministic: the same options give the same bytes. */
@@ -285,7 +307,10 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
 
   const conv1d = opts.gpt2Conv1d ?? 'Gemm';
   if (conv1d !== 'Gemm' && conv1d !== 'MatMul') throw new ConfigError('unknown gpt2Conv1d', { field: 'gpt2Conv1d', expected: 'Gemm | MatMul', found: conv1d });
-  const { graph, ctx } = buildGraph(arch, task, d, numLabels, seed, conv1d);
+  const { graph, ctx } = buildGraph(arch, task, d, numLabels, seed, conv1d, {
+    ...(opts.freshInit !== undefined ? { freshInit: opts.freshInit } : {}),
+    ...(opts.constantFolding !== undefined ? { constantFolding: opts.constantFolding } : {}),
+  });
   const files = new Map<string, Uint8Array>();
   const meta = {
     name: `tensorpeft/random-${arch}-${size}`,
@@ -294,6 +319,8 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
     size,
     task,
     ...(arch === 'gpt2' ? { conv1d } : {}),
+    ...(opts.freshInit ? { fresh_init: true } : {}),
+    ...(opts.constantFolding === false ? { constant_folding: false } : {}),
     ...(d.shapeOf ? { shape_of: d.shapeOf } : {}),
   };
   const config = hfConfig(arch, task, d, numLabels, tok, meta);

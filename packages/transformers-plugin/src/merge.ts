@@ -18,6 +18,7 @@ import { ShapeMismatchError } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
 import { isExternal, readExternalBytes } from './external-data.js';
+import { constSource, indexGraph } from './const-source.js';
 import { findLinears, num, pathsMatch } from './rewrite.js';
 
 const { onnx } = onnxProto;
@@ -63,9 +64,37 @@ function peftParamName(key: string): string {
   return k.replace('.modules_to_save.default.', '.');
 }
 
+/** Every tensor name that some node input or graph output reads, with its readers. */
+function readersOf(g: onnxProto.onnx.IGraphProto): Map<string, Array<{ node: number; input: number }>> {
+  const r = new Map<string, Array<{ node: number; input: number }>>();
+  (g.node ?? []).forEach((nd, i) =>
+    (nd.input ?? []).forEach((x, j) => {
+      if (x === '') return;
+      const l = r.get(x);
+      if (l) l.push({ node: i, input: j });
+      else r.set(x, [{ node: i, input: j }]);
+    }),
+  );
+  for (const o of g.output ?? []) {
+    const l = r.get(o.name!);
+    if (l) l.push({ node: -1, input: -1 });
+    else r.set(o.name!, [{ node: -1, input: -1 }]);
+  }
+  return r;
+}
+
+function cloneInit(t: TensorProto, name: string): TensorProto {
+  return { ...t, name, dims: [...(t.dims ?? [])], ...(t.externalData ? { externalData: t.externalData.map((e) => ({ ...e })) } : {}) };
+}
+
 /**
  * Merge `updates` (and `extras`, PEFT `modules_to_save` tensors by key) into fp32 model bytes.
  * `opts.external`: the side files of an external-data model (see the file comment).
+ *
+ * Aliased tensors (torch.onnx's de-duplicated initializers, read through `Identity` nodes, and
+ * weights read through a `Transpose`; see const-source.ts) are followed back to their initializer;
+ * a merged or replaced tensor that other names share is split off first, so only the named module
+ * changes.
  */
 export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], extras: TensorMap = new Map(), opts: MergeOptions = {}): Uint8Array {
   const model = onnx.ModelProto.decode(bytes);
@@ -73,12 +102,25 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
   const inits = new Map<string, TensorProto>();
   for (const t of g.initializer ?? []) inits.set(t.name!, t);
   const linears = findLinears(model).filter((l) => l.op !== 'MatMulInteger');
+  const nodes = g.node ?? [];
+  let split = 0;
+  /** The initializer `reader` reads, as a tensor no other reader shares (cloned and re-pointed if shared). */
+  const exclusive = (name: string, reader: { node: number; input: number }): TensorProto => {
+    const t = inits.get(name)!;
+    if ((readersOf(g).get(name) ?? []).length <= 1) return t;
+    const copy = cloneInit(t, `${name}/tensorpeft_merged_${split++}`);
+    g.initializer!.push(copy);
+    inits.set(copy.name!, copy);
+    const nd = nodes[reader.node]!;
+    nd.input = (nd.input ?? []).map((x, j) => (j === reader.input ? copy.name! : x));
+    return copy;
+  };
   for (const u of updates) {
     const hits = linears.filter((l) => pathsMatch(u.path, l.graphPath));
     if (hits.length !== 1) throw new PluginError(`merge: module ${u.path} matches ${hits.length} linears of the model`);
     const l = hits[0]!;
     if (l.n !== u.n || l.m !== u.m) throw new ShapeMismatchError(`merge: module ${u.path} is [${u.m}, ${u.n}] in the adapter but [${l.m}, ${l.n}] in the model`);
-    const t = inits.get(l.weight)!;
+    const t = exclusive(l.weight, { node: l.weightReader, input: l.weightReaderInput });
     const w = floatsOf(t, opts.external);
     const { n, m, rho, s, A, B } = u;
     for (let o = 0; o < m; o++) {
@@ -91,16 +133,48 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
     }
     setFloats(t, w);
   }
+  // Split-off copies are plain objects; the encoder wants TensorProto messages.
+  const encode = (): Uint8Array => {
+    g.initializer = (g.initializer ?? []).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
+    return onnx.ModelProto.encode(model).finish();
+  };
+  if (extras.size === 0) return encode();
+  // modules_to_save tensors by the name the graph reads: an initializer, or an Identity alias of one.
+  const aliases = new Map<string, number>();
+  nodes.forEach((nd, i) => {
+    if (nd.opType === 'Identity' && (nd.domain ?? '') === '' && constSource(indexGraph(nodes, g.initializer ?? []), i, 0)) aliases.set(nd.output![0]!, i);
+  });
+  const dropNodes = new Set<number>();
   for (const [key, tensor] of extras) {
     const name = peftParamName(key);
-    const hits = [...inits.keys()].filter((k) => pathsMatch(name, k));
+    const hits = [...inits.keys(), ...aliases.keys()].filter((k) => pathsMatch(name, k));
     if (hits.length !== 1) throw new PluginError(`merge: modules_to_save tensor ${name} matches ${hits.length} initializers`);
-    const t = inits.get(hits[0]!)!;
-    const dims = (t.dims ?? []).map(num);
+    const hit = hits[0]!;
+    const aliasNode = aliases.get(hit);
+    const orig = aliasNode === undefined ? inits.get(hit)! : constSource(indexGraph(nodes, g.initializer ?? []), aliasNode, 0)!.init;
+    const dims = (orig.dims ?? []).map(num);
     if (dims.length !== tensor.shape.length || dims.some((d, i) => d !== tensor.shape[i])) {
       throw new ShapeMismatchError(`merge: ${name} is [${tensor.shape.join(', ')}] in the adapter but [${dims.join(', ')}] in the model`);
     }
-    setFloats(t, Float32Array.from(tensor.data));
+    // Other names aliasing `hit` (Identity nodes reading it) keep the old values.
+    const keepOld = (readersOf(g).get(hit) ?? []).filter((r) => r.node >= 0 && nodes[r.node]!.opType === 'Identity');
+    if (keepOld.length > 0) {
+      const copy = cloneInit(orig, `${hit}/tensorpeft_base`);
+      g.initializer!.push(copy);
+      for (const r of keepOld) nodes[r.node]!.input = [copy.name!];
+    }
+    if (aliasNode === undefined) {
+      setFloats(inits.get(hit)!, Float32Array.from(tensor.data));
+    } else {
+      // The alias becomes an initializer of its own, under its state-dict name.
+      dropNodes.add(aliasNode);
+      const t: TensorProto = { name: hit, dataType: onnx.TensorProto.DataType.FLOAT, dims };
+      setFloats(t, Float32Array.from(tensor.data));
+      g.initializer!.push(t);
+      inits.set(hit, t);
+      aliases.delete(hit);
+    }
   }
-  return onnx.ModelProto.encode(model).finish();
+  g.node = nodes.filter((_, i) => !dropNodes.has(i));
+  return encode();
 }

@@ -21,6 +21,7 @@
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
 import { externalLocations, isExternal, readExternalBytes } from './external-data.js';
+import { constSource, indexGraph } from './const-source.js';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -54,11 +55,22 @@ export interface FoundLinear {
   output: string;
   /** Index of the node writing `output` (the q8 pattern's final Mul). */
   outputNodeIndex: number;
+  /** The weight initializer (followed back through Identity aliases and a Transpose). */
   weight: string;
-  /** `in_out` ([n, m]: MatMul, MatMulInteger, Gemm transB=0) or `out_in` ([m, n]: Gemm transB=1). */
+  /**
+   * Layout of that initializer: `in_out` ([n, m]: MatMul, MatMulInteger, Gemm transB=0) or `out_in`
+   * ([m, n]: Gemm transB=1, MatMul on `Transpose(W)`).
+   */
   weightLayout: 'in_out' | 'out_in';
-  /** Gemm's bias initializer (input C), if any. */
+  /** The node (index) that reads the weight initializer itself (the linear, or the Identity/Transpose in between), and its input index. */
+  weightReader: number;
+  weightReaderInput: number;
+  /** The tensor name the linear reads when it is an alias (Identity output) of `weight`. */
+  weightAlias?: string;
+  /** Gemm's bias initializer (input C, followed through Identity aliases), if any. */
   bias?: string;
+  /** The name Gemm reads for its bias when it is an alias of `bias` (torch keeps the state-dict name there). */
+  biasAlias?: string;
   n: number;
   m: number;
 }
@@ -177,13 +189,11 @@ function attrInt(node: NodeProto, name: string, dflt: number): number {
 /** Every linear with a constant 2-D weight: fp32 MatMul, Gemm (transA = 0), q8 MatMulInteger. */
 export function findLinears(model: ModelProto): FoundLinear[] {
   const g = model.graph!;
-  const inits = new Map<string, TensorProto>();
-  for (const t of g.initializer ?? []) inits.set(t.name!, t);
   const nodes = g.node ?? [];
-  const producer = new Map<string, number>();
+  const ix = indexGraph(nodes, g.initializer ?? []);
+  const producer = ix.producer;
   const consumers = new Map<string, number[]>();
   nodes.forEach((nd, i) => {
-    for (const o of nd.output ?? []) producer.set(o, i);
     for (const x of nd.input ?? []) {
       const l = consumers.get(x);
       if (l) l.push(i);
@@ -197,15 +207,21 @@ export function findLinears(model: ModelProto): FoundLinear[] {
   };
   const out: FoundLinear[] = [];
   nodes.forEach((nd, i) => {
-    const w = inits.get(nd.input?.[1] ?? '');
-    if (!w || (w.dims ?? []).length !== 2) return;
+    // The weight may reach the node through Identity aliases or a Transpose (see const-source.ts).
+    const src = constSource(ix, i, 1);
+    const w = src?.init;
+    if (!src || !w || (w.dims ?? []).length !== 2) return;
     const [d0, d1] = (w.dims ?? []).map(num) as [number, number];
     const graphPath = graphPathOfNode(nd.name ?? '');
+    const reader = { weightReader: src.readerNode, weightReaderInput: src.readerInput };
+    const alias = nd.input![1] !== w.name ? { weightAlias: nd.input![1]! } : {};
     if (nd.opType === 'MatMul' && w.dataType === FLOAT) {
-      out.push({ graphPath, node: nd.name!, op: 'MatMul', input: nd.input![0]!, output: nd.output![0]!, outputNodeIndex: i, weight: w.name!, weightLayout: 'in_out', n: d0, m: d1 });
+      // MatMul(x, Transpose(W [out, in])) is x·Wᵀ: the initializer is [out, in].
+      const t = src.transposed;
+      out.push({ graphPath, node: nd.name!, op: 'MatMul', input: nd.input![0]!, output: nd.output![0]!, outputNodeIndex: i, weight: w.name!, weightLayout: t ? 'out_in' : 'in_out', n: t ? d1 : d0, m: t ? d0 : d1, ...reader, ...alias });
     } else if (nd.opType === 'Gemm' && w.dataType === FLOAT && attrInt(nd, 'transA', 0) === 0) {
-      const transB = attrInt(nd, 'transB', 0) === 1;
-      const c = nd.input?.[2];
+      // transB and a Transpose on the way cancel out.
+      const transB = (attrInt(nd, 'transB', 0) === 1) !== src.transposed;
       const f: FoundLinear = {
         graphPath,
         node: nd.name!,
@@ -217,10 +233,17 @@ export function findLinears(model: ModelProto): FoundLinear[] {
         weightLayout: transB ? 'out_in' : 'in_out',
         n: transB ? d1 : d0,
         m: transB ? d0 : d1,
+        ...reader,
+        ...alias,
       };
-      if (c && inits.has(c)) f.bias = c;
+      const c = nd.input?.[2];
+      const bsrc = c ? constSource(ix, i, 2) : undefined;
+      if (c && bsrc && !bsrc.transposed) {
+        f.bias = bsrc.init.name!;
+        if (c !== f.bias) f.biasAlias = c;
+      }
       out.push(f);
-    } else if (nd.opType === 'MatMulInteger' && (w.dataType === INT8 || w.dataType === UINT8)) {
+    } else if (nd.opType === 'MatMulInteger' && (w.dataType === INT8 || w.dataType === UINT8) && !src.transposed) {
       // x → DynamicQuantizeLinear → MatMulInteger → Cast → Mul (writes the original MatMul output).
       const q = producer.get(nd.input![0]!);
       if (q === undefined || nodes[q]!.opType !== 'DynamicQuantizeLinear') return;
@@ -239,6 +262,7 @@ export function findLinears(model: ModelProto): FoundLinear[] {
         weightLayout: 'in_out',
         n: d0,
         m: d1,
+        ...reader,
       });
     }
   });
@@ -368,8 +392,9 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       const t = initByName.get(l.weight)!;
       const dims = (t.dims ?? []).map(num) as [number, number];
       BASE_WEIGHTS.set(input, { data: initFloats(t, opts.external), layout: l.weightLayout });
-      const nd = nodes.find((x) => x.name === l.node)!;
-      nd.input = (nd.input ?? []).map((x, i) => (i === 1 ? input : x));
+      // The node reading the initializer (the linear, or the Identity/Transpose in between).
+      const rd = nodes[l.weightReader]!;
+      rd.input = (rd.input ?? []).map((x, i) => (i === l.weightReaderInput ? input : x));
       if (uses.get(l.weight) === 1) dropInits.add(l.weight);
       g.input!.push(floatInput(input, dims));
       merged.push({ path, graphPath: l.graphPath, node: l.node, input, layout: l.weightLayout, dims, n: l.n, m: l.m });
@@ -421,7 +446,11 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
     let added = false;
     for (const l of heads) {
       // Gemm heads with named parameters and plain alpha = beta = 1 (what torch exports for nn.Linear).
-      if (l.op !== 'Gemm' || l.weight.startsWith('onnx::') || (l.bias !== undefined && l.bias.startsWith('onnx::'))) continue;
+      // Named by what the Gemm reads: the state-dict name, even where it is an Identity alias of a
+      // de-duplicated tensor (PEFT's modules_to_save keys use that name).
+      const wName = l.weightAlias ?? l.weight;
+      const bName = l.biasAlias ?? l.bias;
+      if (l.op !== 'Gemm' || wName.startsWith('onnx::') || (bName !== undefined && bName.startsWith('onnx::'))) continue;
       const nd = nodes[l.outputNodeIndex]!;
       const fattr = (name: string): number => {
         const a = (nd.attribute ?? []).find((x) => x.name === name);
@@ -431,11 +460,11 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       const wt = inits.get(l.weight)!;
       if (wt.dataType !== FLOAT) continue;
       const wDims = (wt.dims ?? []).map(num);
-      const wIn = `${PARAM_PREFIX}${l.weight}`;
+      const wIn = `${PARAM_PREFIX}${wName}`;
       const scope = `/tensorpeft/param/${l.graphPath}`;
       const overDim = `${OVERRIDE_DIM}_${params.length}`;
       g.input!.push(floatInput(wIn, [overDim, ...wDims]));
-      params.push({ name: l.weight, input: wIn, dims: wDims });
+      params.push({ name: wName, input: wIn, dims: wDims });
       // Base path untouched (same kernel, same constant weights as the base model); the override
       // path computes x·Wᵀ + b from the fed tensors; the first `out` columns of [override, base] are the
       // override when one row is fed and the base output, bit for bit, when none is.
@@ -456,9 +485,9 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       if (l.bias) {
         const bt = inits.get(l.bias)!;
         const bDims = (bt.dims ?? []).map(num);
-        const bIn = `${PARAM_PREFIX}${l.bias}`;
+        const bIn = `${PARAM_PREFIX}${bName}`;
         g.input!.push(floatInput(bIn, [overDim, ...bDims]));
-        params.push({ name: l.bias, input: bIn, dims: bDims });
+        params.push({ name: bName!, input: bIn, dims: bDims });
         ns.push({ name: `${scope}/Flatten_bias`, opType: 'Flatten', input: [bIn], output: [`${scope}/b`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
         ns.push({ name: `${scope}/Add`, opType: 'Add', input: [over, `${scope}/b`], output: [`${scope}/xwb`] });
         over = `${scope}/xwb`;

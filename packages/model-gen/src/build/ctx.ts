@@ -27,7 +27,10 @@ export interface GraphLinear {
   input: string;
   /** Weight initializer name (`onnx::MatMul_12`, `classifier.weight`, `transformer.h.0.attn.c_attn.weight`). */
   weight: string;
-  /** Layout of that initializer: `in_out` ([in, out]: MatMul, Conv1D Gemm) or `out_in` ([out, in]: Gemm transB=1). */
+  /**
+   * Layout of that initializer: `in_out` ([in, out]: MatMul, Conv1D Gemm) or `out_in` ([out, in]:
+   * Gemm transB=1, and MatMul reading it through a `Transpose` when exported without constant folding).
+   */
   weightLayout: 'in_out' | 'out_in';
   /** Bias initializer, if any. For MatMul it is added by `biasNode` (`…/Add`); for Gemm it is input C. */
   bias?: string;
@@ -52,6 +55,18 @@ export interface CtxOptions {
   taskRoot: string;
   /** How GPT-2's Conv1D is exported (default `Gemm`, as torch.onnx does). */
   conv1dAs?: 'Gemm' | 'MatMul';
+  /**
+   * Biases 0 and LayerNorm γ = 1, β = 0, as HF's `_init_weights` leaves a model built from its
+   * config (and an untrained head): many parameters are then bit-identical, which torch.onnx
+   * de-duplicates (see onnx/dedupe.ts). Default false.
+   */
+  freshInit?: boolean;
+  /**
+   * torch.onnx's `do_constant_folding` (default true): when false, nn.Linear on 3-D input reads its
+   * `[out, in]` parameter under its state-dict name through a `Transpose` node instead of a folded,
+   * anonymous `[in, out]` copy.
+   */
+  constantFolding?: boolean;
 }
 
 /** [rows, cols] → [cols, rows], in cache-sized blocks. */
@@ -87,6 +102,8 @@ export class Ctx {
   readonly state: StateDict = new Map();
   readonly linears: GraphLinear[] = [];
   readonly conv1dAs: 'Gemm' | 'MatMul';
+  readonly freshInit: boolean;
+  readonly constantFolding: boolean;
 
   constructor(name: string, o: CtxOptions) {
     this.b = new GraphBuilder(name);
@@ -94,6 +111,8 @@ export class Ctx {
     this.root = o.root;
     this.taskRoot = o.taskRoot;
     this.conv1dAs = o.conv1dAs ?? 'Gemm';
+    this.freshInit = o.freshInit ?? false;
+    this.constantFolding = o.constantFolding ?? true;
   }
 
   /** Graph path of a base-model-relative path (`encoder.layer.0` → `bert.encoder.layer.0`). */
@@ -114,7 +133,10 @@ export class Ctx {
     const n = dims.reduce((a, b) => a * b, 1);
     const r = streamFor(this.seed, this.peftPath(path));
     const out = new Float32Array(n);
-    if (init === 'ln_weight') for (let i = 0; i < n; i++) out[i] = 1 + 0.2 * (r.uniform() - 0.5);
+    if (this.freshInit && (init === 'ln_weight' || init === 'ln_bias' || path.endsWith('.bias'))) {
+      // HF `_init_weights`: LayerNorm γ = 1, β = 0; Linear/Conv1D biases 0 (weights stay random).
+      if (init === 'ln_weight') out.fill(1);
+    } else if (init === 'ln_weight') for (let i = 0; i < n; i++) out[i] = 1 + 0.2 * (r.uniform() - 0.5);
     else if (init === 'ln_bias') for (let i = 0; i < n; i++) out[i] = 0.2 * (r.uniform() - 0.5);
     else {
       const a = 2 * init.uniform;
@@ -138,9 +160,11 @@ export class Ctx {
   linear(x: string, path: string, inF: number, outF: number, opts: { bias?: boolean; kind?: 'target' | 'head' } = {}): string {
     const bound = 1 / Math.sqrt(inF);
     const w = this.values(`${path}.weight`, [outF, inF], { uniform: bound });
-    const wName = this.b.anonParam('MatMul', f32([inF, outF], transpose(w, outF, inF)));
     const scope = scopeOf(path);
-    const mm = this.b.node('MatMul', scope, [x, wName]);
+    // Without constant folding the exporter keeps `W.t()` as a Transpose of the [out, in] parameter.
+    const wName = this.constantFolding ? this.b.anonParam('MatMul', f32([inF, outF], transpose(w, outF, inF))) : this.b.param(`${path}.weight`, f32([outF, inF], w));
+    const wIn = this.constantFolding ? wName : this.b.node('Transpose', scope, [wName], { perm: [1, 0] });
+    const mm = this.b.node('MatMul', scope, [x, wIn]);
     const rec: GraphLinear = {
       path,
       peftPath: this.peftPath(path),
@@ -150,7 +174,7 @@ export class Ctx {
       output: mm,
       input: x,
       weight: wName,
-      weightLayout: 'in_out',
+      weightLayout: this.constantFolding ? 'in_out' : 'out_in',
       in: inF,
       out: outF,
     };
