@@ -1,5 +1,5 @@
 /** Command dispatch for `tensorpeft`. Errors are rendered here, once, without stack traces. */
-import { TensorPeftError } from '@tensorpeft/core';
+import { TensorPeftError, escapeControl } from '@tensorpeft/core';
 // The wasm backend registers itself with core; getBackend() prefers it and falls back to js.
 import '@tensorpeft/kernels-wasm/register';
 import { UsageError } from './args.js';
@@ -47,7 +47,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   const cmd = COMMANDS[name];
   if (!cmd) {
-    io.err(`tensorpeft: unknown command "${name}" (expected one of ${Object.keys(COMMANDS).join(', ')})`);
+    io.err(`tensorpeft: unknown command "${escapeControl(name)}" (expected one of ${Object.keys(COMMANDS).join(', ')})`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -58,15 +58,16 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return await cmd.run(rest, io);
   } catch (e) {
     if (e instanceof TensorPeftError) {
-      io.err(`tensorpeft ${name}: ${e.name}: ${e.message}`);
+      // Core escapes control characters in its messages; escape again in case a subclass did not.
+      io.err(`tensorpeft ${name}: ${e.name}: ${escapeControl(e.message)}`);
       return 1;
     }
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`tensorpeft ${name}: ${(e as Error).message}\n\n${cmd.help}`);
+      io.err(`tensorpeft ${name}: ${escapeControl((e as Error).message)}\n\n${cmd.help}`);
       return 2;
     }
     if ((e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'EACCES') {
-      io.err(`tensorpeft ${name}: ${(e as Error).message}`);
+      io.err(`tensorpeft ${name}: ${escapeControl((e as Error).message)}`);
       return 1;
     }
     throw e;
