@@ -68,7 +68,11 @@ async function dawn(): Promise<{ create: (flags: string[]) => GPU; globals: Reco
   try {
     return (await import(/* @vite-ignore */ spec)) as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   } catch (e) {
-    throw new WebGpuUnavailableError('the `webgpu` npm package (Dawn for Node) could not be loaded', { expected: 'npm package webgpu', found: (e as Error).message });
+    // An optional peer dependency (a 132 MB native download browser users never need): say how to add it.
+    throw new WebGpuUnavailableError('the `webgpu` npm package (Dawn for Node) could not be loaded; WebGPU in Node needs it: npm install webgpu', {
+      expected: 'npm package webgpu (an optional peer dependency of @tensorpeft/kernels-wgsl)',
+      found: (e as Error).message,
+    });
   }
 }
 

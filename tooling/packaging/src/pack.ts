@@ -1,0 +1,52 @@
+/**
+ * Packs the public packages the way a release would (`pnpm pack`: `workspace:*` becomes the
+ * version, only `files` ship) so tests can lint the tarballs and install them with plain npm
+ * outside the monorepo. Needs each package's `dist/` (`pnpm test` builds everything first).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** Folders of the packages published to npm (everything else in the workspace is private). */
+export const PUBLIC_PACKAGES: readonly string[] = [
+  'packages/core',
+  'packages/kernels-wasm',
+  'packages/kernels-wgsl',
+  'packages/model-gen',
+  'packages/transformers-plugin',
+  'apps/cli',
+];
+
+/** The same pnpm as the README and .ci/run. */
+export const PNPM: readonly string[] = ['--yes', 'pnpm@10.34.9'];
+
+export interface Packed {
+  /** Package name, e.g. `@tensorpeft/core`. */
+  name: string;
+  version: string;
+  /** Workspace folder, relative to the repository root. */
+  dir: string;
+  /** Absolute path of the `.tgz`. */
+  tarball: string;
+}
+
+/** `pnpm pack` every public package into `dest` (one recursive pnpm call), in PUBLIC_PACKAGES order. */
+export function packAll(dest: string): Packed[] {
+  const dirs = PUBLIC_PACKAGES.map((dir) => {
+    const abs = path.join(ROOT, dir);
+    if (!existsSync(path.join(abs, 'dist'))) throw new Error(`${dir}/dist is missing: build the packages first (pnpm build)`);
+    const pkg = JSON.parse(readFileSync(path.join(abs, 'package.json'), 'utf8')) as { name: string; version: string };
+    return { dir, ...pkg };
+  });
+  const filters = PUBLIC_PACKAGES.flatMap((dir) => ['--filter', `./${dir}`]);
+  const out = execFileSync('npx', [...PNPM, '-r', ...filters, 'pack', '--pack-destination', dest, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const list = JSON.parse(out) as { name: string; version: string; filename: string }[];
+  return dirs.map(({ dir, name, version }) => {
+    const hit = list.find((x) => x.name === name);
+    if (!hit || !existsSync(hit.filename)) throw new Error(`pnpm pack made no tarball for ${name}: ${out.slice(0, 500)}`);
+    return { name, version, dir, tarball: hit.filename };
+  });
+}
