@@ -6,14 +6,23 @@ import { TensorPeftError } from '@tensorpeft/core';
  * `webgpu` npm package (Dawn) failed to load in Node, no adapter (no Vulkan loader / ICD), or
  * `requestDevice` failed. core's `getBackend()` then falls back to the next backend (wasm, js).
  */
-export class WebGpuUnavailableError extends TensorPeftError {}
+export class WebGpuUnavailableError extends TensorPeftError {
+  override name = 'WebGpuUnavailableError';
+  override readonly code: string = 'WEBGPU_UNAVAILABLE';
+}
 
 /** The GPUDevice was lost (destroyed, driver reset, GPU removed) before or during a call. */
-export class WebGpuDeviceLostError extends TensorPeftError {}
+export class WebGpuDeviceLostError extends TensorPeftError {
+  override name = 'WebGpuDeviceLostError';
+  override readonly code: string = 'WEBGPU_DEVICE_LOST';
+}
 
 /**
  * A call failed on the GPU: a validation or out-of-memory error reported by the device, or a
  * problem too large for one storage binding. A bug or a resource limit, not bad input (bad
  * shapes are core's ShapeMismatchError, raised before anything is submitted).
  */
-export class WebGpuKernelError extends TensorPeftError {}
+export class WebGpuKernelError extends TensorPeftError {
+  override name = 'WebGpuKernelError';
+  override readonly code: string = 'WEBGPU_KERNEL';
+}

@@ -6,4 +6,7 @@
  */
 import { TensorPeftError } from '@tensorpeft/core';
 
-export class PluginError extends TensorPeftError {}
+export class PluginError extends TensorPeftError {
+  override name = 'PluginError';
+  override readonly code: string = 'PLUGIN';
+}

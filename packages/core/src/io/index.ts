@@ -16,7 +16,28 @@ export {
   type AdapterStats,
   type CreateAdapterOptions,
 } from './adapter.js';
-export { DEFAULT_MAX_BYTES, fetchBytes, loadAdapter, saveAdapter, type LoadAdapterOptions } from './load.js';
+export { loadAdapter, saveAdapter, type LoadAdapterOptions } from './load.js';
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_BYTES,
+  fetchBytes,
+  type FetchBytesOptions,
+  type RedirectPolicy,
+} from './fetch.js';
+export {
+  DEFAULT_REMOTE_HOST,
+  DEFAULT_REMOTE_PATH_TEMPLATE,
+  hubFileUrl,
+  isHubRepoId,
+  readAdapterFiles,
+  type AdapterFileInputs,
+  type AdapterFiles,
+  type AdapterLocation,
+  type FileProgress,
+  type HubOptions,
+  type ReadAdapterOptions,
+} from './source.js';
 export { exportToLora } from './export.js';
 export { diffAdapters, type DiffOptions, type DiffResult } from './diff.js';
 export {
