@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { MaterializeJob } from '../backend/types.js';
 import type { ModelShape } from '../model/shape.js';
 import type { TensorMap } from '../tensor.js';
+import type { OfficialImporter } from '../io/official/types.js';
 
 export type ParamKind = 'trainable' | 'frozen';
 
@@ -103,4 +104,9 @@ export interface AdapterMethod<C extends BaseAdapterConfig = BaseAdapterConfig> 
    * Used when a file carries no `tensorpeft.modules` manifest and no model shape is given.
    */
   inferShape?(config: C, shapes: ReadonlyMap<string, readonly number[]>): ModelShape | undefined;
+  /**
+   * Optional: reads what the method's official (paper) code saves — see io/official/types.ts and
+   * the method's import.ts.
+   */
+  readonly importOfficial?: OfficialImporter;
 }

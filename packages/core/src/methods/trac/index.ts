@@ -8,6 +8,7 @@ import type { AdapterMethod } from '../types.js';
 import { tracConfigSchema, type TracConfig } from './config.js';
 import { tracJobs } from './materialize.js';
 import { planTrac } from './plan.js';
+import { tracImporter } from './import.js';
 
 export type { TracConfig } from './config.js';
 export { tracConfigSchema, tracConfigFields, TRAC_VARIANTS, TRAC_ACTIVATIONS, TRAC_INITS, DEFAULT_TRAC_TENSOR_SHAPE } from './config.js';
@@ -19,4 +20,5 @@ export const trac: AdapterMethod<TracConfig> = {
   schema: tracConfigSchema,
   plan: planTrac,
   jobs: tracJobs,
+  importOfficial: tracImporter,
 };
