@@ -137,7 +137,7 @@ describe('TRAC official checkpoints import', () => {
       expect(detectOfficial({ files })).toBe('trac');
       const { adapter, notes } = importOfficial({ files, source: 'official-trac' });
       expect(adapter.config.peft_type).toBe('TRAC');
-      expect((adapter.config as { variant: string }).variant).toBe(structure);
+      expect(adapter.config.variant).toBe(structure);
       expect(notes.join(' ')).toContain('mlp_hidden_dim');
       const ups = await materializeAdapter(adapter, new JsBackend());
       expect(ups.map((u) => u.path).sort()).toEqual([...expected.keys()].sort());
