@@ -1,3 +1,7 @@
+// onnx-proto's public types (ModelProto in rewriteModel / decodeModel) name the global `Long` of
+// @types/long without referencing it: without this line, projects that list their own `types` and
+// check libraries (skipLibCheck: false) fail with TS2304 "Cannot find name 'Long'".
+/// <reference types="long" preserve="true" />
 /**
  * @tensorpeft/model-gen — transformers.js-loadable model folders (config, tokenizer, ONNX fp32 and
  * q8) with deterministic random weights, laid out like optimum/torch exports.

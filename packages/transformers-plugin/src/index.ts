@@ -1,3 +1,7 @@
+// onnx-proto's public types (ModelProto in rewriteModel / decodeModel) name the global `Long` of
+// @types/long without referencing it: without this line, projects that list their own `types` and
+// check libraries (skipLibCheck: false) fail with TS2304 "Cannot find name 'Long'".
+/// <reference types="long" preserve="true" />
 /**
  * @tensorpeft/transformers-plugin — attach and hot-swap tensor-compressed PEFT adapters on
  * transformers.js models: a load-time ONNX rewrite (side branch y += (x·A)·B per targeted linear,
