@@ -6,5 +6,5 @@ export { buildGradientGraph, unbroadcast, GRAD_PREFIX, type GradientGraph, type 
 export { probeShapes, TRAINING_SESSION_OPTIONS, type OrtLike, type OrtSessionLike, type OrtTensorLike, type ShapeMap, type ValueShape } from './probe.js';
 export { registerGradient, gradientRule, gradientOps } from './rules/registry.js';
 export type { GradContext, GradRule } from './rules/types.js';
-export { straightThroughQ8 } from './rules/quantized.js';
+export { straightThroughQ8, dequantizedReference } from './rules/quantized.js';
 export { NoGradientRuleError, TrainingGraphError, DatasetError } from './errors.js';

@@ -6,7 +6,7 @@
  * base. This is a view transform: the forward graph keeps the q8 nodes; the gradient walker sees a
  * MatMul(x, W̃) writing the chain's output, and the MatMul rule does the rest.
  */
-import { Emitter, type NodeProto, type TensorProto, tensorValues } from '../onnx.js';
+import { Emitter, type ModelProto, type NodeProto, onnx, type TensorProto, tensorValues } from '../onnx.js';
 
 export interface ViewResult {
   nodes: NodeProto[];
@@ -65,4 +65,20 @@ export function straightThroughQ8(nodes: readonly NodeProto[], inits: ReadonlyMa
     out.push(replacement.get(n) ?? n);
   }
   return { nodes: out, replaced };
+}
+
+/**
+ * The float reference of a q8 model: every straight-through chain replaced by x · W̃ in the forward
+ * graph too. Its exact gradient is what the straight-through backward of the q8 graph approximates
+ * (they differ only by the 8-bit rounding of the activations in the q8 forward).
+ */
+export function dequantizedReference(model: ModelProto): ModelProto {
+  const m = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
+  const g = m.graph!;
+  const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
+  const e = new Emitter('/tensorpeft/dequantized');
+  const view = straightThroughQ8(g.node ?? [], inits, e);
+  g.node = view.nodes.map((n) => onnx.NodeProto.fromObject(n));
+  g.initializer = [...(g.initializer ?? []), ...e.inits.map((t) => onnx.TensorProto.fromObject(t))];
+  return m;
 }

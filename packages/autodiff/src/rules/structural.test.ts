@@ -102,3 +102,18 @@ describe('linear rules match central differences', () => {
     }
   });
 });
+
+describe('ops without a rule', () => {
+  it('an op on the trainable path without a rule is a NoGradientRuleError naming the node', async () => {
+    const nodes = [node('Cos', ['x'], [], ['c']), { name: 't/Mul', opType: 'Mul', input: ['c', 'x'], output: ['y'] }];
+    await expect(checkGradient(nodes, { x: { dims: [3], trainable: true } }, 'y', { seed: 1 })).rejects.toMatchObject({ name: 'NoGradientRuleError', code: 'NO_GRADIENT_RULE', message: expect.stringContaining('t/Cos') });
+  });
+  it('a trainable path into an input the rule does not differentiate (Pow exponent)', async () => {
+    await expect(checkGradient([node('Pow', ['x', 'p'])], { x: { dims: [3], data: [1, 2, 3] }, p: { dims: [3], trainable: true } }, 'y', { seed: 1 })).rejects.toThrow(/Pow has no gradient for input 1/);
+  });
+  it('ops off the trainable path need no rule (Cos of a constant-only branch is pruned)', async () => {
+    const nodes = [node('Cos', ['k'], [], ['c']), { name: 't/Mul', opType: 'Mul', input: ['c', 'x'], output: ['y'] }];
+    const r = await checkGradient(nodes, { x: { dims: [3], trainable: true }, k: { dims: [3] } }, 'y', { seed: 1 });
+    expect(mismatch(r)).toEqual([]);
+  });
+});
