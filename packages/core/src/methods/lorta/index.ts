@@ -6,6 +6,7 @@ import type { AdapterMethod } from '../types.js';
 import { lortaConfigSchema, type LortaConfig } from './config.js';
 import { lortaJobs } from './materialize.js';
 import { planLorta } from './plan.js';
+import { lortaImporter } from './import.js';
 
 export const lorta: AdapterMethod<LortaConfig> = {
   peftType: 'LORTA',
@@ -14,6 +15,7 @@ export const lorta: AdapterMethod<LortaConfig> = {
   schema: lortaConfigSchema,
   plan: planLorta,
   jobs: lortaJobs,
+  importOfficial: lortaImporter,
 };
 
 export type { LortaConfig } from './config.js';

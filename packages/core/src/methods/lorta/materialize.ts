@@ -10,7 +10,7 @@ import type { LortaConfig } from './config.js';
 import { LORTA_KEYS } from './plan.js';
 
 export function lortaScale(c: LortaConfig): number {
-  return c.lora_alpha / c.r;
+  return c.use_rslora ? c.lora_alpha / Math.sqrt(c.r) : c.lora_alpha / c.r;
 }
 
 export function lortaJobs(c: LortaConfig, plan: ParamPlan, params: TensorMap): MaterializeJob[] {
@@ -28,14 +28,16 @@ export function lortaJobs(c: LortaConfig, plan: ParamPlan, params: TensorMap): M
     const t = types.indexOf(m.type);
     const scale = new Float32Array(r);
     for (let k = 0; k < r; k++) scale[k] = CL[m.layer * r + k]! * CM[t * r + k]!;
+    const dense = { kind: 'dense' as const, src: A, rows: d, cols: r, takeRows: d, takeCols: r };
+    const headBlocks = { kind: 'cp' as const, inner: B, p: d / H, outer: CH, q: H, r, scale };
     return {
       path: m.path,
       n: m.n,
       m: m.m,
       rho: r,
       s,
-      a: { kind: 'dense', src: A, rows: d, cols: r, takeRows: d, takeCols: r },
-      b: { kind: 'cp', inner: B, p: d / H, outer: CH, q: H, r, scale },
+      // head_side 'input' (the PEFT port): the head blocks index input columns, A spans the output.
+      ...(c.head_side === 'input' ? { a: headBlocks, b: dense } : { a: dense, b: headBlocks }),
     };
   });
 }
