@@ -25,16 +25,20 @@
  *   default — a fitted frozen core carries information from the LoRA, so it is paid for).
  */
 import { initParams } from '../methods/generic.js';
-import type { TracActivation, TracConfig } from '../methods/trac/config.js';
+import type { TracConfig } from '../methods/trac/config.js';
 import { DEFAULT_TRAC_TENSOR_SHAPE } from '../methods/trac/config.js';
-import { controllerKey, coreKey, hasControllers, sideGeometry, type Side } from '../methods/trac/plan.js';
+import { type Side } from '../methods/trac/plan.js';
+import { sideInfo, tracDifferentiable } from '../methods/trac/grad.js';
 import type { ParamPlan, PlannedModule } from '../methods/types.js';
+
+// The differentiable model lives with the method (shared with training); re-exported for callers of convert.
+export { activate64 } from '../methods/trac/grad.js';
 import { add } from './fit-loretta.js';
 import { combineChoices, factor3, memo, rankLadder, sourceRank, type Candidate, type Choice, type FitContext, type MethodFitter } from './fitter.js';
 import { matmul, matmulNT, singularValues, solveRightSym, svd, type Svd } from './linalg.js';
 import { relError2, type FitModel } from './model.js';
 import { moduleSvd, type FitUpdate, type TargetModule } from './target.js';
-import { jointTtSvd, tailSq, ttBackward, ttForward } from './tt.js';
+import { jointTtSvd, tailSq } from './tt.js';
 
 type Gauge = 'svd' | 'given';
 
@@ -59,143 +63,6 @@ export function gaugeFactors(t: TargetModule, r: number, s: number, gauge: Gauge
   for (let i = 0; i < t.n; i++) for (let j = 0; j < Math.min(r, t.r); j++) A[i * r + j] = t.V[i * t.r + j]! * c;
   for (let o = 0; o < t.m; o++) for (let j = 0; j < Math.min(r, t.r); j++) B[o * r + j] = t.U[o * t.r + j]! / s / c;
   return { A, B };
-}
-
-/** σ(v) in float64: linear v; softmax len(v)·softmax(v); exp e^v. */
-export function activate64(kind: TracActivation, v: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(v.length);
-  if (kind === 'linear') {
-    for (let i = 0; i < v.length; i++) out[i] = v[i]!;
-  } else if (kind === 'exp') {
-    for (let i = 0; i < v.length; i++) out[i] = Math.exp(v[i]!);
-  } else {
-    let max = -Infinity;
-    for (let i = 0; i < v.length; i++) max = Math.max(max, v[i]!);
-    let sum = 0;
-    for (let i = 0; i < v.length; i++) sum += out[i] = Math.exp(v[i]! - max);
-    for (let i = 0; i < v.length; i++) out[i] = (v.length * out[i]!) / sum;
-  }
-  return out;
-}
-
-/** ∂L/∂v from ∂L/∂σ(v). */
-function activateBackward(kind: TracActivation, g: Float64Array, dg: Float64Array): Float64Array {
-  const dv = new Float64Array(g.length);
-  if (kind === 'linear') dv.set(dg);
-  else if (kind === 'exp') for (let i = 0; i < g.length; i++) dv[i] = dg[i]! * g[i]!;
-  else {
-    // g = L·p: ∂g_i/∂v_j = g_i (δ_ij − p_j), p_j = g_j / L.
-    const L = g.length;
-    let dot = 0;
-    for (let i = 0; i < L; i++) dot += dg[i]! * g[i]!;
-    for (let j = 0; j < L; j++) dv[j] = dg[j]! * g[j]! - (g[j]! / L) * dot;
-  }
-  return dv;
-}
-
-interface SideInfo {
-  side: Side;
-  sizes: [number, number, number];
-  ranks: [number, number, number, number];
-  keys: [string, string, string];
-  gate?: { rank: string; mode: string };
-}
-
-function sideInfo(c: TracConfig, mod: PlannedModule, side: Side): SideInfo {
-  const g = sideGeometry(c, side, side === 'A' ? mod.n : mod.m, mod.path);
-  const info: SideInfo = {
-    side,
-    sizes: g.sizes,
-    ranks: g.ranks,
-    keys: [coreKey(c, mod, side, 1), coreKey(c, mod, side, 2), coreKey(c, mod, side, 3)],
-  };
-  if (hasControllers(c)) info.gate = { rank: controllerKey(mod.path, side, 'rank'), mode: controllerKey(mod.path, side, 'mode') };
-  return info;
-}
-
-/** G̃3[a, i, j] = gb[a]·gd[i]·G3[a, i, j]. */
-function gateCore(G3: Float64Array, gb: Float64Array, gd: Float64Array, r2: number, d3: number, r: number): Float64Array {
-  const out = new Float64Array(G3.length);
-  for (let a = 0; a < r2; a++) for (let i = 0; i < d3; i++) {
-    const f = gb[a]! * gd[i]!;
-    const o = (a * d3 + i) * r;
-    for (let j = 0; j < r; j++) out[o + j] = f * G3[o + j]!;
-  }
-  return out;
-}
-
-function tracModel(c: TracConfig, plan: ParamPlan): FitModel {
-  const r = c.r;
-  const s = c.lora_alpha / c.r;
-  const act = c.controller_activation;
-  const infos = plan.modules.map((mod) => ({ mod, a: sideInfo(c, mod, 'A'), b: sideInfo(c, mod, 'B') }));
-  type SideCache = { lefts: Float64Array[]; cores: Float64Array[]; gb?: Float64Array; gd?: Float64Array };
-  const fwdSide = (get: (k: string) => Float64Array, info: SideInfo): { out: Float64Array; cache: SideCache } => {
-    const G1 = get(info.keys[0]);
-    const G2 = get(info.keys[1]);
-    let G3 = get(info.keys[2]);
-    let gb: Float64Array | undefined;
-    let gd: Float64Array | undefined;
-    if (info.gate) {
-      gb = activate64(act, get(info.gate.rank));
-      gd = activate64(act, get(info.gate.mode));
-      G3 = gateCore(G3, gb, gd, info.ranks[2], info.sizes[2], r);
-    }
-    const cores = [G1, G2, G3];
-    const f = ttForward(cores, info.sizes, info.ranks);
-    return { out: f.out, cache: { lefts: f.lefts, cores, ...(gb ? { gb, gd } : {}) } };
-  };
-  const bwdSide = (get: (k: string) => Float64Array, info: SideInfo, cache: SideCache, dOut: Float64Array, grad: (k: string) => Float64Array | undefined) => {
-    const gs = ttBackward(cache.cores, info.sizes, info.ranks, cache.lefts, dOut);
-    add(grad(info.keys[0]), gs[0]!);
-    add(grad(info.keys[1]), gs[1]!);
-    const dG3t = gs[2]!;
-    if (!info.gate) {
-      add(grad(info.keys[2]), dG3t);
-      return;
-    }
-    const G3 = get(info.keys[2]);
-    const gb = cache.gb!;
-    const gd = cache.gd!;
-    const r2 = info.ranks[2];
-    const d3 = info.sizes[2];
-    const gG3 = grad(info.keys[2]);
-    const dgb = new Float64Array(r2);
-    const dgd = new Float64Array(d3);
-    for (let a = 0; a < r2; a++) for (let i = 0; i < d3; i++) {
-      const o = (a * d3 + i) * r;
-      let acc = 0;
-      for (let j = 0; j < r; j++) acc += dG3t[o + j]! * G3[o + j]!;
-      dgb[a]! += acc * gd[i]!;
-      dgd[i]! += acc * gb[a]!;
-      if (gG3) {
-        const f = gb[a]! * gd[i]!;
-        for (let j = 0; j < r; j++) gG3[o + j]! += f * dG3t[o + j]!;
-      }
-    }
-    add(grad(info.gate.rank), activateBackward(act, gb, dgb));
-    add(grad(info.gate.mode), activateBackward(act, gd, dgd));
-  };
-  return {
-    plan,
-    forward(get) {
-      const cache: { a: SideCache; b: SideCache }[] = [];
-      const updates: FitUpdate[] = infos.map((x) => {
-        const fa = fwdSide(get, x.a);
-        const fb = fwdSide(get, x.b);
-        cache.push({ a: fa.cache, b: fb.cache });
-        return { A: fa.out, B: fb.out, s, rho: r };
-      });
-      return { updates, cache };
-    },
-    backward(get, cache, dA, dB, grad) {
-      const cc = cache as { a: SideCache; b: SideCache }[];
-      infos.forEach((x, i) => {
-        bwdSide(get, x.a, cc[i]!.a, dA[i]!, grad);
-        bwdSide(get, x.b, cc[i]!.b, dB[i]!, grad);
-      });
-    },
-  };
 }
 
 /** Keys fitted: every trainable tensor, plus the frozen ones when ctx.fitFrozen. */
@@ -431,7 +298,7 @@ export const tracFitter: MethodFitter = {
 
   init(ctx, config, plan) {
     const c = config as unknown as TracConfig;
-    const model = tracModel(c, plan);
+    const model = tracDifferentiable.model(config, plan);
     let best: Map<string, Float64Array> | undefined;
     let bestErr = Infinity;
     for (const gauge of ['svd', 'given'] as const) {
@@ -448,7 +315,7 @@ export const tracFitter: MethodFitter = {
   fitted: fittedKeys,
 
   model(_ctx, config, plan) {
-    return tracModel(config as unknown as TracConfig, plan);
+    return tracDifferentiable.model(config, plan);
   },
 };
 

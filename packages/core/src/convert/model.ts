@@ -8,18 +8,10 @@ import type { ParamPlan } from '../methods/types.js';
 import type { LossFn } from './optim.js';
 import { moduleError, type FitUpdate, type Target } from './target.js';
 
-/** Read access to the current value of a tensor. */
-export type Getter = (key: string) => Float64Array;
-/** Gradient accumulator of a tensor, or undefined when the tensor is held fixed. */
-export type GradGetter = (key: string) => Float64Array | undefined;
-
-export interface FitModel {
-  plan: ParamPlan;
-  /** Universal form of every planned module (in `plan.modules` order). */
-  forward(get: Getter): { updates: FitUpdate[]; cache: unknown };
-  /** Accumulate into `grad(key)` the gradient of the loss given ∂/∂A′ and ∂/∂B′ per module. */
-  backward(get: Getter, cache: unknown, dA: Float64Array[], dB: Float64Array[], grad: GradGetter): void;
-}
+// The seam itself lives with the methods (each method's `grad.ts`), shared with training.
+export type { Getter, GradGetter } from '../methods/differentiable.js';
+import type { DifferentiableModel, Getter, GradGetter } from '../methods/differentiable.js';
+export type FitModel = DifferentiableModel;
 
 /** Flat parameter vector over the fitted tensors; the others stay at their values. */
 export class ParamVector {
