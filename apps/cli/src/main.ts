@@ -7,6 +7,7 @@ import { convertCommand, convertHelp } from './commands/convert.js';
 import { demoCommand, demoHelp } from './commands/demo.js';
 import { diffCommand, diffHelp } from './commands/diff.js';
 import { exportCommand, exportHelp } from './commands/export.js';
+import { importCommand, importHelp } from './commands/import.js';
 import { benchCommand, benchHelp } from './commands/bench.js';
 import { initCommand, initHelp } from './commands/init.js';
 import { makeModelCommand, makeModelHelp } from './commands/make-model.js';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
   init: { run: initCommand, help: initHelp },
   export: { run: exportCommand, help: exportHelp },
+  import: { run: importCommand, help: importHelp },
   diff: { run: diffCommand, help: diffHelp },
   demo: { run: demoCommand, help: demoHelp },
   'make-model': { run: makeModelCommand, help: makeModelHelp },

@@ -65,3 +65,4 @@ export {
 export { MANIFEST_MODEL, MANIFEST_MODULES, presetForHubId, shapeFromManifest } from './manifest.js';
 export { stableStringify } from './json.js';
 export * from './torch/index.js';
+export * from './official/index.js';

@@ -5,7 +5,7 @@ import { AdapterFormatError, NonFiniteError, TensorPeftError } from '../../error
 import { readTorchCheckpoint, readTorchStateDict } from './checkpoint.js';
 import { UnsafePickleError } from './errors.js';
 import { unpickle } from './pickle.js';
-import { PickleWriter, tensorW, torchSaveStateDict, torchSaveZip, type W } from './testing/pickle-writer.js';
+import { PickleWriter, tensorW, writeTorchStateDict, torchSaveZip, type W } from './writer.js';
 import { PyDict, PyObject, TorchTensor } from './values.js';
 
 const f32bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
@@ -43,7 +43,7 @@ describe('torch.save state dicts', () => {
         (specs) => {
           const byName = new Map<string, { shape: number[]; data: Float32Array }>();
           specs.forEach(([name, shape, seed]) => byName.set(name, { shape, data: randomTensor(shape, seed) }));
-          const read = readTorchStateDict(torchSaveStateDict(byName), { file: 'x.bin' });
+          const read = readTorchStateDict(writeTorchStateDict(byName), { file: 'x.bin' });
           expect([...read.keys()]).toEqual([...byName.keys()]);
           for (const [k, t] of byName) {
             expect(read.get(k)!.shape).toEqual(t.shape);
@@ -130,7 +130,7 @@ describe('the restricted unpickler refuses code', () => {
 });
 
 describe('malformed checkpoints give typed errors', () => {
-  const good = torchSaveStateDict([['a', { shape: [2, 3], data: randomTensor([2, 3], 1) }]]);
+  const good = writeTorchStateDict([['a', { shape: [2, 3], data: randomTensor([2, 3], 1) }]]);
 
   it('legacy format, not a zip, missing data.pkl, compressed entries, big-endian', () => {
     expectError(() => readTorchCheckpoint(new Uint8Array([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e])), AdapterFormatError, 'legacy');
@@ -150,7 +150,7 @@ describe('malformed checkpoints give typed errors', () => {
   });
 
   it('NaN values are a NonFiniteError naming the tensor', () => {
-    const bad = torchSaveStateDict([['lora.x', { shape: [2], data: new Float32Array([1, NaN]) }]]);
+    const bad = writeTorchStateDict([['lora.x', { shape: [2], data: new Float32Array([1, NaN]) }]]);
     expectError(() => readTorchStateDict(bad), NonFiniteError);
     expect(readTorchStateDict(bad, { allowNonFinite: true }).get('lora.x')!.data[1]).toBeNaN();
   });

@@ -13,3 +13,4 @@ export {
   type TorchCheckpoint,
 } from './checkpoint.js';
 export { PyDict, PyGlobal, PyObject, PySet, PyTuple, TorchStorage, TorchTensor, type PyValue, type TorchDtype } from './values.js';
+export { PickleWriter, tensorW, torchSaveZip, writeTorchStateDict, type W as PickleValue } from './writer.js';

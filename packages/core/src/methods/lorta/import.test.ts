@@ -5,7 +5,7 @@ import { materializeAdapter } from '../../io/adapter.js';
 import { detectOfficial, importOfficial } from '../../io/official/import.js';
 import { json, randn, relErr, type T } from '../../io/official/testing/reference.js';
 import { writeSafetensors } from '../../io/safetensors.js';
-import { torchSaveStateDict } from '../../io/torch/testing/pickle-writer.js';
+import { writeTorchStateDict } from '../../io/torch/writer.js';
 import { buildShape } from '../../model/architectures.js';
 import { Prng } from '../../util/prng.js';
 import '../all.js';
@@ -79,7 +79,7 @@ function portFiles(targets: string[], opts: { rslora?: boolean; bin?: boolean; a
     peft_version: '0.12.1.dev0',
   };
   const weights = opts.bin
-    ? (['adapter_model.bin', torchSaveStateDict(sd)] as const)
+    ? (['adapter_model.bin', writeTorchStateDict(sd)] as const)
     : (['adapter_model.safetensors', writeSafetensors(new Map([...sd].map(([k, v]) => [k, v])), { dtype: 'fp32', metadata: { format: 'pt' } })] as const);
   return { files: new Map<string, Uint8Array>([['adapter_config.json', json(config)], weights]), expected };
 }

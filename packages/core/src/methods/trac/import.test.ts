@@ -4,7 +4,7 @@ import { ConfigError, ShapeMismatchError, TensorPeftError } from '../../errors.j
 import { adapterFromBytes, adapterToFiles, materializeAdapter } from '../../io/adapter.js';
 import { detectOfficial, importOfficial } from '../../io/official/import.js';
 import { json, loraDelta, randn, relErr, ttMatrix, type T } from '../../io/official/testing/reference.js';
-import { torchSaveStateDict } from '../../io/torch/testing/pickle-writer.js';
+import { writeTorchStateDict } from '../../io/torch/writer.js';
 import { buildShape } from '../../model/architectures.js';
 import { Prng } from '../../util/prng.js';
 import '../all.js';
@@ -119,7 +119,7 @@ function officialFiles(structure: Structure, activation: string, seed: number) {
   };
   const files = new Map<string, Uint8Array>([
     ['adapter_config.json', json(config)],
-    ['adapter_model.bin', torchSaveStateDict(sd)],
+    ['adapter_model.bin', writeTorchStateDict(sd)],
   ]);
   return { files, expected, sd };
 }
@@ -175,7 +175,7 @@ describe('TRAC official checkpoints import', () => {
     };
     const missing = new Map(sd);
     missing.delete('base_model.model.shared_trainable_param_U_v_lora_B_2');
-    const e1 = err(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', torchSaveStateDict(missing)]]) }));
+    const e1 = err(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', writeTorchStateDict(missing)]]) }));
     expect(e1).toBeInstanceOf(ShapeMismatchError);
     expect(e1.details.tensor).toBe('base_model.model.shared_trainable_param_U_v_lora_B_2');
     const cfg = JSON.parse(new TextDecoder().decode(files.get('adapter_config.json')));
@@ -184,7 +184,7 @@ describe('TRAC official checkpoints import', () => {
     expect(e2.details.found).toBe('relu');
     const extra = new Map(sd);
     extra.set('base_model.model.bert.encoder.layer.0.output.LayerNorm.weight', randn([D], new Prng(1)));
-    const e3 = err(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', torchSaveStateDict(extra)]]) }));
+    const e3 = err(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', writeTorchStateDict(extra)]]) }));
     expect(e3.details.tensor).toBe('base_model.model.bert.encoder.layer.0.output.LayerNorm.weight');
   });
 });

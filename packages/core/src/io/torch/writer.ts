@@ -1,9 +1,9 @@
 /**
- * Test helper: a tiny pickle writer (protocol 2, the protocol torch.save uses) and a `torch.save`
- * zip builder, so tests can make official-format files from documented byte layouts without
- * Python. Opcodes per CPython's Lib/pickletools.py; zip layout per torch/serialization.py
- * (`archive/data.pkl`, `archive/data/<key>`, `archive/version`, `archive/byteorder`).
- * Not exported from the package.
+ * Writing `torch.save`-format files: a small pickle writer (protocol 2, what torch.save emits) and
+ * the zip container (`archive/data.pkl`, `archive/data/<key>` raw little-endian storages,
+ * `archive/version`, `archive/byteorder`; torch/serialization.py). Used to hand adapters back to
+ * the official Python code (`export --to official`) and, in tests, to build official-format files
+ * from their documented byte layouts. Opcodes per CPython's Lib/pickletools.py.
  */
 import { zipSync } from 'fflate';
 
@@ -183,9 +183,10 @@ export function torchSaveZip(pkl: Uint8Array, storages: { key: string; bytes: Ui
 }
 
 /**
- * `torch.save(OrderedDict(name → tensor))` for float32 tensors, one storage per tensor, keys "0", "1", …
+ * `torch.save(OrderedDict(name → tensor))` of float32 tensors (one storage per tensor, keys "0", "1", …),
+ * as PEFT's `adapter_model.bin`; `torch.load(…, weights_only=True)` needs nothing beyond its default allowlist.
  */
-export function torchSaveStateDict(tensors: Iterable<[string, { shape: number[]; data: Float32Array }]>): Uint8Array {
+export function writeTorchStateDict(tensors: Iterable<[string, { shape: number[]; data: Float32Array }]>): Uint8Array {
   const items: [W, W][] = [];
   const storages: { key: string; bytes: Uint8Array }[] = [];
   let i = 0;
