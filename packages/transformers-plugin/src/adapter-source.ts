@@ -1,94 +1,41 @@
-/** Reading an adapter folder (local path in Node, or http(s) URL) with progress events. */
-import { adapterFromBytes, CONFIG_FILE, WEIGHTS_FILE, DEFAULT_MAX_BYTES, FetchError, type Adapter } from '@tensorpeft/core';
-import type { AdapterProgressCallback } from './types.js';
+/**
+ * Reading an adapter's files for `load_adapter`, through core's browser-safe loader: Hub ids are
+ * resolved with transformers.js' own `env` (`remoteHost`, `remotePathTemplate`, `allowRemoteModels`)
+ * and the given `revision`, relative URLs against the page, Files / bytes as given, folders in Node.
+ */
+import { readAdapterFiles, type AdapterFromBytesInput, type AdapterLocation, type ReadAdapterOptions } from '@tensorpeft/core';
+import { env } from '@huggingface/transformers';
+import type { AdapterSource, LoadAdapterOptions } from './types.js';
 
-function joinLocation(base: string, name: string): string {
-  return base.endsWith('/') ? `${base}${name}` : `${base}/${name}`;
+/** The Hub settings transformers.js resolves model ids with (false: remote models are off). */
+function hubFromEnv(): ReadAdapterOptions['hub'] {
+  const e = env as { allowRemoteModels?: boolean; remoteHost?: string; remotePathTemplate?: string };
+  if (e.allowRemoteModels === false) return false;
+  return { ...(e.remoteHost ? { remoteHost: e.remoteHost } : {}), ...(e.remotePathTemplate ? { remotePathTemplate: e.remotePathTemplate } : {}) };
 }
 
-function isUrl2(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
-
-/** Read one adapter file with progress events (local path in Node, or http(s) URL). */
-async function readWithProgress(file: string, name: string, cb: AdapterProgressCallback): Promise<Uint8Array> {
-  cb({ status: 'initiate', name, file });
-  let out: Uint8Array;
-  if (isUrl2(file)) {
-    const res = await fetch(file);
-    if (!res.ok) throw new FetchError(`cannot load adapter "${name}": ${file}: HTTP ${res.status} ${res.statusText}`.trim());
-    cb({ status: 'download', name, file });
-    const total = Number(res.headers.get('content-length') ?? 0);
-    const chunks: Uint8Array[] = [];
-    let loaded = 0;
-    if (res.body) {
-      const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        loaded += value.length;
-        if (loaded > DEFAULT_MAX_BYTES) {
-          await reader.cancel();
-          throw new FetchError(`cannot load adapter "${name}": ${file} is larger than ${DEFAULT_MAX_BYTES} bytes`, { file, expected: `≤ ${DEFAULT_MAX_BYTES} bytes`, found: `> ${DEFAULT_MAX_BYTES} bytes` });
+/** The two files of `source` (anything but an `Adapter` object), with progress events under `name`. */
+export async function readAdapter(source: Exclude<AdapterSource, { plan: unknown }>, name: string, opts: LoadAdapterOptions): Promise<AdapterFromBytesInput> {
+  const cb = opts.progress_callback;
+  const files = await readAdapterFiles(source as AdapterLocation, {
+    hub: hubFromEnv(),
+    ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
+    ...(opts.max_file_bytes !== undefined ? { maxBytes: opts.max_file_bytes } : {}),
+    ...(opts.connect_timeout_ms !== undefined ? { connectTimeoutMs: opts.connect_timeout_ms } : {}),
+    ...(opts.idle_timeout_ms !== undefined ? { idleTimeoutMs: opts.idle_timeout_ms } : {}),
+    ...(opts.redirect !== undefined ? { redirect: opts.redirect } : {}),
+    ...(opts.allowed_origins !== undefined ? { allowedOrigins: opts.allowed_origins } : {}),
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    ...(cb
+      ? {
+          onProgress: (e) =>
+            cb(
+              e.status === 'progress'
+                ? { status: 'progress', name, file: e.file, loaded: e.loaded ?? 0, total: e.total ?? 0, progress: e.total ? ((e.loaded ?? 0) / e.total) * 100 : 100 }
+                : { status: e.status, name, file: e.file },
+            ),
         }
-        cb({ status: 'progress', name, file, loaded, total: total || loaded, progress: total ? (loaded / total) * 100 : 0 });
-      }
-    } else {
-      chunks.push(new Uint8Array(await res.arrayBuffer()));
-      loaded = chunks[0]!.length;
-    }
-    out = new Uint8Array(loaded);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-  } else {
-    const fs = await import('node:fs/promises');
-    const fh = await fs.open(file, 'r').catch((e: Error) => {
-      throw new FetchError(`cannot load adapter "${name}": ${file}: ${e.message}`);
-    });
-    try {
-      const total = (await fh.stat()).size;
-      // Sized by the file system, still checked before the allocation.
-      if (total > DEFAULT_MAX_BYTES) throw new FetchError(`cannot load adapter "${name}": ${file} is larger than ${DEFAULT_MAX_BYTES} bytes`, { file, expected: `≤ ${DEFAULT_MAX_BYTES} bytes`, found: `${total} bytes` });
-      cb({ status: 'download', name, file });
-      out = new Uint8Array(total);
-      const CHUNK = 1 << 20;
-      let loaded = 0;
-      while (loaded < total) {
-        const { bytesRead } = await fh.read(out, loaded, Math.min(CHUNK, total - loaded), loaded);
-        if (bytesRead === 0) break;
-        loaded += bytesRead;
-        cb({ status: 'progress', name, file, loaded, total, progress: (loaded / total) * 100 });
-      }
-      if (total === 0) cb({ status: 'progress', name, file, loaded: 0, total: 0, progress: 100 });
-    } finally {
-      await fh.close();
-    }
-  }
-  cb({ status: 'done', name, file });
-  return out;
-}
-
-export async function loadSourceWithProgress(source: string, name: string, cb: AdapterProgressCallback): Promise<Adapter> {
-  const strip = (s: string): string => {
-    for (const f of [CONFIG_FILE, WEIGHTS_FILE]) if (s.endsWith(`/${f}`)) return s.slice(0, -f.length - 1);
-    return s;
-  };
-  let base: string;
-  let q = '';
-  if (isUrl2(source)) {
-    const u = new URL(source);
-    u.pathname = strip(u.pathname);
-    q = u.search;
-    u.search = '';
-    base = u.toString().replace(/\/+$/, '');
-  } else {
-    base = strip(source.replace(/\/+$/, '') || '/');
-  }
-  const config = await readWithProgress(`${joinLocation(base, CONFIG_FILE)}${q}`, name, cb);
-  const safetensors = await readWithProgress(`${joinLocation(base, WEIGHTS_FILE)}${q}`, name, cb);
-  return adapterFromBytes({ config, safetensors, source: base });
+      : {}),
+  });
+  return { config: files.config, safetensors: files.safetensors, source: files.source };
 }

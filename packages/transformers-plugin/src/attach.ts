@@ -52,10 +52,10 @@ function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => Mo
     configurable: true,
     writable: true,
     value(this: ModelLike & Record<symbol, unknown>, inputs: unknown, opts?: unknown, ...rest: unknown[]) {
-      if (isPlainObject(opts) && 'adapter' in opts) {
+      if (hasCallOptions(opts)) {
         let entry: Entry;
         try {
-          entry = reg.entryFor((opts.adapter ?? null) as string | null);
+          entry = callEntry(reg, opts, this[VIEW] as Entry | undefined).entry;
         } catch (e) {
           return Promise.reject(e);
         }
@@ -72,15 +72,14 @@ function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => Mo
       configurable: true,
       writable: true,
       value(this: ModelLike & Record<symbol, unknown>, opts: Record<string, unknown> = {}) {
-        if (isPlainObject(opts) && 'adapter' in opts) {
-          const { adapter, ...rest } = opts;
-          let entry: Entry;
+        if (hasCallOptions(opts)) {
+          let picked: { entry: Entry; rest: Record<string, unknown> };
           try {
-            entry = reg.entryFor((adapter ?? null) as string | null);
+            picked = callEntry(reg, opts, this[VIEW] as Entry | undefined);
           } catch (e) {
             return Promise.reject(e);
           }
-          return reg.pinned(entry, () => origGenerate.call(makeView(entry), rest));
+          return reg.pinned(picked.entry, () => origGenerate.call(makeView(picked.entry), picked.rest));
         }
         if (this[VIEW]) return origGenerate.call(this, opts);
         const entry = reg.currentEntry();
@@ -89,6 +88,21 @@ function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => Mo
     });
   }
   return makeView;
+}
+
+function hasCallOptions(x: unknown): x is Record<string, unknown> {
+  return isPlainObject(x) && ('adapter' in x || 'scale' in x);
+}
+
+/**
+ * The entry a call with `{ adapter?, scale? }` runs (`adapter` absent: the one active now, or the
+ * view's), and its other options. A scale gives an unregistered scaled view of that entry.
+ */
+function callEntry(reg: AdapterRegistry, opts: Record<string, unknown>, viewEntry: Entry | undefined): { entry: Entry; rest: Record<string, unknown> } {
+  const { adapter, scale, ...rest } = opts;
+  let entry = 'adapter' in opts ? reg.entryFor((adapter ?? null) as string | null) : (viewEntry ?? reg.currentEntry());
+  if (scale !== undefined) entry = reg.scaledEntry(entry, scale as number);
+  return { entry, rest };
 }
 
 /** Hook a pipeline's `_call`: its last argument may carry `adapter`; the whole call is pinned. */
@@ -111,15 +125,14 @@ function hookPipeline(pipe: PipelineLike, reg: AdapterRegistry, modelView: (e: E
     writable: true,
     value(this: PipelineLike, ...args: unknown[]) {
       const last = args[args.length - 1];
-      if (args.length >= 2 && isPlainObject(last) && 'adapter' in last) {
-        const { adapter, ...restOpts } = last;
-        let entry: Entry;
+      if (args.length >= 2 && hasCallOptions(last)) {
+        let picked: { entry: Entry; rest: Record<string, unknown> };
         try {
-          entry = reg.entryFor((adapter ?? null) as string | null);
+          picked = callEntry(reg, last, undefined);
         } catch (e) {
           return Promise.reject(e);
         }
-        return runPinned(this, entry, [...args.slice(0, -1), restOpts]);
+        return runPinned(this, picked.entry, [...args.slice(0, -1), picked.rest]);
       }
       return runPinned(this, reg.currentEntry(), args);
     },
@@ -129,11 +142,12 @@ function hookPipeline(pipe: PipelineLike, reg: AdapterRegistry, modelView: (e: E
 
 /**
  * Attach the adapter registry to a transformers.js model (from `AutoModel*.from_pretrained`, loaded
- * after `enableAdapters(env)`) or a pipeline (its `.model`). Adds `load_adapter`, `set_adapter`,
- * `disable_adapters`, `unload_adapter`, `list_adapters`, `active_adapter`, `with_adapter`,
+ * after `enableAdapters(env)`) or a pipeline (its `.model`). Adds PEFT's `load_adapter`, `set_adapter`,
+ * `disable_adapters`, `enable_adapters`, `active_adapters`, `delete_adapter`, `add_weighted_adapter`,
+ * and `set_adapter_scale`, `unload_adapter`, `list_adapters`, `active_adapter`, `with_adapter`,
  * `set_max_adapter_bytes`, `adapter_memory` to the object and returns it. Calls and `generate()`
  * keep one adapter from start to end; `model(inputs, { adapter })`, `model.generate({ …, adapter })`
- * and `pipe(input, { …, adapter })` pick one per call (`null`: the base model).
+ * and `pipe(input, { …, adapter })` pick one per call (`null`: the base model), `scale` scales its ΔW for the call.
  */
 export function attachAdapters<T extends object>(target: T, opts: AttachOptions = {}): T & AdapterMethods {
   const isModel = 'sessions' in target;
@@ -151,6 +165,11 @@ export function attachAdapters<T extends object>(target: T, opts: AttachOptions 
     set_adapter: { value: reg.set_adapter.bind(reg), configurable: true },
     disable_adapters: { value: reg.disable_adapters.bind(reg), configurable: true },
     unload_adapter: { value: reg.unload_adapter.bind(reg), configurable: true },
+    delete_adapter: { value: reg.delete_adapter.bind(reg), configurable: true },
+    enable_adapters: { value: reg.enable_adapters.bind(reg), configurable: true },
+    active_adapters: { value: reg.active_adapters.bind(reg), configurable: true },
+    add_weighted_adapter: { value: reg.add_weighted_adapter.bind(reg), configurable: true },
+    set_adapter_scale: { value: reg.set_adapter_scale.bind(reg), configurable: true },
     list_adapters: { value: reg.list_adapters.bind(reg), configurable: true },
     active_adapter: { get: () => reg.active_adapter, configurable: true },
     with_adapter: { value: (name: string | null) => view(reg.entryFor(name)), configurable: true },

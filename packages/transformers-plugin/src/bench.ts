@@ -128,8 +128,8 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
 
       log(`${id}: plugin`);
       const [pluginCreate, model] = await time(() => from_pretrained(env, AutoModelForSequenceClassification, id, { dtype: 'fp32' }));
-      await model.load_adapter('a', a1);
-      await model.load_adapter('b', a2);
+      await model.load_adapter(a1, { adapter_name: 'a' });
+      await model.load_adapter(a2, { adapter_name: 'b' });
       model.set_adapter('a');
 
       // Swap.
@@ -156,7 +156,7 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       const mergeLoads: number[] = [];
       let mergeHeld = 0;
       for (let i = 0; i < (quick ? 1 : 3); i++) {
-        const [ms, info] = await time(() => mm.load_adapter('a', a1, { replace: true, ...(opts.backend ? { backend: opts.backend } : {}) }));
+        const [ms, info] = await time(() => mm.load_adapter(a1, { adapter_name: 'a', replace: true, ...(opts.backend ? { backend: opts.backend } : {}) }));
         mergeLoads.push(ms);
         mergeHeld = info.bytes;
       }
@@ -212,11 +212,11 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
         const loads: number[] = [];
         let held = 0;
         for (let i = 0; i < (quick ? 1 : 5); i++) {
-          const [ms, info] = await time(() => model.load_adapter(`load-${type}`, adir, { replace: true, ...(opts.backend ? { backend: opts.backend } : {}) }));
+          const [ms, info] = await time(() => model.load_adapter(adir, { adapter_name: `load-${type}`, replace: true, ...(opts.backend ? { backend: opts.backend } : {}) }));
           loads.push(ms);
           held = info.bytes;
         }
-        model.unload_adapter(`load-${type}`);
+        model.delete_adapter(`load-${type}`);
         rows.push({ bench: `load_adapter ${type} (folder → ready)`, shape: `${dims}, rank ${ad.plan.rank}`, ms: median(loads), bytes: fileBytes, note: `${held} bytes materialized` });
       }
       await (model as unknown as { dispose(): Promise<unknown> }).dispose();

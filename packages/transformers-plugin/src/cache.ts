@@ -7,12 +7,16 @@ import { shapeFromHfConfig } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { decodeModel, rewriteModel, type RewriteResult } from './rewrite.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
+// IS_NODE: Node, where transformers.js asks the cache twice for a file (see `enableAdapters`).
+import { IS_NODE, isUrl, readModelFile } from './model-files.js';
 
 /** The part of transformers.js' `env` the plugin uses. */
 export interface CacheEnv {
   useCustomCache: boolean;
   customCache: unknown;
   allowRemoteModels?: boolean;
+  /** transformers.js' switch for `localModelPath` reads (off by default in browsers). */
+  allowLocalModels?: boolean;
 }
 
 export interface CacheLike {
@@ -54,30 +58,12 @@ export function failuresSince(since: number): unknown[] {
   return FAILURES.slice(FAILURES.length - n).map((f) => f.error);
 }
 
-/** Node (where transformers.js asks the cache twice for a file: see `enableAdapters`). */
-const IS_NODE = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-
-function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
-
 async function readSource(key: string, env: CacheEnv, prev: CacheLike | null): Promise<Uint8Array | undefined> {
   if (prev) {
     const r = await prev.match(key);
     if (r) return new Uint8Array(await r.arrayBuffer());
   }
-  if (isUrl(key)) {
-    if (env.allowRemoteModels === false) return undefined;
-    const res = await fetch(key);
-    return res.ok ? new Uint8Array(await res.arrayBuffer()) : undefined;
-  }
-  try {
-    const fs = await import('node:fs/promises');
-    const b = await fs.readFile(key);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch {
-    return undefined;
-  }
+  return readModelFile(key, env);
 }
 
 /**

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
-import { createAdapter, DEFAULT_MAX_BYTES, FetchError, saveAdapter, type Adapter } from '@tensorpeft/core';
+import { AdapterFormatError, createAdapter, DEFAULT_MAX_BYTES, saveAdapter, type Adapter } from '@tensorpeft/core';
 import { writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { attachAdapters, enableAdapters, from_pretrained, type AdapterProgressInfo } from './plugin.js';
 
@@ -222,9 +222,10 @@ describe('progress callbacks', () => {
     const all = events.filter((e) => e.status === 'progress').map((e) => e.progress!);
     expect(all.every((p) => p >= 0 && p <= 100)).toBe(true);
     expect(model.list_adapters()[0]).toMatchObject({ name: 'disk', materialized: true });
-    // Without a callback, the same folder loads through core.
-    await model.load_adapter('again', dir);
-    await expect(model.load_adapter('missing', path.join(root, 'nope'), { progress_callback: () => undefined })).rejects.toBeInstanceOf(FetchError);
+    // Without a callback, the same folder loads through the same path (PEFT's argument order).
+    await model.load_adapter(dir, { adapter_name: 'again' });
+    // One loader with or without a callback: the same typed errors.
+    await expect(model.load_adapter(path.join(root, 'nope'), { adapter_name: 'missing', progress_callback: () => undefined })).rejects.toBeInstanceOf(AdapterFormatError);
     // An oversized weights file (sparse: no disk used) is refused from its size, before any allocation.
     const huge = path.join(root, 'adapter-huge');
     await mkdir(huge, { recursive: true });
@@ -232,8 +233,8 @@ describe('progress callbacks', () => {
     await copyFile(weights, path.join(huge, 'adapter_model.safetensors'));
     await truncate(path.join(huge, 'adapter_model.safetensors'), DEFAULT_MAX_BYTES + 1);
     const err = await model.load_adapter('huge', huge, { progress_callback: () => undefined }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(FetchError);
-    expect((err as Error).message).toMatch(new RegExp(`adapter_model\\.safetensors is larger than ${DEFAULT_MAX_BYTES} bytes.*found ${DEFAULT_MAX_BYTES + 1} bytes`));
+    expect(err).toBeInstanceOf(AdapterFormatError);
+    expect((err as Error).message).toMatch(new RegExp(`larger than the size limit \\(file .*adapter_model\\.safetensors\\): expected ≤ ${DEFAULT_MAX_BYTES} bytes, found ${DEFAULT_MAX_BYTES + 1} bytes`));
     expect(model.list_adapters().map((a) => a.name)).toEqual(['disk', 'again']);
   });
 });

@@ -11,7 +11,7 @@ export interface PretrainedLoader<M> {
 }
 
 export interface FromPretrainedOptions extends Record<string, unknown> {
-  /** Adapters to load: name → folder/URL, Adapter, or bytes. The first becomes active. */
+  /** Adapters to load: name → source (Hub id, URL, folder, Files, bytes, Adapter). The first becomes active. */
   adapters?: Record<string, AdapterSource>;
   /** `branch` (default) or `merge` (fp32 models; see `EnableOptions.mode`). */
   mode?: 'branch' | 'merge';
@@ -54,7 +54,7 @@ export async function from_pretrained<M extends object>(
   const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;
   for (const [name, src] of Object.entries(adapters ?? {})) {
-    await m.load_adapter(name, src, cb ? { progress_callback: cb } : {});
+    await m.load_adapter(src, { adapter_name: name, ...(cb ? { progress_callback: cb } : {}) });
     if (first) m.set_adapter(name);
     first = false;
   }

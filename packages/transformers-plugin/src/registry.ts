@@ -2,13 +2,15 @@
  * The adapter registry of one transformers.js model: hooks its sessions' `run`, keeps each loaded
  * adapter's feeds (re-materialized after an LRU eviction), and swaps them atomically per run.
  */
-import { adapterFromBytes, loadAdapter, getBackend, ShapeMismatchError, type Adapter, type AdapterFromBytesInput, type Backend, type ModuleUpdate, type WeightLayout } from '@tensorpeft/core';
+import { adapterFromBytes, getBackend, ShapeMismatchError, type Adapter, type AdapterFromBytesInput, type Backend, type ModuleUpdate, type TensorMap, type WeightLayout } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch } from './rewrite.js';
 import { FAILURES } from './cache.js';
-import { gpuBufferBytes, materializeAny, ortGpuTensor, ortTensor, releaseAll, type AnyUpdate, type Feeds, type GpuMaterializer, type GpuModuleUpdateLike, type HookedSession, type OrtTensor, type SessionLike, type SessionModule, type SessionParam } from './ort-feeds.js';
-import { loadSourceWithProgress } from './adapter-source.js';
-import type { AdapterMemoryInfo, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions, LoadedAdapterInfo } from './types.js';
+import { gpuBufferBytes, ortGpuTensor, ortTensor, releaseAll, type AnyUpdate, type Feeds, type GpuMaterializer, type GpuModuleUpdateLike, type HookedSession, type OrtTensor, type SessionLike, type SessionModule, type SessionParam } from './ort-feeds.js';
+import { readAdapter } from './adapter-source.js';
+import { adapterPayload, filesPayload, weightedPayload, type Payload } from './payload.js';
+import { normalizeLoadArgs } from './load-args.js';
+import type { AdapterMemoryInfo, AdapterProgressCallback, AttachOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
 
 function fmt(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
@@ -23,7 +25,17 @@ function stripPeftKey(key: string): string {
 /** One registry entry: an adapter (or the base model, `name` null) and its feeds per hooked session. */
 export interface Entry {
   name: string | null;
-  adapter: Adapter | null;
+  /** What the feeds are (re-)materialized from; null for the base model. */
+  payload: Payload | null;
+  /** Per-adapter scale on ΔW (heads are not scaled), folded into the feeds. */
+  scale: number;
+  /**
+   * Feeds a per-call scale rescales, with their unscaled-by-the-call data: branch `s·B′ᵀ` inputs
+   * (`w0` absent) and merged weights (`w0` present: the scaled weight is `W0 + f·(W − W0)`).
+   */
+  scalable?: Array<{ si: number; input: string; data: Float32Array; dims: number[]; w0?: Float32Array }>;
+  /** A per-call scaled view of this entry (not in the registry; feeds derived from it). */
+  derivedFrom?: { entry: Entry; factor: number };
   backend?: Backend;
   gpu?: GpuMaterializer;
   /** GPU-resident updates behind the feeds (released with them). */
@@ -39,6 +51,13 @@ export interface Entry {
   lastUse: number;
   /** Calls / generate() runs and session runs in progress pinned to this entry (not evicted while > 0). */
   pins: number;
+}
+
+/** `{ config, safetensors }` already in memory (not Blobs): parsed as given (its `shape` kept). */
+function isBytesInput(x: unknown): x is AdapterFromBytesInput {
+  if (typeof x !== 'object' || x === null || !('safetensors' in x) || !('config' in x)) return false;
+  const { config } = x as { config: unknown };
+  return (x as { safetensors: unknown }).safetensors instanceof Uint8Array && !(typeof Blob !== 'undefined' && config instanceof Blob);
 }
 
 /** Bytes held per pool (the budget applies to each). */
@@ -57,6 +76,10 @@ export class AdapterRegistry {
   private readonly base: Entry;
   /** The entry used by runs starting now (swapped atomically). */
   private current: Entry;
+  /** The adapter `set_adapter` chose (kept by `disable_adapters`, run again by `enable_adapters`). */
+  private selected: Entry | null = null;
+  /** Names reserved by loads in flight. */
+  private readonly pending = new Set<string>();
   private clock = 0;
   private maxBytes: number;
   private evictions = 0;
@@ -73,7 +96,7 @@ export class AdapterRegistry {
       throw new PluginError(`no session of this model has adapter inputs: call enableAdapters(env) before loading the model${why}`);
     }
     this.maxBytes = opts.max_adapter_bytes ?? Number.POSITIVE_INFINITY;
-    this.base = { name: null, adapter: null, info: null, feeds: this.sessions.map((h) => h.baseFeeds), loading: null, lastUse: 0, pins: 0 };
+    this.base = { name: null, payload: null, scale: 1, info: null, feeds: this.sessions.map((h) => h.baseFeeds), loading: null, lastUse: 0, pins: 0 };
     this.current = this.base;
   }
 
@@ -158,13 +181,25 @@ export class AdapterRegistry {
   private ensure(entry: Entry): Promise<Feeds[]> {
     if (entry.feeds) return Promise.resolve(entry.feeds);
     if (entry.loading) return entry.loading;
+    const derived = entry.derivedFrom;
+    if (derived) {
+      // The parent pinned for the derivation only: the view keeps its own (rescaled) tensors.
+      const p = this.pinned(derived.entry, () => this.ensure(derived.entry)).then((fs) => {
+        entry.feeds = this.rescaled(derived.entry, fs, derived.factor);
+        entry.loading = null;
+        return entry.feeds;
+      });
+      entry.loading = p;
+      p.catch(() => (entry.loading = null));
+      return p;
+    }
     // Make room first, with the sizes this adapter had: the evicted adapters' GPU buffers go back
     // to the pool before materializeToGpu asks it for buffers, so an adapter of the same shapes
     // reuses them instead of the device holding budget + one adapter at the peak.
     if (entry.info && !entry.removed) this.enforceBudget(entry, { cpu: entry.info.bytes, gpu: entry.info.gpu_bytes });
-    const p = materializeAny(entry.adapter!, entry.backend, entry.gpu)
-      .then((updates) =>
-        this.build(entry.name!, entry.adapter!, updates, entry.backend).then(
+    const p = entry.payload!.materialize(entry.backend, entry.gpu)
+      .then(({ updates, extras }) =>
+        this.build(entry.name!, entry.payload!, updates, extras, entry.backend, entry.scale).then(
           (built) => ({ built, updates }),
           (e: unknown) => {
             releaseAll(updates);
@@ -175,6 +210,7 @@ export class AdapterRegistry {
       .then(
         ({ built, updates }) => {
           entry.feeds = built.feeds;
+          entry.scalable = built.scalable;
           if (entry.gpu) entry.gpuHeld = updates as GpuModuleUpdateLike[];
           entry.loading = null;
           entry.lastUse = ++this.clock;
@@ -228,6 +264,7 @@ export class AdapterRegistry {
       if (!victim) break;
       // Not pinned: no run reads these feeds, so the GPU buffers can go back to the pool now.
       victim.feeds = null;
+      victim.scalable = undefined;
       releaseAll(victim.gpuHeld);
       victim.gpuHeld = undefined;
       total.cpu -= victim.info!.bytes;
@@ -240,21 +277,71 @@ export class AdapterRegistry {
     return this.current.name;
   }
 
-  /** Materialize an adapter (any method), check it against the model, keep its feeds under `name`. */
-  async load_adapter(name: string, source: AdapterSource, opts: LoadAdapterOptions = {}): Promise<LoadedAdapterInfo> {
-    if (this.adapters.has(name) && !opts.replace) throw new PluginError(`an adapter named "${name}" is already loaded (unload it first, or pass { replace: true })`);
-    const cb = opts.progress_callback;
-    let adapter: Adapter;
-    if (typeof source === 'string') adapter = cb ? await loadSourceWithProgress(source, name, cb) : await loadAdapter(source);
-    else adapter = 'method' in source && 'plan' in source ? source : adapterFromBytes(source as AdapterFromBytesInput);
-    const total = adapter.plan.modules.length;
+  /**
+   * Read an adapter (any method, any source), check it against the model, materialize it and keep
+   * its feeds under `adapter_name` (default `default`). PEFT's order: `load_adapter(source,
+   * { adapter_name })`; the older `load_adapter(name, source, opts)` still works (deprecated).
+   */
+  async load_adapter(...args: unknown[]): Promise<LoadedAdapterInfo> {
+    const { name, source, opts } = normalizeLoadArgs(args);
+    return this.reserved(name, opts.replace === true, async () => {
+      const cb = opts.progress_callback;
+      let payload: Payload;
+      if (typeof source === 'object' && source !== null && 'method' in source && 'plan' in source) payload = adapterPayload(source as Adapter);
+      else if (isBytesInput(source)) payload = filesPayload(adapterFromBytes(source), source);
+      else {
+        const files = await readAdapter(source, name, opts);
+        payload = filesPayload(adapterFromBytes(files), files);
+      }
+      const gpu = opts.gpu === null ? undefined : (opts.gpu ?? (typeof this.webgpu === 'object' ? this.webgpu : undefined));
+      const scale = opts.scale ?? 1;
+      this.checkScale(name, scale, gpu);
+      return this.install(name, payload, { scale, ...(opts.backend ? { backend: opts.backend } : {}), ...(gpu ? { gpu } : {}), ...(cb ? { cb } : {}) });
+    });
+  }
+
+  /**
+   * Run `fn` with `name` reserved: taken before the first await, so a second load under the same
+   * name while one is in flight is refused instead of silently overwriting it.
+   */
+  private async reserved<R>(name: string, replace: boolean, fn: () => Promise<R>): Promise<R> {
+    if (typeof name !== 'string' || name === '') throw new PluginError(`adapter_name must be a non-empty string, got ${JSON.stringify(name)}`);
+    if (this.pending.has(name)) throw new PluginError(`an adapter named "${name}" is already being loaded (wait for that call to finish)`);
+    if (this.adapters.has(name) && !replace) throw new PluginError(`an adapter named "${name}" is already loaded (delete_adapter it first, or pass { replace: true })`);
+    this.pending.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  private checkScale(name: string, scale: number, gpu: GpuMaterializer | undefined): void {
+    if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new PluginError(`adapter "${name}": scale must be a finite number, got ${String(scale)}`);
+    if (gpu && scale !== 1) throw new PluginError(`adapter "${name}": a scale other than 1 needs CPU feeds (GPU-fed adapters fold s into their buffers): pass { gpu: null }`);
+  }
+
+  /**
+   * Check `payload` against the model and the budget, materialize it and register it. Nothing is
+   * materialized for an adapter that does not fit (its size comes from the plan: a small file can
+   * describe huge factors).
+   */
+  private async install(name: string, payload: Payload, o: { scale: number; backend?: Backend; gpu?: GpuMaterializer; cb?: AdapterProgressCallback }): Promise<LoadedAdapterInfo> {
+    const { cb, gpu } = o;
+    this.checkFits(name, payload);
+    const need = this.plannedBytes(payload, gpu !== undefined);
+    if (need.cpu > this.maxBytes || need.gpu > this.maxBytes) {
+      throw new PluginError(`adapter "${name}" needs ${Math.max(need.cpu, need.gpu)} bytes materialized, more than max_adapter_bytes = ${this.maxBytes}`);
+    }
+    // Room first: evicted adapters' memory goes back before this one is materialized.
+    this.enforceBudget(undefined, need);
+    const total = payload.modules.length;
     cb?.({ status: 'initiate', name, file: 'materialize' });
     cb?.({ status: 'progress', name, file: 'materialize', loaded: 0, total, progress: 0 });
-    const gpu = opts.gpu === null ? undefined : (opts.gpu ?? (typeof this.webgpu === 'object' ? this.webgpu : undefined));
-    const updates = await materializeAny(adapter, opts.backend, gpu);
+    const { updates, extras } = await payload.materialize(o.backend, gpu);
     let built: Awaited<ReturnType<AdapterRegistry['build']>>;
     try {
-      built = await this.build(name, adapter, updates, opts.backend, cb);
+      built = await this.build(name, payload, updates, extras, o.backend, o.scale, cb);
     } catch (e) {
       releaseAll(gpu ? updates : undefined);
       throw e;
@@ -262,8 +349,10 @@ export class AdapterRegistry {
     cb?.({ status: 'done', name, file: 'materialize' });
     const entry: Entry = {
       name,
-      adapter,
-      ...(opts.backend ? { backend: opts.backend } : {}),
+      payload,
+      scale: o.scale,
+      scalable: built.scalable,
+      ...(o.backend ? { backend: o.backend } : {}),
       ...(gpu ? { gpu, gpuHeld: updates as GpuModuleUpdateLike[] } : {}),
       info: built.info,
       feeds: built.feeds,
@@ -274,6 +363,7 @@ export class AdapterRegistry {
     const old = this.adapters.get(name);
     this.adapters.set(name, entry);
     if (old && this.current === old) this.current = entry;
+    if (old && this.selected === old) this.selected = entry;
     if (old) this.releaseGpu(old);
     // Over the budget, even the adapter just loaded may go (it was checked; it re-materializes on use).
     this.enforceBudget();
@@ -281,11 +371,134 @@ export class AdapterRegistry {
     return this.infoOf(entry);
   }
 
-  private async build(name: string, adapter: Adapter, updates: AnyUpdate[], backend: Backend | undefined, cb?: AdapterProgressCallback): Promise<{ feeds: Feeds[]; info: LoadedAdapterInfo }> {
+  /** Module paths and shapes, head shapes, against the model's sessions (before materializing). */
+  private checkFits(name: string, payload: Payload): void {
+    for (const u of payload.modules) {
+      let found = false;
+      for (const h of this.sessions) {
+        const mod = h.modules.find((x) => x.path === u.path) ?? h.modules.find((x) => pathsMatch(u.path, x.path));
+        if (!mod) continue;
+        found = true;
+        if (mod.n !== u.n || mod.m !== u.m) {
+          throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
+        }
+      }
+      if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
+    }
+    for (const { key, shape } of payload.heads) {
+      const pname = stripPeftKey(key);
+      let found = false;
+      for (const h of this.sessions) {
+        const p = h.params.find((x) => x.name === pname) ?? h.params.find((x) => pathsMatch(pname, x.name));
+        if (!p) continue;
+        found = true;
+        const same = p.dims.length === shape.length && p.dims.every((d, i) => d === shape[i]);
+        if (!same) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} is ${fmt(shape)} in the adapter but ${fmt(p.dims)} in the model`);
+      }
+      if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} (${fmt(shape)}) has no overridable parameter in the model`);
+    }
+  }
+
+  /** The bytes `build` will hold for `payload`, from its plan (the same accounting as `build`). */
+  private plannedBytes(payload: Payload, gpu: boolean): PoolBytes {
+    let cpu = 0;
+    let gpuBytes = 0;
+    for (const u of payload.modules) {
+      let branch = false;
+      for (const h of this.sessions) {
+        const mod = h.modules.find((x) => x.path === u.path) ?? h.modules.find((x) => pathsMatch(u.path, x.path));
+        if (!mod) continue;
+        if (mod.inputW !== undefined) cpu += u.n * u.m * 4;
+        else branch = true;
+      }
+      if (branch) {
+        if (gpu) gpuBytes += (u.n + u.m) * u.rho * 4;
+        else cpu += (u.n + u.m) * u.rho * 4;
+      }
+    }
+    for (const { shape } of payload.heads) cpu += shape.reduce((a, d) => a * d, 1) * 4;
+    return { cpu, gpu: gpuBytes };
+  }
+
+  /**
+   * PEFT's `add_weighted_adapter(adapters, weights, adapter_name, combination_type)`: a new adapter
+   * with ΔW = Σᵢ wᵢ·ΔWᵢ (each source's own scale included), exact for adapters of any methods by
+   * rank concatenation (PEFT's `cat`; the only combination supported: the others approximate).
+   * Heads (modules_to_save) cannot be summed: sources with heads are refused unless
+   * `{ modules_to_save: 'base' }`, PEFT's outcome (the new adapter keeps the base model's heads).
+   */
+  async add_weighted_adapter(adapters: readonly string[], weights: readonly number[], adapter_name: string, combination_type: 'cat' = 'cat', opts: WeightedAdapterOptions = {}): Promise<LoadedAdapterInfo> {
+    if (combination_type !== 'cat') throw new PluginError(`add_weighted_adapter: combination_type "${String(combination_type)}" is not supported (only "cat", exact in the universal form)`);
+    if (!Array.isArray(adapters) || adapters.length === 0) throw new PluginError('add_weighted_adapter needs a non-empty list of adapter names');
+    if (!Array.isArray(weights) || weights.length !== adapters.length) throw new PluginError(`add_weighted_adapter: ${adapters.length} adapters but ${Array.isArray(weights) ? weights.length : 'no'} weights`);
+    const sources = adapters.map((n, i) => {
+      const e = this.entryFor(n);
+      const w = weights[i]!;
+      if (typeof w !== 'number' || !Number.isFinite(w)) throw new PluginError(`add_weighted_adapter: weight ${i} must be a finite number, got ${String(w)}`);
+      if (e.payload!.heads.length > 0 && opts.modules_to_save !== 'base') {
+        throw new PluginError(`add_weighted_adapter: adapter "${n}" has modules_to_save heads, which a weighted sum cannot combine; pass { modules_to_save: 'base' } to give "${adapter_name}" the base model's heads (as PEFT does)`);
+      }
+      return { payload: e.payload!, factor: w * e.scale };
+    });
+    return this.reserved(adapter_name, opts.replace === true, () =>
+      this.install(adapter_name, weightedPayload(sources), { scale: 1, ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.progress_callback ? { cb: opts.progress_callback } : {}) }),
+    );
+  }
+
+  /** Change adapter `name`'s scale on ΔW (PEFT's `set_scale`); its feeds are rebuilt at once. */
+  async set_adapter_scale(name: string, scale: number): Promise<void> {
+    const e = this.entryFor(name);
+    this.checkScale(name, scale, e.gpu);
+    if (scale === e.scale) return;
+    e.scale = scale;
+    // Rebuilt from the payload (exact), not by rescaling the held feeds; an evicted adapter gets
+    // the new scale when it is materialized again.
+    if (e.feeds) {
+      const { updates, extras } = await e.payload!.materialize(e.backend, undefined);
+      const built = await this.build(name, e.payload!, updates, extras, e.backend, scale);
+      e.feeds = built.feeds;
+      e.scalable = built.scalable;
+      e.info = built.info;
+    } else if (e.info) e.info = { ...e.info, scale };
+  }
+
+  /**
+   * An unregistered view of `entry` whose ΔW is scaled by `factor` for one call (heads unchanged):
+   * branch inputs s·B′ᵀ times `factor`, merged weights W0 + factor·(W − W0).
+   */
+  scaledEntry(entry: Entry, factor: number): Entry {
+    if (typeof factor !== 'number' || !Number.isFinite(factor)) throw new PluginError(`scale must be a finite number, got ${String(factor)}`);
+    if (factor === 1 || entry.payload === null) return entry;
+    if (entry.gpu) throw new PluginError(`adapter "${entry.name}": a per-call scale needs CPU feeds (load it with { gpu: null })`);
+    return { name: entry.name, payload: entry.payload, scale: entry.scale * factor, derivedFrom: { entry, factor }, info: entry.info, feeds: null, loading: null, lastUse: 0, pins: 0, removed: true };
+  }
+
+  private rescaled(entry: Entry, feeds: Feeds[], factor: number): Feeds[] {
+    const out = feeds.map((f) => ({ ...f }));
+    for (const { si, input, data, dims, w0 } of entry.scalable ?? []) {
+      const d = new Float32Array(data.length);
+      if (w0) for (let i = 0; i < d.length; i++) d[i] = w0[i]! + factor * (data[i]! - w0[i]!);
+      else for (let i = 0; i < d.length; i++) d[i] = factor * data[i]!;
+      out[si]![input] = ortTensor(d, dims);
+    }
+    return out;
+  }
+
+  private async build(
+    name: string,
+    payload: Payload,
+    updates: AnyUpdate[],
+    extras: TensorMap,
+    backend: Backend | undefined,
+    scale: number,
+    cb?: AdapterProgressCallback,
+  ): Promise<{ feeds: Feeds[]; info: LoadedAdapterInfo; scalable: NonNullable<Entry['scalable']> }> {
+    const scalable: NonNullable<Entry['scalable']> = [];
     let bytes = 0;
     let gpuBytes = 0;
     const feeds: Feeds[] = this.sessions.map((h) => ({ ...h.baseFeeds }));
     // Check every module against every hooked session before keeping anything.
+    const btData = new Map<AnyUpdate, Float32Array>();
     const prepared: Array<{ u: AnyUpdate; A: () => OrtTensor; Bt: () => OrtTensor; bytes: number }> = [];
     for (const u of updates) {
       let found = false;
@@ -308,14 +521,16 @@ export class AdapterRegistry {
         continue;
       }
       const cu = u as ModuleUpdate;
-      // B′ [m, ρ] → s·B′ᵀ [ρ, m].
+      // B′ [m, ρ] → s·B′ᵀ [ρ, m] (times the adapter's scale).
       const Bt = new Float32Array(cu.rho * cu.m);
-      for (let i = 0; i < cu.m; i++) for (let r = 0; r < cu.rho; r++) Bt[r * cu.m + i] = cu.s * cu.B[i * cu.rho + r]!;
+      const k = cu.s * scale;
+      for (let i = 0; i < cu.m; i++) for (let r = 0; r < cu.rho; r++) Bt[r * cu.m + i] = k * cu.B[i * cu.rho + r]!;
       const A = cu.A;
+      btData.set(u, Bt);
       prepared.push({ u, A: () => ortTensor(A, [cu.n, cu.rho]), Bt: () => ortTensor(Bt, [cu.rho, cu.m]), bytes: (A.length + Bt.length) * 4 });
     }
     const heads: string[] = [];
-    for (const [key, t] of adapter.extras) {
+    for (const [key, t] of extras) {
       const pname = stripPeftKey(key);
       let found = false;
       for (let si = 0; si < this.sessions.length; si++) {
@@ -355,12 +570,16 @@ export class AdapterRegistry {
           // Merge mode: W0 + s·B′A′ᵀ in the weight's own layout, by the backend.
           if ('release' in u) throw new PluginError(`adapter "${name}": GPU-fed adapters ({ gpu }) need branch mode, not merge mode`);
           const W = mod.w0!.slice();
-          await be!.merge(W, mod.layout!, u as ModuleUpdate);
+          const cu = u as ModuleUpdate;
+          await be!.merge(W, mod.layout!, scale === 1 ? cu : { ...cu, s: cu.s * scale });
           feeds[si]![mod.inputW] = ortTensor(W, mod.wDims!);
+          scalable.push({ si, input: mod.inputW, data: W, dims: mod.wDims!, w0: mod.w0! });
           bytes += W.byteLength;
         } else {
           feeds[si]![mod.inputA!] = A();
           feeds[si]![mod.inputB!] = Bt();
+          const bt = btData.get(u);
+          if (bt) scalable.push({ si, input: mod.inputB!, data: bt, dims: [u.rho, u.m] });
           branch = true;
         }
       }
@@ -370,7 +589,8 @@ export class AdapterRegistry {
     }
     return {
       feeds,
-      info: { name, peft_type: adapter.config.peft_type, modules: updates.length, rank: adapter.plan.rank, modules_to_save: heads, bytes, gpu_bytes: gpuBytes, materialized: true },
+      info: { name, peft_type: payload.peft_type, modules: updates.length, rank: payload.rank, modules_to_save: heads, bytes, gpu_bytes: gpuBytes, materialized: true, scale },
+      scalable,
     };
   }
 
@@ -391,26 +611,54 @@ export class AdapterRegistry {
     return this.current;
   }
 
-  set_adapter(name: string): void {
-    if (typeof name !== 'string') throw new PluginError('set_adapter needs a name (disable_adapters() for the base model)');
-    const a = this.entryFor(name);
+  /** Make `name` the active adapter (a one-name list is accepted, like PEFT's); enables adapters. */
+  set_adapter(name: string | readonly string[]): void {
+    const one = Array.isArray(name) && name.length === 1 ? (name[0] as unknown) : name;
+    if (Array.isArray(one)) throw new PluginError(`set_adapter takes one adapter (got ${one.length}); combine several with add_weighted_adapter`);
+    if (typeof one !== 'string') throw new PluginError('set_adapter needs a name (disable_adapters() for the base model)');
+    const a = this.entryFor(one);
     a.lastUse = ++this.clock;
     this.current = a;
+    this.selected = a;
     // Warm an evicted adapter now (runs starting before it is ready wait for it).
     if (!a.feeds) this.ensure(a).catch(() => undefined);
   }
 
-  /** Exact base model from the next run on. */
+  /** Exact base model from the next run on; `enable_adapters()` brings the active adapter back. */
   disable_adapters(): void {
     this.current = this.base;
   }
 
+  /** Run the active adapter again (after `disable_adapters()`). */
+  enable_adapters(): void {
+    if (!this.selected) throw new PluginError(`no active adapter to enable (set_adapter one first; loaded: ${[...this.adapters.keys()].join(', ') || 'none'})`);
+    this.set_adapter(this.selected.name!);
+  }
+
+  /**
+   * PEFT's `active_adapters()`: the adapter `set_adapter` chose (kept while adapters are disabled;
+   * `active_adapter` is what runs use now, null while disabled). Empty when none.
+   */
+  active_adapters(): string[] {
+    return this.selected ? [this.selected.name!] : [];
+  }
+
+  /** Remove adapters (one name or a list) and release their memory; runs in progress finish first. */
+  delete_adapter(name: string | readonly string[]): void {
+    const names = typeof name === 'string' ? [name] : [...name];
+    for (const n of names) this.entryFor(n);
+    for (const n of names) {
+      const e = this.adapters.get(n)!;
+      this.adapters.delete(n);
+      if (this.current === e) this.disable_adapters();
+      if (this.selected === e) this.selected = null;
+      this.releaseGpu(e);
+    }
+  }
+
+  /** Older name of `delete_adapter`. */
   unload_adapter(name: string): void {
-    const e = this.adapters.get(name);
-    if (!e) throw new PluginError(`no adapter named "${name}" is loaded`);
-    this.adapters.delete(name);
-    if (this.current === e) this.disable_adapters();
-    this.releaseGpu(e);
+    this.delete_adapter(name);
   }
 
   /** Give a removed entry's GPU buffers back (after the calls pinned to it, if any, end). */
@@ -432,6 +680,7 @@ export class AdapterRegistry {
     releaseAll(e.gpuHeld);
     e.gpuHeld = undefined;
     e.feeds = null;
+    e.scalable = undefined;
   }
 
   list_adapters(): LoadedAdapterInfo[] {

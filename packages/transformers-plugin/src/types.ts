@@ -1,5 +1,5 @@
 /** Public types of the adapter registry (what `attachAdapters` adds and what it returns). */
-import type { Adapter, AdapterFromBytesInput, Backend } from '@tensorpeft/core';
+import type { Adapter, AdapterFileInputs, AdapterFromBytesInput, Backend, RedirectPolicy } from '@tensorpeft/core';
 import type { GpuMaterializer } from './ort-feeds.js';
 
 export interface LoadedAdapterInfo {
@@ -20,6 +20,8 @@ export interface LoadedAdapterInfo {
   gpu_bytes: number;
   /** False after the LRU budget evicted its tensors (re-materialized on the next use). */
   materialized: boolean;
+  /** The adapter's scale on ΔW (`load_adapter`'s `scale`, `set_adapter_scale`; 1 by default). */
+  scale: number;
 }
 
 /** transformers.js-style progress event of `load_adapter`. */
@@ -39,6 +41,26 @@ export interface AdapterProgressInfo {
 export type AdapterProgressCallback = (info: AdapterProgressInfo) => void;
 
 export interface LoadAdapterOptions {
+  /** The adapter's name in the registry (PEFT's `adapter_name`; default `default`). */
+  adapter_name?: string;
+  /** Hub revision (branch, tag or commit) of a Hub id source (default `main`). */
+  revision?: string;
+  /** Scale on the adapter's ΔW (heads are not scaled), like PEFT's `set_scale`. Default 1. */
+  scale?: number;
+  /** Largest size of each adapter file, checked on declared and read lengths (default 256 MiB). */
+  max_file_bytes?: number;
+  /** Milliseconds until a server's response headers (default 30 000). */
+  connect_timeout_ms?: number;
+  /** Longest pause between received chunks, in milliseconds (default 30 000). */
+  idle_timeout_ms?: number;
+  /**
+   * Redirects: `same-origin` (default for URLs), `follow` (default for Hub ids: the Hub serves
+   * files from CDN hosts) or `error`. `allowed_origins` are followed under `same-origin` too.
+   */
+  redirect?: RedirectPolicy;
+  allowed_origins?: readonly string[];
+  /** Cancels the download. */
+  signal?: AbortSignal;
   /** Backend for materialization (default: core's best registered one). */
   backend?: Backend;
   /** Replace an adapter already loaded under this name (default false: an error). */
@@ -56,7 +78,34 @@ export interface LoadAdapterOptions {
   gpu?: GpuMaterializer | null;
 }
 
-export type AdapterSource = string | Adapter | AdapterFromBytesInput;
+/**
+ * Where `load_adapter` reads an adapter from: a Hub id (`user/repo`, at `revision`), an http(s) URL,
+ * a relative URL (browser: against the page), a local folder (Node), a `URL`, a `FileList` or array
+ * of `File`s / `Blob`s named `adapter_config.json` and `adapter_model.safetensors` (drag and drop),
+ * the two files as `{ config, safetensors }` (bytes or Blobs), or a core `Adapter`.
+ */
+export type AdapterSource = string | URL | ArrayLike<Blob> | Iterable<Blob> | AdapterFileInputs | AdapterFromBytesInput | Adapter;
+
+/** Options of `add_weighted_adapter`. */
+export interface WeightedAdapterOptions {
+  /** Replace an adapter already registered under the new name (default false: an error). */
+  replace?: boolean;
+  /**
+   * Sources with modules_to_save heads: `refuse` (default, a PluginError) or `base`, PEFT's outcome
+   * (the new adapter keeps the base model's heads).
+   */
+  modules_to_save?: 'refuse' | 'base';
+  backend?: Backend;
+  progress_callback?: AdapterProgressCallback;
+}
+
+/** Per-call options the hooked model, pipeline and `generate` accept next to their own. */
+export interface AdapterCallOptions {
+  /** Adapter for this call only (`null`: the base model). */
+  adapter?: string | null;
+  /** Scale on the adapter's ΔW for this call only (times its own scale). */
+  scale?: number;
+}
 
 /** Memory held by the registry. */
 export interface AdapterMemoryInfo {
@@ -74,11 +123,31 @@ export interface AdapterMemoryInfo {
 
 /** Methods added to a model (or pipeline) by `attachAdapters`, named like PEFT's. */
 export interface AdapterMethods {
+  /** PEFT's order: `load_adapter(source, { adapter_name })` (`adapter_name` defaults to `default`). */
+  load_adapter(source: AdapterSource, opts?: LoadAdapterOptions): Promise<LoadedAdapterInfo>;
+  /** @deprecated `load_adapter(source, { adapter_name: name, ... })` (PEFT's order). */
   load_adapter(name: string, source: AdapterSource, opts?: LoadAdapterOptions): Promise<LoadedAdapterInfo>;
-  set_adapter(name: string): void;
+  /** Make `name` the active adapter (and enable adapters). */
+  set_adapter(name: string | readonly [string]): void;
+  /** Run the exact base model until `enable_adapters()` / `set_adapter()`. */
   disable_adapters(): void;
+  /** Run the active adapter again after `disable_adapters()`. */
+  enable_adapters(): void;
+  /** The adapter `set_adapter` chose, as PEFT lists it (kept while disabled); `[]` when none. */
+  active_adapters(): string[];
+  /** Remove one adapter or a list; memory is released once runs using it finish. */
+  delete_adapter(name: string | readonly string[]): void;
+  /** @deprecated `delete_adapter`. */
   unload_adapter(name: string): void;
+  /**
+   * A new adapter `adapter_name` with ΔW = Σ weights[i]·ΔW(adapters[i]), exact (PEFT's `cat`:
+   * ranks concatenated), for adapters of any methods.
+   */
+  add_weighted_adapter(adapters: readonly string[], weights: readonly number[], adapter_name: string, combination_type?: 'cat', opts?: WeightedAdapterOptions): Promise<LoadedAdapterInfo>;
+  /** Change an adapter's scale on ΔW (PEFT's `set_scale`). */
+  set_adapter_scale(name: string, scale: number): Promise<void>;
   list_adapters(): LoadedAdapterInfo[];
+  /** The adapter runs starting now use (`null`: adapters disabled or none set). */
   readonly active_adapter: string | null;
   /**
    * A view of the model (or pipeline) pinned to adapter `name` (`null`: the base model): call it
