@@ -64,6 +64,12 @@ describe('tensorpeft import', () => {
     let ref = 0;
     for (let k = 0; k < 4; k++) ref += tt('B', 5, k) * tt('A', 3, k);
     expect(W[5 * 8 + 3]).toBeCloseTo(2 * ref, 5);
+    // The official folder itself loads (core's loadAdapter imports it) and inspects the same.
+    const direct = await loadAdapter(src);
+    expect(deltaW((await materializeAdapter(direct, new JsBackend()))[0]!)).toEqual(W);
+    const ins = await run('inspect', src);
+    expect(ins.code).toBe(0);
+    expect(JSON.parse(ins.out).peft_type).toBe('TRAC');
   });
 
   it('refuses a checkpoint whose pickle would run code, naming the global (exit 1)', async () => {

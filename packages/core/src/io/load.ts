@@ -6,6 +6,7 @@ import type { ModelShape } from '../model/shape.js';
 import { adapterFromBytes, adapterToFiles, CONFIG_FILE, WEIGHTS_FILE, type Adapter, type StorageDtype } from './adapter.js';
 import { readAdapterFiles, type AdapterLocation, type ReadAdapterOptions } from './source.js';
 import { writeLocalFiles } from './node-files.js';
+import { loadOfficialIfAny } from './official/node.js';
 
 export { DEFAULT_MAX_BYTES, fetchBytes } from './fetch.js';
 
@@ -21,6 +22,11 @@ export interface LoadAdapterOptions extends ReadAdapterOptions {
  */
 export async function loadAdapter(location: AdapterLocation, opts: LoadAdapterOptions = {}): Promise<Adapter> {
   const { shape, allowNonFinite, ...read } = opts;
+  // A local folder saved by a method's official code (TRAC, LoRTA port, …) is imported on the fly.
+  if (typeof location === 'string') {
+    const official = await loadOfficialIfAny(location, { ...(shape ? { shape } : {}), ...(allowNonFinite ? { allowNonFinite } : {}), ...(read.maxBytes !== undefined ? { maxBytes: read.maxBytes } : {}) });
+    if (official) return official.adapter;
+  }
   const files = await readAdapterFiles(location, read);
   return adapterFromBytes({
     config: files.config,

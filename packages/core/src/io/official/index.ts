@@ -1,4 +1,4 @@
 /** Importing what the methods' official code saves. */
 export { detectOfficial, importOfficial, officialSources, type ImportedAdapter } from './import.js';
-export { readOfficialFiles } from './node.js';
+export { loadOfficialIfAny, readOfficialFiles } from './node.js';
 export type { ImportedParts, OfficialFiles, OfficialImportOptions, OfficialImporter } from './types.js';

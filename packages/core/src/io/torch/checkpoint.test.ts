@@ -112,6 +112,7 @@ describe('the restricted unpickler refuses code', () => {
   for (const [name, bytes] of attacks) {
     it(`refuses ${name} by name`, () => {
       expectError(() => unpickle(bytes), UnsafePickleError, name);
+      expect(new UnsafePickleError('x').code).toBe('UNSAFE_PICKLE');
       // Inside a checkpoint too, and the error names the global.
       expectError(() => readTorchCheckpoint(torchSaveZip(bytes, [])), UnsafePickleError, name);
     });
