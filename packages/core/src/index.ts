@@ -18,6 +18,8 @@ export type * from './methods/types.js';
 export { getMethod, listMethods, registerMethod } from './methods/registry.js';
 export { checkParams, countParams, initParams, materialize, parseMethodConfig, type InitOptions } from './methods/generic.js';
 export { moduleKey, sharedKey } from './methods/common.js';
+export { addInto, registerDifferentiable, type DifferentiableMethod, type DifferentiableModel, type Getter, type GradGetter, type UniversalUpdate } from './methods/differentiable.js';
+export { differentiableModel } from './methods/grads.js';
 import './methods/all.js';
 
 // io

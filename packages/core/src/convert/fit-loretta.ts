@@ -15,8 +15,9 @@ import { lorettaCoreKey, lorettaFactors } from '../methods/loretta/plan.js';
 import type { ParamPlan } from '../methods/types.js';
 import { factor3, dims, sourceRank, type Candidate, type MethodFitter } from './fitter.js';
 import type { FitModel } from './model.js';
-import { moduleSvd, type FitUpdate } from './target.js';
-import { ttBackward, ttForward, ttSvd } from './tt.js';
+import { moduleSvd } from './target.js';
+import { ttSvd } from './tt.js';
+import { lorettaDifferentiable, ranksOf } from '../methods/loretta/grad.js';
 
 function ttCount(sizes: readonly number[], t: number): number {
   let c = 0;
@@ -30,10 +31,6 @@ function shapesFor(ins: number[], outs: number[], r: number): { a: Record<string
   for (const n of ins) a[String(n)] = [...factor3(n), r];
   for (const m of outs) b[String(m)] = [r, ...factor3(m)];
   return { a, b };
-}
-
-function ranksOf(K: number, t: number): number[] {
-  return Array.from({ length: K + 1 }, (_, i) => (i === 0 || i === K ? 1 : t));
 }
 
 export const lorettaFitter: MethodFitter = {
@@ -97,46 +94,7 @@ export const lorettaFitter: MethodFitter = {
   },
 
   model(_ctx, config, plan: ParamPlan): FitModel {
-    const c = config as unknown as LorettaConfig;
-    const s = c.lora_alpha / c.r;
-    const geo = plan.modules.map((mod) => {
-      const a = lorettaFactors(c, 'A', mod);
-      const b = lorettaFactors(c, 'B', mod);
-      return {
-        mod,
-        a: { sizes: a, ranks: ranksOf(a.length, c.tensor_rank), keys: a.map((_, k) => lorettaCoreKey(mod.path, 'A', k)) },
-        b: { sizes: b, ranks: ranksOf(b.length, c.tensor_rank), keys: b.map((_, k) => lorettaCoreKey(mod.path, 'B', k)) },
-      };
-    });
-    return {
-      plan,
-      forward(get) {
-        const cache: { la: Float64Array[]; lb: Float64Array[] }[] = [];
-        const updates: FitUpdate[] = geo.map((g) => {
-          const fa = ttForward(g.a.keys.map(get), g.a.sizes, g.a.ranks);
-          const fb = ttForward(g.b.keys.map(get), g.b.sizes, g.b.ranks);
-          cache.push({ la: fa.lefts, lb: fb.lefts });
-          const { m } = g.mod;
-          const B = new Float64Array(m * c.r);
-          for (let j = 0; j < c.r; j++) for (let o = 0; o < m; o++) B[o * c.r + j] = fb.out[j * m + o]!;
-          return { A: fa.out, B, s, rho: c.r };
-        });
-        return { updates, cache };
-      },
-      backward(get, cache, dA, dB, grad) {
-        const cc = cache as { la: Float64Array[]; lb: Float64Array[] }[];
-        geo.forEach((g, i) => {
-          const { m } = g.mod;
-          const gA = ttBackward(g.a.keys.map(get), g.a.sizes, g.a.ranks, cc[i]!.la, dA[i]!);
-          const dX = new Float64Array(c.r * m);
-          const d = dB[i]!;
-          for (let o = 0; o < m; o++) for (let j = 0; j < c.r; j++) dX[j * m + o] = d[o * c.r + j]!;
-          const gB = ttBackward(g.b.keys.map(get), g.b.sizes, g.b.ranks, cc[i]!.lb, dX);
-          g.a.keys.forEach((k, j) => add(grad(k), gA[j]!));
-          g.b.keys.forEach((k, j) => add(grad(k), gB[j]!));
-        });
-      },
-    };
+    return lorettaDifferentiable.model(config, plan);
   },
 };
 

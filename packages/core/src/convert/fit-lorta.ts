@@ -29,6 +29,7 @@ import { add } from './fit-loretta.js';
 import type { FitContext, MethodFitter } from './fitter.js';
 import { gramT, leadingLeft, matmul, matmulTN, qr, solveRightSym } from './linalg.js';
 import type { FitModel } from './model.js';
+import { lortaCoefficients, lortaDifferentiable } from '../methods/lorta/grad.js';
 import type { FitUpdate, Target, TargetModule } from './target.js';
 
 interface Geo {
@@ -72,18 +73,8 @@ export function checkSquare(target: Target, d: number): void {
   }
 }
 
-/** c_{i,h} for all modules and heads: `[N·H, r]`. */
-function coefficients(g: Geo, CH: Float64Array, CL: Float64Array, CM: Float64Array): Float64Array {
-  const { r, H } = g;
-  const out = new Float64Array(g.mods.length * H * r);
-  g.mods.forEach((mod, i) => {
-    for (let h = 0; h < H; h++) {
-      const o = (i * H + h) * r;
-      for (let k = 0; k < r; k++) out[o + k] = CH[h * r + k]! * CL[mod.l * r + k]! * CM[mod.t * r + k]!;
-    }
-  });
-  return out;
-}
+/** c_{i,h} for all modules and heads: `[N·H, r]` (the model's own, in methods/lorta/grad.ts). */
+const coefficients = lortaCoefficients;
 
 export const lortaFitter: MethodFitter = {
   name: 'lorta',
@@ -173,65 +164,8 @@ export const lortaFitter: MethodFitter = {
     }
   },
 
-  model(ctx, config, plan): FitModel {
-    const c = config as unknown as LortaConfig;
-    const g = geometry(ctx, c, plan);
-    const { r, H, p, d } = g;
-    return {
-      plan,
-      forward(get) {
-        const A = get(LORTA_KEYS.A);
-        const B = get(LORTA_KEYS.B);
-        const coef = coefficients(g, get(LORTA_KEYS.C_H), get(LORTA_KEYS.C_L), get(LORTA_KEYS.C_M));
-        const updates: FitUpdate[] = g.mods.map((_, i) => {
-          const Bp = new Float64Array(d * r);
-          for (let h = 0; h < H; h++) {
-            const co = (i * H + h) * r;
-            for (let j = 0; j < p; j++) {
-              const o = (h * p + j) * r;
-              for (let k = 0; k < r; k++) Bp[o + k] = B[j * r + k]! * coef[co + k]!;
-            }
-          }
-          return { A, B: Bp, s: g.s, rho: r };
-        });
-        return { updates, cache: coef };
-      },
-      backward(get, cache, dA, dB, grad) {
-        const coef = cache as Float64Array;
-        const B = get(LORTA_KEYS.B);
-        const CH = get(LORTA_KEYS.C_H);
-        const CL = get(LORTA_KEYS.C_L);
-        const CM = get(LORTA_KEYS.C_M);
-        const gA = grad(LORTA_KEYS.A);
-        const gB = grad(LORTA_KEYS.B);
-        const gH = grad(LORTA_KEYS.C_H);
-        const gL = grad(LORTA_KEYS.C_L);
-        const gM = grad(LORTA_KEYS.C_M);
-        g.mods.forEach((mod, i) => {
-          add(gA, dA[i]!);
-          const d2 = dB[i]!;
-          const w = new Float64Array(r); // Σ_{h,j} dB′ B C_H per k
-          for (let h = 0; h < H; h++) {
-            const co = (i * H + h) * r;
-            for (let j = 0; j < p; j++) {
-              const o = (h * p + j) * r;
-              for (let k = 0; k < r; k++) {
-                const db = d2[o + k]!;
-                if (db === 0) continue;
-                if (gB) gB[j * r + k]! += db * coef[co + k]!;
-                const t = db * B[j * r + k]!;
-                if (gH) gH[h * r + k]! += t * CL[mod.l * r + k]! * CM[mod.t * r + k]!;
-                w[k]! += t * CH[h * r + k]!;
-              }
-            }
-          }
-          for (let k = 0; k < r; k++) {
-            if (gL) gL[mod.l * r + k]! += w[k]! * CM[mod.t * r + k]!;
-            if (gM) gM[mod.t * r + k]! += w[k]! * CL[mod.l * r + k]!;
-          }
-        });
-      },
-    };
+  model(_ctx, config, plan): FitModel {
+    return lortaDifferentiable.model(config, plan);
   },
 };
 

@@ -42,11 +42,11 @@ export function registerDifferentiable(m: DifferentiableMethod): void {
   byType.set(m.peftType, m);
 }
 
-/** The differentiable model of a parsed config's method for a plan. */
-export function differentiableModel(config: Record<string, unknown>, plan: ParamPlan): DifferentiableModel {
-  const m = byType.get(plan.peftType);
-  if (!m) throw new ConfigError('method has no differentiable model', { field: 'peft_type', expected: [...byType.keys()].join(' | '), found: plan.peftType });
-  return m.model(config, plan);
+/** A registered differentiable method (the built-in ones are looked up in `grads.ts`). */
+export function differentiableOf(peftType: string, builtIn: readonly string[] = []): DifferentiableMethod {
+  const m = byType.get(peftType);
+  if (!m) throw new ConfigError('method has no differentiable model', { field: 'peft_type', expected: [...builtIn, ...byType.keys()].join(' | '), found: peftType });
+  return m;
 }
 
 /** dst += src (no-op when dst is undefined: a fixed tensor). */
