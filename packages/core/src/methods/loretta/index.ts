@@ -6,6 +6,7 @@ import type { AdapterMethod } from '../types.js';
 import { lorettaConfigSchema, type LorettaConfig } from './config.js';
 import { lorettaJobs } from './materialize.js';
 import { planLoretta } from './plan.js';
+import { lorettaImporter } from './import.js';
 
 export type { LorettaConfig } from './config.js';
 export { lorettaConfigSchema, lorettaConfigFields, REFERENCE_TENSOR_SHAPES, defaultLorettaShapes } from './config.js';
@@ -17,4 +18,5 @@ export const loretta: AdapterMethod<LorettaConfig> = {
   schema: lorettaConfigSchema,
   plan: planLoretta,
   jobs: lorettaJobs,
+  importOfficial: lorettaImporter,
 };
