@@ -49,7 +49,11 @@ export async function parseConfigArg(raw: string | undefined): Promise<Record<st
   let source = '--config';
   if (raw.startsWith('@')) {
     source = raw.slice(1);
-    text = await readFile(source, 'utf8');
+    try {
+      text = await readFile(source, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`--config file cannot be read (${(e as { code?: string }).code ?? (e as Error).message})`, { file: source, expected: 'a JSON file with the adapter_config.json fields' });
+    }
   }
   let v: unknown;
   try {

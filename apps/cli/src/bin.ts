@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import { callerDir } from './caller-dir.js';
 import { main } from './main.js';
 import { processIO } from './io.js';
 
+// Relative paths in arguments (--out, --model, @config.json, adapters) are the caller's.
+process.chdir(callerDir());
 main(process.argv.slice(2), processIO).then(
   (code) => {
     process.exitCode = code;

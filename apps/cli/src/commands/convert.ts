@@ -1,8 +1,9 @@
 /** `tensorpeft convert`: fit a tensor-method adapter to a LoRA adapter within a parameter budget. */
 import { parseArgs } from 'node:util';
-import { convertLora, diffAdapters, getBackend, loadAdapter, saveAdapter, type ConvertProgress } from '@tensorpeft/core';
+import { convertLora, diffAdapters, getBackend, loadAdapter, saveAdapter } from '@tensorpeft/core';
 import { parseConfigArg, parseDtype, parseIntArg, resolveModel, UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
+import { progressBar } from '../progress.js';
 
 export const convertHelp = `tensorpeft convert <LoRA adapter dir|url> --to trac|lorta|tenslora|loretta (--budget N | --ratio R) --out <dir>
         [--json] [--seed S] [--iters K] [--als K] [--optimizer lbfgs|adam] [--config '<json>'] [--model …]
@@ -12,33 +13,14 @@ export const convertHelp = `tensorpeft convert <LoRA adapter dir|url> --to trac|
   and prints {params_before, params_after, rel_error, svd_rel_error, …}: rel_error is
   ‖ΔW_lora − ΔW_out‖_F / ‖ΔW_lora‖_F recomputed from the written file; svd_rel_error is the best
   truncated-SVD LoRA with the same budget. --config fixes non-rank fields (e.g. TensLoRA
-  construction, TRAC variant); without a budget it is fitted as given. A progress bar is drawn on
-  stderr when it is a terminal.`;
+  construction, TRAC variant); without a budget it is fitted as given. A progress bar with the time
+  left is drawn on stderr when it is a terminal.`;
 
 function positiveNumber(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
   if (!Number.isFinite(x) || x <= 0) throw new UsageError(`${name} must be a positive number, got ${v}`);
   return x;
-}
-
-/** A one-line progress bar on a TTY stream, redrawn at most every 100 ms. */
-function progressBar(stream: NodeJS.WriteStream): { update: (p: ConvertProgress) => void; done: () => void } {
-  let last = 0;
-  const width = 30;
-  return {
-    update(p) {
-      const t = Date.now();
-      if (t - last < 100 && p.status !== 'done') return;
-      last = t;
-      const filled = Math.round((Math.min(Math.max(p.progress, 0), 100) / 100) * width);
-      const extra = [p.iteration !== undefined ? `it ${p.iteration}` : '', p.rel_error !== undefined ? `rel ${p.rel_error.toFixed(4)}` : ''].filter(Boolean).join(' ');
-      stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.progress.toFixed(0).padStart(3)}% ${p.status.padEnd(7)} ${extra}\x1b[K`);
-    },
-    done() {
-      stream.write('\r\x1b[K');
-    },
-  };
 }
 
 export async function convertCommand(argv: string[], io: CliIO): Promise<number> {

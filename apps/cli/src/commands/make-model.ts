@@ -54,6 +54,8 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
     },
     values.out,
   );
+  const note = tokenizerNote(m.size, m.arch, m.tokenizerSource);
+  if (note) io.err(`tensorpeft make-model: note: ${note}`);
   printJson(io, {
     out: values.out,
     arch: m.arch,
@@ -62,6 +64,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
     class: (m.config['architectures'] as string[])[0],
     tasks_available: ARCH_TASKS[m.arch as Arch],
     tokenizer: m.tokenizerSource ?? null,
+    ...(note ? { tokenizer_note: note } : {}),
     modules: m.shape.modules.length,
     inputs: m.inputs.map((v) => v.name),
     outputs: m.outputs.map((v) => v.name),
@@ -69,4 +72,14 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
     ms: Math.round(performance.now() - t0),
   });
   return 0;
+}
+
+/**
+ * A base-size model is meant to look real; a generated tokenizer (no real tokenizer files for this
+ * architecture, or the repository's fixtures/ missing, as in an npm install) makes any text
+ * tokenize into a small made-up vocabulary, so say it rather than let outputs look meaningful.
+ */
+export function tokenizerNote(size: string, arch: string, source: string | undefined): string | undefined {
+  if (size !== 'base' || source !== 'generated') return undefined;
+  return `no real tokenizer files for ${arch}: wrote a small generated tokenizer (made-up vocabulary, not the published checkpoint's); real ones come from fixtures/peft-real in the repository (DistilBERT/BERT, GPT-2/RoBERTa), or copy tokenizer.json + tokenizer_config.json from the published model`;
 }

@@ -1,7 +1,10 @@
 /** `tensorpeft verify`: plugin + adapter vs an offline-merged model, and plugin disabled vs the untouched base. */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { verify } from '@tensorpeft/transformers-plugin/node';
 import { UsageError } from '../args.js';
+import { FileNotFoundError } from '../file-errors.js';
 import { printJson, type CliIO } from '../io.js';
 
 export const verifyHelp = `tensorpeft verify --model <model dir> --adapter <adapter dir|URL> [--dtype fp32|q8] [--mode branch|merge] [--text "…"]… [--tolerance X]
@@ -51,6 +54,7 @@ export async function verifyCommand(argv: string[], io: CliIO): Promise<number> 
   if (level !== undefined && !isLevel(level)) throw new UsageError(`--graph-optimization must be disabled, basic, extended or all, got ${level}`);
   const baseTolerance = values['base-tolerance'] === undefined ? 0 : Number(values['base-tolerance']);
   if (!Number.isFinite(baseTolerance) || baseTolerance < 0) throw new UsageError(`--base-tolerance must be a non-negative number, got ${values['base-tolerance']}`);
+  await needModelFolder(values.model);
   const t0 = performance.now();
   const r = await verify({
     model: values.model,
@@ -73,4 +77,14 @@ export async function verifyCommand(argv: string[], io: CliIO): Promise<number> 
 const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 function isLevel(v: string): v is (typeof LEVELS)[number] {
   return (LEVELS as readonly string[]).includes(v);
+}
+
+/** --model must be a local folder with a config.json: say so in one line before anything loads. */
+async function needModelFolder(dir: string): Promise<void> {
+  const expected = 'a transformers.js model folder (config.json, onnx/model.onnx)';
+  const isDir = await stat(dir).then((s) => s.isDirectory(), () => undefined);
+  if (isDir === undefined) throw new FileNotFoundError('model folder not found', { file: dir, expected });
+  if (!isDir) throw new FileNotFoundError('--model is a file, not a model folder', { file: dir, expected });
+  const config = path.join(dir, 'config.json');
+  if (!(await stat(config).then((s) => s.isFile(), () => false))) throw new FileNotFoundError('model folder has no config.json', { file: config, expected });
 }
