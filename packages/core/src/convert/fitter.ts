@@ -3,6 +3,7 @@
  * to initialize its tensors from the target's structure, its differentiable model, and
  * (optionally) method-specific alternating least-squares sweeps.
  */
+import { maxOf } from '../util/reduce.js';
 import type { ModelShape } from '../model/shape.js';
 import type { ParamPlan } from '../methods/types.js';
 import type { FitModel } from './model.js';
@@ -85,7 +86,7 @@ export function dims(target: Target): { ins: number[]; outs: number[] } {
 
 /** The (single) LoRA rank and scale of the source: max rank over modules, scale of the first. */
 export function sourceRank(target: Target): { r: number; s: number } {
-  return { r: Math.max(...target.modules.map((m) => m.r)), s: target.modules[0]?.s ?? 1 };
+  return { r: maxOf(target.modules.map((m) => m.r)), s: target.modules[0]?.s ?? 1 };
 }
 
 /** One choice of a group in a multiple-choice knapsack. */

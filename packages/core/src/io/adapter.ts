@@ -16,7 +16,7 @@ import type { AdapterMethod, BaseAdapterConfig, ParamPlan } from '../methods/typ
 import type { ModelShape } from '../model/shape.js';
 import type { TensorMap } from '../tensor.js';
 import { SAFETENSORS_TO_DTYPE, type SafetensorsDtype, type StorageDtype } from './dtype.js';
-import { parseJsonFile, stableStringify } from './json.js';
+import { checkConfigDepth, parseJsonFile, stableStringify } from './json.js';
 import { manifestMetadata, sameModules, shapeFromHubId, shapeFromManifest } from './manifest.js';
 import { layoutSafetensors, parseSafetensors, writeSafetensors } from './safetensors.js';
 
@@ -207,6 +207,8 @@ export interface AdapterFromBytesInput {
 /** Parse an adapter_config.json value into (method, config), errors naming the file. */
 export function parseAdapterConfig(input: string | Uint8Array | object, file = CONFIG_FILE): { method: AdapterMethod<any>; config: BaseAdapterConfig } {
   const raw = typeof input === 'string' || input instanceof Uint8Array ? parseJsonFile(input, file) : input;
+  // Extra fields are kept and written back on save: bound their nesting now (text was checked by parseJsonFile).
+  if (!(typeof input === 'string' || input instanceof Uint8Array)) checkConfigDepth(raw, file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError('adapter config must be a JSON object', { file, expected: 'object', found: Array.isArray(raw) ? 'array' : raw === null ? 'null' : typeof raw });
   }

@@ -11,6 +11,9 @@ import { AdapterFormatError } from '../errors.js';
 import { PRESETS, presetShape } from '../model/presets.js';
 import { moduleName, splitLayerPath, type LinearModule, type ModelShape } from '../model/shape.js';
 import type { PlannedModule } from '../methods/types.js';
+import { maxOf } from '../util/reduce.js';
+import { scanJson } from './json-scan.js';
+import { MAX_HEADER_TENSORS } from './safetensors.js';
 
 export const MANIFEST_MODULES = 'tensorpeft.modules';
 export const MANIFEST_MODEL = 'tensorpeft.model';
@@ -50,6 +53,9 @@ export function shapeFromManifest(metadata: Record<string, string>, file?: strin
   const bad = (field: string, expected: string, found: unknown): never => {
     throw new AdapterFormatError('invalid model-shape manifest in safetensors metadata', { file, field: `__metadata__.${field}`, expected, found });
   };
+  // Structure first ({path: [n, m, f]} is 2 deep; at most one module per tensor a file may hold).
+  const scan = scanJson(rawMods, { maxDepth: 2, maxTopLevelMembers: MAX_HEADER_TENSORS });
+  if (!scan.ok) return bad(MANIFEST_MODULES, `{path: [n, m, fanInFanOut]} with ≤ ${MAX_HEADER_TENSORS} modules`, scan.limit === 'depth' ? `nesting depth ${scan.found}` : 'more modules');
   let mods: unknown;
   try {
     mods = JSON.parse(rawMods);
@@ -71,6 +77,7 @@ export function shapeFromManifest(metadata: Record<string, string>, file?: strin
   let model: Partial<ModelJson> = {};
   const rawModel = metadata[MANIFEST_MODEL];
   if (rawModel !== undefined) {
+    if (!scanJson(rawModel, { maxDepth: 1 }).ok) bad(MANIFEST_MODEL, 'a flat JSON object', 'nested values');
     try {
       model = JSON.parse(rawModel) as Partial<ModelJson>;
     } catch (e) {
@@ -83,14 +90,25 @@ export function shapeFromManifest(metadata: Record<string, string>, file?: strin
     if (model.model_type !== undefined && typeof model.model_type !== 'string') bad(`${MANIFEST_MODEL}.model_type`, 'string', model.model_type);
   }
   const heads = model.num_heads ?? 1;
+  const hidden = model.hidden_size ?? modules[0]!.in;
+  const lastLayer = maxOf(modules.map((m) => m.layer));
+  // The facts must be consistent with the modules: methods index per-layer and per-head factors
+  // by them (a layer index past num_layers would read past C_L and give NaN).
+  if (model.num_layers !== undefined && lastLayer >= model.num_layers) {
+    const m = modules.find((x) => x.layer === lastLayer)!;
+    bad(`${MANIFEST_MODEL}.num_layers`, `> ${lastLayer} (module ${m.path} is in layer ${m.layer})`, model.num_layers);
+  }
+  if (hidden % heads !== 0) bad(`${MANIFEST_MODEL}.num_heads`, `a divisor of hidden_size ${hidden}`, heads);
+  const kv = model.num_kv_heads ?? heads;
+  if (heads % kv !== 0) bad(`${MANIFEST_MODEL}.num_kv_heads`, `a divisor of num_heads ${heads}`, kv);
   return {
     modelType: model.model_type ?? 'unknown',
     ...(nameOrPath ? { nameOrPath } : {}),
-    hiddenSize: model.hidden_size ?? modules[0]!.in,
-    numLayers: model.num_layers ?? Math.max(...modules.map((m) => m.layer)) + 1,
+    hiddenSize: hidden,
+    numLayers: model.num_layers ?? lastLayer + 1,
     numHeads: heads,
-    numKvHeads: model.num_kv_heads ?? heads,
-    intermediateSize: model.intermediate_size ?? Math.max(...modules.map((m) => Math.max(m.in, m.out))),
+    numKvHeads: kv,
+    intermediateSize: model.intermediate_size ?? maxOf(modules.map((m) => Math.max(m.in, m.out))),
     modules,
     defaultTargets: [...new Set(modules.map((m) => moduleName(m.path)))],
   };

@@ -19,11 +19,22 @@
  * spaces to a multiple of 8.
  */
 import { AdapterFormatError, NonFiniteError } from '../errors.js';
+import { scanJson } from './json-scan.js';
 import { numel, type Tensor } from '../tensor.js';
 import { DTYPE_TO_SAFETENSORS, ITEMSIZE, decodeToFloat32, encodeFromFloat32, type SafetensorsDtype, type StorageDtype } from './dtype.js';
 
 /** Largest header accepted (same cap as the reference implementation). */
 export const MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * Most tensors one file may declare. The largest real adapters hold ~10⁵ (LoRA on every expert of
+ * a 256-expert MoE); a hostile 100 MB header could otherwise declare 1.7 M entries and cost
+ * seconds and gigabytes to validate.
+ */
+export const MAX_HEADER_TENSORS = 200_000;
+
+/** Nesting of a valid header: the object, a tensor entry or __metadata__, a shape/offset list. */
+const HEADER_DEPTH = 3;
 
 export interface SafetensorsTensor {
   dtype: SafetensorsDtype;
@@ -156,6 +167,13 @@ export function readSafetensorsHeader(
     return fail('header is not valid UTF-8', { field: 'header', expected: 'UTF-8 JSON', found: 'invalid byte sequence' });
   }
   if (!text.startsWith('{')) fail('header must start with "{"', { field: 'header', expected: 'a JSON object', found: JSON.stringify(text.slice(0, 16)) });
+  // Structure before parsing: JSON.parse would build whatever the text nests (10⁶ arrays for a
+  // 10 MB `[[[[…`) before any check could look at it.
+  const scan = scanJson(text, { maxDepth: HEADER_DEPTH, maxTopLevelMembers: MAX_HEADER_TENSORS + 1 });
+  if (!scan.ok) {
+    if (scan.limit === 'depth') fail('header is nested deeper than a safetensors header can be', { field: 'header', expected: `nesting depth ≤ ${HEADER_DEPTH}`, found: `depth ${scan.found} at byte ${scan.at}` });
+    fail('header declares too many entries', { field: 'header', expected: `≤ ${MAX_HEADER_TENSORS + 1} entries (tensors and __metadata__)`, found: `more than ${MAX_HEADER_TENSORS + 1}` });
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);

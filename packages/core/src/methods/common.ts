@@ -1,8 +1,31 @@
 /** Pieces every method's config and plan share: PEFT's common config fields, targets, key names. */
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ShapeMismatchError } from '../errors.js';
 import { selectModules, type LinearModule, type ModelShape } from '../model/shape.js';
 import type { PlannedModule } from './types.js';
+
+/**
+ * Bounds of numbers in configs, which come from untrusted files: JSON's `1e400` parses as
+ * Infinity, and a finite but absurd value is as harmful (NaN outputs, huge allocations at init).
+ * Ranks and tensor-shape factors beyond these sizes describe no real adapter (the largest models
+ * have dimensions of tens of thousands); scales beyond ±1e6 would make ΔW dwarf W by orders of
+ * magnitude, and are refused rather than passed on as overflowing outputs.
+ */
+export const MAX_CONFIG_RANK = 65_536;
+export const MAX_CONFIG_FACTOR = 1 << 20;
+export const MAX_CONFIG_SCALE = 1e6;
+
+/** A rank (r, tensor ranks): a positive integer ≤ MAX_CONFIG_RANK. */
+export const rankSchema = z.number().int().positive().max(MAX_CONFIG_RANK);
+/** A scaling numerator or multiplier: finite, |x| ≤ MAX_CONFIG_SCALE. */
+export const scaleSchema = z.number().finite().min(-MAX_CONFIG_SCALE).max(MAX_CONFIG_SCALE);
+/** A positive scaling numerator (lora_alpha): finite, 0 < x ≤ MAX_CONFIG_SCALE. */
+export const alphaSchema = z.number().finite().positive().max(MAX_CONFIG_SCALE);
+
+/** True for a non-empty list of positive integers, each ≤ `max`. */
+export function isBoundedPositiveIntList(v: unknown, max: number): v is number[] {
+  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0 && x <= max);
+}
 
 /** `target_modules`: a list of module names/suffixes, a regex string, or `"all-linear"`. */
 export const targetModulesSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -27,8 +50,8 @@ export const peftCommonFields = {
 
 /** Map-or-list fields (`tensor_shape: [8,8,12]` or `{"768":[8,8,12]}`) resolved for a dimension. */
 export const shapeForDimSchema = z.union([
-  z.array(z.number().int().positive()).min(1),
-  z.record(z.string().regex(/^\d+$/, 'keys must be dimensions like "768"'), z.array(z.number().int().positive()).min(1)),
+  z.array(z.number().int().positive().max(MAX_CONFIG_FACTOR)).min(1),
+  z.record(z.string().regex(/^\d+$/, 'keys must be dimensions like "768"'), z.array(z.number().int().positive().max(MAX_CONFIG_FACTOR)).min(1)),
 ]);
 export type ShapeForDim = z.infer<typeof shapeForDimSchema>;
 
@@ -52,6 +75,17 @@ export function targetedModules(target: string | string[], shape: ModelShape, la
   if (layersToTransform !== undefined && layersToTransform !== null) {
     const keep = new Set(Array.isArray(layersToTransform) ? layersToTransform : [layersToTransform]);
     mods = mods.filter((m) => keep.has(m.layer));
+  }
+  // Methods index per-layer factors by `layer`: a module outside the model's layers (a hand-made
+  // manifest or shape) must be refused here, not read past a tensor later.
+  for (const m of mods) {
+    if (!(Number.isSafeInteger(m.layer) && m.layer >= 0 && m.layer < shape.numLayers)) {
+      throw new ShapeMismatchError(`module ${m.path} is in layer ${m.layer}, outside the model's ${shape.numLayers} layers`, {
+        field: m.path,
+        expected: `layer < ${shape.numLayers}`,
+        found: m.layer,
+      });
+    }
   }
   if (mods.length === 0) {
     throw new ConfigError('target_modules matches no module of the model', {

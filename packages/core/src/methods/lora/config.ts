@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { peftCommonFields, targetModulesSchema } from '../common.js';
+import { alphaSchema, peftCommonFields, rankSchema, targetModulesSchema } from '../common.js';
 
 /**
  * LoRA config: the fields of PEFT's `LoraConfig` that change the math. PEFT writes many more
@@ -9,8 +9,8 @@ import { peftCommonFields, targetModulesSchema } from '../common.js';
 export const loraConfigSchema = z
   .object({
     peft_type: z.literal('LORA'),
-    r: z.number().int().positive().default(8),
-    lora_alpha: z.number().positive().default(8),
+    r: rankSchema.default(8),
+    lora_alpha: alphaSchema.default(8),
     target_modules: targetModulesSchema.default(['query', 'value']),
     use_rslora: z.boolean().default(false),
     use_dora: z.literal(false, { errorMap: () => ({ message: 'DoRA is not supported' }) }).optional(),

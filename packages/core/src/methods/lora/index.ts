@@ -5,6 +5,7 @@
  */
 import { ShapeMismatchError } from '../../errors.js';
 import { moduleName, splitLayerPath, type LinearModule, type ModelShape } from '../../model/shape.js';
+import { maxOf } from '../../util/reduce.js';
 import { data, moduleKey, targetedModules, toPlanned } from '../common.js';
 import type { AdapterMethod, ParamPlan, ParamSpec } from '../types.js';
 import { loraConfigSchema, type LoraConfig } from './config.js';
@@ -74,14 +75,14 @@ export const lora: AdapterMethod<LoraConfig> = {
     if (modules.length === 0) return undefined;
     // safetensors keys are sorted as strings (layer.10 before layer.2): restore model order.
     modules.sort((x, y) => x.layer - y.layer);
-    const layers = Math.max(...modules.map((m) => m.layer)) + 1;
+    const layers = maxOf(modules.map((m) => m.layer)) + 1;
     return {
       modelType: 'unknown',
       hiddenSize: modules[0]!.in,
       numLayers: layers,
       numHeads: 1,
       numKvHeads: 1,
-      intermediateSize: Math.max(...modules.map((m) => Math.max(m.in, m.out))),
+      intermediateSize: maxOf(modules.map((m) => Math.max(m.in, m.out))),
       modules,
       defaultTargets: [...new Set(modules.map((m) => moduleName(m.path)))],
     };

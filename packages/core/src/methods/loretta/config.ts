@@ -8,7 +8,7 @@
  * dimension. See README.md in this folder.
  */
 import { z } from 'zod';
-import { peftCommonFields, targetModulesSchema, type ShapeForDim } from '../common.js';
+import { alphaSchema, isBoundedPositiveIntList, MAX_CONFIG_FACTOR, peftCommonFields, rankSchema, targetModulesSchema, type ShapeForDim } from '../common.js';
 
 /**
  * The official tensor shapes (`TRANSFORMERS_HIDDEN_SIZE_TO_TENSOR_SHAPE` in `loretta/utils/tensor_util.py`:
@@ -29,7 +29,7 @@ export const REFERENCE_TENSOR_SHAPES: Record<number, Record<string, number[]>> =
 const DIM_KEY = /^\d+$/;
 
 function isPositiveIntList(v: unknown): v is number[] {
-  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0);
+  return isBoundedPositiveIntList(v, MAX_CONFIG_FACTOR);
 }
 
 /** `[f1, …, fK]` or `{"<dim>": [f1, …, fK]}`; issues point at the offending map entry. */
@@ -38,7 +38,7 @@ const factorsField: z.ZodType<ShapeForDim, z.ZodTypeDef, unknown> = z.unknown().
     ctx.addIssue({ code: z.ZodIssueCode.custom, message, path });
     return z.NEVER;
   };
-  const what = 'a list of positive integer factors [f1, …, fK]';
+  const what = `a list of positive integer factors [f1, …, fK], each ≤ ${MAX_CONFIG_FACTOR}`;
   if (Array.isArray(v)) return isPositiveIntList(v) ? [...v] : bad(`must be ${what}`);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, number[]> = {};
@@ -56,11 +56,11 @@ const factorsField: z.ZodType<ShapeForDim, z.ZodTypeDef, unknown> = z.unknown().
 export const lorettaConfigFields = {
   peft_type: z.literal('LORETTA'),
   /** LoRA bottleneck rank r: A′ is [n, r], B′ is [m, r] (default 8, `LorettaRepConfig`). */
-  r: z.number().int().positive().default(8),
+  r: rankSchema.default(8),
   /** Scaling numerator: s = lora_alpha / r (default 16, the official README and run scripts). */
-  lora_alpha: z.number().positive().default(16),
+  lora_alpha: alphaSchema.default(16),
   /** Internal TT rank t: every core is [t_{k−1}, f_k, t_k] with ranks [1, t, …, t, 1] (default 5). */
-  tensor_rank: z.number().int().positive().default(5),
+  tensor_rank: rankSchema.default(5),
   /**
    * Tensor shape of A's n×r map, a factorization of n·r (reshaped row-major to [n, r]). A list is
    * used for every module; a map is looked up by the module's input dimension n (as a string).

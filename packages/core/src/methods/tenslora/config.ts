@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { peftCommonFields, targetModulesSchema } from '../common.js';
+import { peftCommonFields, rankSchema, scaleSchema, targetModulesSchema } from '../common.js';
 
 /** The seven tensor constructions of TensLoRA (Marmoret et al. 2025), named as in the reference. */
 export const CONSTRUCTIONS = ['att', 'qkv', 'depth', 'att_qkv', 'att_depth', 'qkv_depth', 'att_qkv_depth'] as const;
@@ -53,9 +53,9 @@ export const tensloraConfigSchema = z
      * Tucker ranks, one per mode in `modesOf(construction)` order, each ≤ its mode's size. A single
      * integer r means min(r, size) for every mode (default 4, the reference scripts' default).
      */
-    ranks: z.union([z.number().int().positive(), z.array(z.number().int().positive()).min(1)]).default(4),
+    ranks: z.union([rankSchema, z.array(rankSchema).min(1)]).default(4),
     /** Plain multiplier s of the update (default 1, the reference's default). */
-    scaling: z.number().default(1),
+    scaling: scaleSchema.default(1),
     /** Modules to adapt (default `["query", "key", "value"]`, the reference's targets). */
     target_modules: targetModulesSchema.default(['query', 'key', 'value']),
     /**

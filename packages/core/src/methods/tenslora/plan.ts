@@ -2,6 +2,7 @@
  * TensLoRA tensor plan: which aggregated tensors exist, their modes, dimensions and Tucker ranks.
  * The same layout function serves `plan` and `jobs`, so they cannot disagree.
  */
+import { maxOf } from '../../util/reduce.js';
 import { ConfigError, ShapeMismatchError } from '../../errors.js';
 import type { ModelShape } from '../../model/shape.js';
 import { moduleKey, product, sharedKey, targetedModules, toPlanned, typesInOrder } from '../common.js';
@@ -141,6 +142,6 @@ export function planTenslora(c: TensloraConfig, shape: ModelShape): ParamPlan {
       params.push({ key: g.key(factorName(mode)), shape: [g.dims[i]!, g.ranks[i]!], kind: 'trainable', ...where, init: { dist: 'orthonormal' } });
     });
   }
-  const rank = Math.max(...layout.groups.map((g) => g.ranks[0]!));
+  const rank = maxOf(layout.groups.map((g) => g.ranks[0]!));
   return { peftType: 'TENSLORA', rank, modules: mods, params, numHeads: shape.numHeads, numLayers: shape.numLayers };
 }

@@ -9,7 +9,7 @@
  * See README.md in this folder for the full field list and the parameter counts.
  */
 import { z } from 'zod';
-import { peftCommonFields, targetModulesSchema, type ShapeForDim } from '../common.js';
+import { alphaSchema, isBoundedPositiveIntList, MAX_CONFIG_FACTOR, MAX_CONFIG_RANK, peftCommonFields, rankSchema, targetModulesSchema, type ShapeForDim } from '../common.js';
 
 export const TRAC_VARIANTS = ['trac', 'shared_tt', 'frozen', 'all_trainable'] as const;
 export type TracVariant = (typeof TRAC_VARIANTS)[number];
@@ -35,7 +35,7 @@ export const DEFAULT_TRAC_TENSOR_SHAPE: Record<string, number[]> = {
 const DIM_KEY = /^\d+$/;
 
 function isPositiveIntList(v: unknown): v is number[] {
-  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0);
+  return isBoundedPositiveIntList(v, MAX_CONFIG_FACTOR);
 }
 
 /**
@@ -50,7 +50,7 @@ function listOrMapField(describe: string, check: (v: number[]) => string | undef
       return z.NEVER;
     };
     if (Array.isArray(v)) {
-      if (!isPositiveIntList(v)) return bad(`must be ${describe} (positive integers)`);
+      if (!isPositiveIntList(v)) return bad(`must be ${describe} (positive integers ≤ ${MAX_CONFIG_FACTOR})`);
       const err = check(v);
       return err ? bad(err) : [...v];
     }
@@ -58,7 +58,7 @@ function listOrMapField(describe: string, check: (v: number[]) => string | undef
       const out: Record<string, number[]> = {};
       for (const [k, entry] of Object.entries(v as Record<string, unknown>)) {
         if (!DIM_KEY.test(k)) return bad(`map keys must be dimensions like "768", found key "${k}"`, [k]);
-        if (!isPositiveIntList(entry)) return bad(`must be ${describe} (positive integers)`, [k]);
+        if (!isPositiveIntList(entry)) return bad(`must be ${describe} (positive integers ≤ ${MAX_CONFIG_FACTOR})`, [k]);
         const err = check(entry);
         if (err) return bad(err, [k]);
         out[k] = [...entry];
@@ -75,6 +75,7 @@ const threeFactors = listOrMapField('a list of exactly 3 factors [n1, n2, n3]', 
 
 const ttRanks = listOrMapField('TT ranks [1, r1, r2]', (v) => {
   if (v.length !== 3) return `TT ranks must be [1, r1, r2] (3 entries), found ${v.length}: [${v.join(', ')}]`;
+  if (v.some((x) => x > MAX_CONFIG_RANK)) return `TT ranks must be ≤ ${MAX_CONFIG_RANK}, found [${v.join(', ')}]`;
   if (v[0] !== 1) return `TT ranks must start with 1 ([1, r1, r2]), found leading ${v[0]}`;
   return undefined;
 });
@@ -83,9 +84,9 @@ const ttRanks = listOrMapField('TT ranks [1, r1, r2]', (v) => {
 export const tracConfigFields = {
   peft_type: z.literal('TRAC'),
   /** LoRA rank r: A is [n, r], B is [m, r] (default 16, the paper's RoBERTa runs). */
-  r: z.number().int().positive().default(16),
+  r: rankSchema.default(16),
   /** Scaling numerator: s = lora_alpha / r (default 32, the official GLUE/ViT scripts' value). */
-  lora_alpha: z.number().positive().default(32),
+  lora_alpha: alphaSchema.default(32),
   /** Modules to adapt (default `["query", "value"]`, as in the paper's RoBERTa runs). */
   target_modules: targetModulesSchema.default(['query', 'value']),
   /**
@@ -118,7 +119,7 @@ export const tracConfigFields = {
    * paper); the official code effectively uses 4 (it counts the rank mode). Per-module cores
    * always use N = 3.
    */
-  init_order_shared: z.number().int().positive().default(3),
+  init_order_shared: z.number().int().positive().max(64).default(3),
   /** Dropout on the adapter input during training (default 0; no effect on the weights). */
   lora_dropout: z.number().min(0).max(1).default(0),
   /** Seed the tensors were initialized with (informative only; optional). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { peftCommonFields, targetModulesSchema } from '../common.js';
+import { peftCommonFields, rankSchema, scaleSchema, targetModulesSchema } from '../common.js';
 
 /**
  * VeRA config: the fields of PEFT's `VeraConfig` (peft 0.20). PEFT writes more than we read
@@ -12,7 +12,7 @@ export const veraConfigSchema = z
   .object({
     peft_type: z.literal('VERA'),
     /** Rank of the shared random projections (PEFT default 256). */
-    r: z.number().int().positive().default(256),
+    r: rankSchema.default(256),
     /** Modules to adapt (default `["query", "value"]`). */
     target_modules: targetModulesSchema.default(['query', 'value']),
     /**
@@ -34,7 +34,7 @@ export const veraConfigSchema = z
           'reproduced bit-exactly here',
       }),
     /** Initial value of every `vera_lambda_d` entry (PEFT default 0.1). */
-    d_initial: z.number().default(0.1),
+    d_initial: scaleSchema.default(0.1),
     /** Dropout on the adapter input during training (default 0; no effect on the weights). */
     vera_dropout: z.number().min(0).max(1).default(0),
     /** PEFT's flag (default true); we always use the default initialization. */

@@ -1,5 +1,6 @@
 /** VeRA tensor plan: shared frozen projections sized by the largest targeted module, plus per-module scaling vectors. */
 import type { ModelShape } from '../../model/shape.js';
+import { maxOf } from '../../util/reduce.js';
 import { moduleKey, sharedKey, targetedModules, toPlanned } from '../common.js';
 import type { ParamPlan, ParamSpec } from '../types.js';
 import type { VeraConfig } from './config.js';
@@ -21,8 +22,8 @@ export function kaimingBound(fanIn: number): number {
 
 export function planVera(c: VeraConfig, shape: ModelShape): ParamPlan {
   const mods = targetedModules(c.target_modules, shape, c.layers_to_transform);
-  const nMax = Math.max(...mods.map((m) => m.in));
-  const mMax = Math.max(...mods.map((m) => m.out));
+  const nMax = maxOf(mods.map((m) => m.in));
+  const mMax = maxOf(mods.map((m) => m.out));
   const params: ParamSpec[] = [
     { key: VERA_A_KEY, shape: [c.r, nMax], kind: 'frozen', shared: 'adapter', init: { dist: 'uniform', bound: kaimingBound(nMax) } },
     { key: VERA_B_KEY, shape: [mMax, c.r], kind: 'frozen', shared: 'adapter', init: { dist: 'uniform', bound: kaimingBound(c.r) } },
