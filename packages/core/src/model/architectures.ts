@@ -98,6 +98,25 @@ export const ARCHITECTURES: Record<string, ArchLayout> = {
 };
 
 /** Build the full module list of an architecture. */
+/**
+ * Sane upper limits of model dimensions, checked before a module list is built from them: a
+ * config.json is untrusted, and `num_hidden_layers: 1e7` would otherwise allocate gigabytes of
+ * module records. The largest published models are far inside (Llama-3.1-405B: 126 layers,
+ * hidden 16384, FFN 53248, 128 heads).
+ */
+export const MODEL_LIMITS: Readonly<Record<keyof ArchDims, number>> = {
+  hiddenSize: 1 << 17,
+  numLayers: 1024,
+  numHeads: 4096,
+  numKvHeads: 4096,
+  intermediateSize: 1 << 20,
+};
+
+/** The first dimension of `dims` above MODEL_LIMITS, if any. */
+export function dimOverLimit(dims: ArchDims): keyof ArchDims | undefined {
+  return (Object.keys(MODEL_LIMITS) as (keyof ArchDims)[]).find((k) => dims[k] > MODEL_LIMITS[k]);
+}
+
 export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: string): ModelShape {
   // hasOwn: names of Object.prototype members ('constructor', 'toString') are not architectures.
   const arch = Object.hasOwn(ARCHITECTURES, modelType) ? ARCHITECTURES[modelType] : undefined;
@@ -113,6 +132,8 @@ export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: strin
       throw new ModelShapeError('model dimension must be a positive integer', { field: k, found: v });
     }
   }
+  const over = dimOverLimit(dims);
+  if (over) throw new ModelShapeError('model dimension is beyond any supported model', { field: over, expected: `≤ ${MODEL_LIMITS[over]}`, found: dims[over] });
   if (dims.hiddenSize % dims.numHeads !== 0) {
     throw new ModelShapeError('hidden size must be divisible by the number of heads', {
       field: 'num_attention_heads',

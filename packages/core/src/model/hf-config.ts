@@ -1,7 +1,7 @@
 /** Read a Hugging Face `config.json` into a ModelShape. */
 import { z } from 'zod';
 import { ModelShapeError } from '../errors.js';
-import { ARCHITECTURES, buildShape } from './architectures.js';
+import { ARCHITECTURES, buildShape, dimOverLimit, MODEL_LIMITS } from './architectures.js';
 import type { ModelShape } from './shape.js';
 
 const posInt = z.number().int().positive();
@@ -96,6 +96,17 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
       heads = need(c.num_attention_heads, 'num_attention_heads');
       inter = need(c.intermediate_size, 'intermediate_size');
       kv = c.num_key_value_heads ?? heads;
+  }
+  // Limits before buildShape allocates a record per module, named by the config's own field.
+  const dims = { hiddenSize: hidden, numLayers: layers, numHeads: heads, numKvHeads: kv, intermediateSize: inter };
+  const over = dimOverLimit(dims);
+  if (over) {
+    const names: Record<string, Record<keyof typeof dims, string>> = {
+      gpt2: { hiddenSize: 'n_embd', numLayers: 'n_layer', numHeads: headsField, numKvHeads: headsField, intermediateSize: 'n_inner' },
+      distilbert: { hiddenSize: 'dim', numLayers: 'n_layers', numHeads: headsField, numKvHeads: headsField, intermediateSize: 'hidden_dim' },
+    };
+    const field = (names[c.model_type] ?? { hiddenSize: 'hidden_size', numLayers: 'num_hidden_layers', numHeads: 'num_attention_heads', numKvHeads: 'num_key_value_heads', intermediateSize: 'intermediate_size' })[over];
+    throw new ModelShapeError('model dimension is beyond any supported model', { file: source, field, expected: `≤ ${MODEL_LIMITS[over]}`, found: dims[over] });
   }
   try {
     return buildShape(
