@@ -8,3 +8,4 @@ export { registerGradient, gradientRule, gradientOps } from './rules/registry.js
 export type { GradContext, GradRule } from './rules/types.js';
 export { straightThroughQ8, dequantizedReference } from './rules/quantized.js';
 export { NoGradientRuleError, TrainingGraphError, DatasetError } from './errors.js';
+export * from './train/index.js';

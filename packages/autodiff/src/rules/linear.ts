@@ -38,8 +38,10 @@ export const linearRules: GradRule[] = [
         if (rb === 2 && ra > 2) {
           // A 2-D b (a weight or an adapter factor) shared over the batch: fold the batch axes of a
           // and dy into rows, so aᵀ · dy is one [k, rows] × [rows, n] product instead of a batch of them.
-          const a2 = e.one('Reshape', [a, e.constI64([-1, ad[ad.length - 1]!])]);
-          const dy2 = e.one('Reshape', [dy, e.constI64([-1, yd[yd.length - 1]!])]);
+          // Last dims read at run time: the probe's sizes (an adapter rank among them) are not the run's.
+          const rows = (t: string): string => e.one('Concat', [e.constI64([-1]), e.one('Shape', [t], [A.int('start', -1)])], [A.int('axis', 0)]);
+          const a2 = e.one('Reshape', [a, rows(a)]);
+          const dy2 = e.one('Reshape', [dy, rows(dy)]);
           db = e.one('Gemm', [a2, dy2], [A.int('transA', 1)]);
         } else {
           db = c.unbroadcast(e.one('MatMul', [swapLast(c, a), dy]), b, [...lead, ...bd.slice(-2)]);

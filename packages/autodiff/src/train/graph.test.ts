@@ -31,7 +31,8 @@ async function setup(bytes: Uint8Array, arch: Arch, seed: number): Promise<Case>
   const feeds = randomFeeds(tg, rng, { batch: 2, seq: 5, vocab: t.vocab, labels: t.labels, ...(pixels ? { pixels } : {}) });
   const values = new Map<string, Float32Array>();
   const dims = new Map<string, number[]>();
-  const rho = 2;
+  // Not the probe's rank (2): sizes must come from the run, not from the probe.
+  const rho = 3;
   for (const b of tg.branches) {
     values.set(b.inputA, normals(rng, b.n * rho, 0.3));
     dims.set(b.inputA, [b.n, rho]);
@@ -91,13 +92,16 @@ async function directionalChecks(c: Case, grads: Map<string, Float32Array>, fdSe
 }
 
 /**
- * Tolerance: L is a mean cross-entropy O(1) computed in float32 through a 2-layer network, so its
- * rounding is ≲ 1e-6 absolute; with h = 1e-2 along a unit direction that is ≲ 5e-5 in the
- * difference quotient (atol 2e-4). Truncation O(h²·L‴) stays under 1 % for these smooth graphs
- * (rtol 1e-2). A missing term (a dropped branch, a wrong transpose) changes the derivative by O(1).
+ * Step and tolerance: L is a mean cross-entropy O(1) computed in float32 through a 2-layer network,
+ * so its rounding is ≲ 1e-6 absolute; with h = 2e-3 along a unit direction that is ≲ 2.5e-4 in the
+ * difference quotient (atol 5e-4). Truncation is h²/6·|L‴|: with rank-3 factors of std 0.3 the
+ * tiny models are curved enough that h = 1e-2 gave 3–8 % errors on DistilBERT and LLaMA, which
+ * shrink ~h² (0 failures at h = 3e-3 and 1e-3), so h = 2e-3 keeps it under 1 % (rtol 1e-2).
+ * A missing term (a dropped branch, a wrong transpose) changes the derivative by O(1).
  */
+const FD_STEP = 2e-3;
 function bad(rows: Array<{ tensor: string; analytic: number; fd: number }>) {
-  return rows.filter((r) => !(Math.abs(r.analytic - r.fd) <= 2e-4 + 1e-2 * Math.abs(r.fd)));
+  return rows.filter((r) => !(Math.abs(r.analytic - r.fd) <= 5e-4 + 1e-2 * Math.abs(r.fd)));
 }
 
 describe('whole training graph: ∂loss/∂(A, B, head) against central differences, tiny models', () => {
@@ -109,7 +113,7 @@ describe('whole training graph: ∂loss/∂(A, B, head) against central differen
       const gradNames = [...c.values.keys()].map((k) => c.tg.grads.get(k)!);
       const { grads } = await evaluate(s, c, c.values, c.tg.loss, gradNames);
       const byInput = new Map([...c.values.keys()].map((k) => [k, grads.get(c.tg.grads.get(k)!)!]));
-      const rows = await directionalChecks(c, byInput, s, c.tg.loss, 1e-2, new Prng(2, arch));
+      const rows = await directionalChecks(c, byInput, s, c.tg.loss, FD_STEP, new Prng(2, arch));
       expect(bad(rows)).toEqual([]);
       // Every adapter factor and head parameter gets a nonzero gradient.
       expect(rows.filter((r) => Math.abs(r.analytic) === 0).map((r) => r.tensor)).toEqual([]);
@@ -133,7 +137,7 @@ describe('q8 training graphs: straight-through gradients against the dequantized
       const gr = (await evaluate(sr, ref, ref.values, ref.tg.loss, keys.map((k) => ref.tg.grads.get(k)!))).grads;
       const byKey = (tg: TrainingGraph, g: Map<string, Float32Array>) => new Map(keys.map((k) => [k, g.get(tg.grads.get(k)!)!]));
       // The reference's own gradient is exact: finite differences on its float graph.
-      const rows = await directionalChecks(ref, byKey(ref.tg, gr), sr, ref.tg.loss, 1e-2, new Prng(4, arch));
+      const rows = await directionalChecks(ref, byKey(ref.tg, gr), sr, ref.tg.loss, FD_STEP, new Prng(4, arch));
       expect(bad(rows)).toEqual([]);
       // q8 vs reference, per tensor, relative to the reference's norm. See the tolerance note below.
       const rel = keys.map((k) => {

@@ -1,0 +1,115 @@
+/**
+ * Training examples → padded batches: token ids (given, or from a `tokenize` function), labels
+ * resolved against the model's label set, seeded shuffling, and the label/weight tensors of the
+ * loss (classification: one label per row; causal LM: next token, padding and the last position
+ * weighted 0).
+ */
+import { Prng } from '@tensorpeft/core';
+import { DatasetError } from '../errors.js';
+
+export interface Example {
+  /** Token ids (or `text` with the trainer's `tokenize`). */
+  input_ids?: readonly number[];
+  text?: string;
+  /** Classification label: an index, or a name from config.json's label2id. */
+  label?: number | string;
+}
+
+export interface Encoded {
+  ids: number[];
+  label: number;
+}
+
+export interface EncodeOptions {
+  task: 'seq-cls' | 'causal-lm';
+  tokenize?: (text: string) => number[];
+  maxLength: number;
+  numLabels: number;
+  label2id?: Record<string, number>;
+  vocabSize?: number;
+  /** Name of the dataset for error messages (file path). */
+  source?: string;
+}
+
+export function encodeExamples(examples: readonly Example[], o: EncodeOptions): Encoded[] {
+  if (examples.length === 0) throw new DatasetError('dataset is empty', { file: o.source, expected: 'at least one example', found: 0 });
+  return examples.map((ex, i) => {
+    const where = { file: o.source, field: `example ${i + 1}` };
+    let ids: number[];
+    if (ex.input_ids) ids = [...ex.input_ids];
+    else if (typeof ex.text === 'string') {
+      if (!o.tokenize) throw new DatasetError('example has text but the trainer has no tokenizer', { ...where, expected: 'input_ids or a tokenize function' });
+      ids = o.tokenize(ex.text);
+    } else throw new DatasetError('example has neither text nor input_ids', { ...where, found: Object.keys(ex) });
+    if (ids.length === 0) throw new DatasetError('example has no tokens', where);
+    if (o.vocabSize !== undefined) {
+      const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= o.vocabSize!);
+      if (bad !== undefined) throw new DatasetError('token id outside the vocabulary', { ...where, expected: `0 ≤ id < ${o.vocabSize}`, found: bad });
+    }
+    ids = ids.slice(0, o.maxLength);
+    let label = -1;
+    if (o.task === 'seq-cls') {
+      if (ex.label === undefined) throw new DatasetError('example has no label', { ...where, expected: 'label' });
+      if (typeof ex.label === 'number') label = ex.label;
+      else if (o.label2id && Object.hasOwn(o.label2id, ex.label)) label = o.label2id[ex.label]!;
+      else if (/^\d+$/.test(ex.label)) label = Number(ex.label);
+      else throw new DatasetError('label is not in the model\'s label set', { ...where, expected: Object.keys(o.label2id ?? {}).join(' | ') || `0…${o.numLabels - 1}`, found: ex.label });
+      if (!Number.isInteger(label) || label < 0 || label >= o.numLabels) throw new DatasetError('label outside the model\'s label set', { ...where, expected: `0…${o.numLabels - 1}`, found: ex.label });
+    } else if (ids.length < 2) throw new DatasetError('causal-LM example needs at least 2 tokens', { ...where, found: ids.length });
+    return { ids, label };
+  });
+}
+
+/** A seeded permutation of 0…n−1 (Fisher–Yates on core's PRNG). */
+export function shuffled(n: number, seed: number, epoch: number): number[] {
+  const r = new Prng(seed, `train.shuffle.${epoch}`);
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r.uniform() * (i + 1));
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}
+
+export interface PaddedBatch {
+  batch: number;
+  seq: number;
+  ids: BigInt64Array;
+  mask: BigInt64Array;
+  labels: BigInt64Array;
+  /** Loss weights (sum 1 over counted positions). */
+  weights: Float32Array;
+  /** Counted labels. */
+  count: number;
+  /** Classification labels per row / LM targets per position (−1 = not counted), for accuracy. */
+  targets: number[];
+}
+
+export function padBatch(items: readonly Encoded[], task: 'seq-cls' | 'causal-lm', padId: number): PaddedBatch {
+  const B = items.length;
+  const S = Math.max(...items.map((x) => x.ids.length));
+  const ids = new BigInt64Array(B * S).fill(BigInt(padId));
+  const mask = new BigInt64Array(B * S);
+  items.forEach((x, r) => x.ids.forEach((t, j) => {
+    ids[r * S + j] = BigInt(t);
+    mask[r * S + j] = 1n;
+  }));
+  if (task === 'seq-cls') {
+    const labels = BigInt64Array.from(items.map((x) => BigInt(x.label)));
+    return { batch: B, seq: S, ids, mask, labels, weights: new Float32Array(B).fill(1 / B), count: B, targets: items.map((x) => x.label) };
+  }
+  const labels = new BigInt64Array(B * S);
+  const w = new Float32Array(B * S);
+  const targets = new Array<number>(B * S).fill(-1);
+  let count = 0;
+  items.forEach((x, r) => {
+    for (let t = 0; t + 1 < x.ids.length; t++) {
+      labels[r * S + t] = BigInt(x.ids[t + 1]!);
+      targets[r * S + t] = x.ids[t + 1]!;
+      w[r * S + t] = 1;
+      count++;
+    }
+  });
+  for (let i = 0; i < w.length; i++) w[i]! /= count;
+  return { batch: B, seq: S, ids, mask, labels, weights: w, count, targets };
+}
