@@ -43,3 +43,13 @@ export function randomFeeds(tg: TrainingGraph, rng: Prng, o: { batch: number; se
 export function normals(rng: Prng, n: number, std: number): Float32Array {
   return Float32Array.from({ length: n }, () => std * rng.normal());
 }
+
+/** Method configs that fit a tiny model (hidden 32, q_lin/v_lin 32 × 32). */
+export const TINY_CONFIGS: Record<string, Record<string, unknown>> = {
+  trac: { r: 4, lora_alpha: 8, tensor_shape: [2, 4, 4], tensor_rank_a: [1, 2, 4], tensor_rank_b: [1, 2, 4] },
+  lora: { r: 4, lora_alpha: 8 },
+  vera: { r: 8 },
+  loretta: { r: 4, lora_alpha: 8, tensor_rank: 2, tensor_shape_a: { '32': [4, 4, 8] }, tensor_shape_b: { '32': [4, 4, 8] } },
+  lorta: { r: 4, lora_alpha: 8 },
+  tenslora: {},
+};

@@ -2,17 +2,7 @@ import { Prng } from '@tensorpeft/core';
 import { describe, expect, it } from 'vitest';
 import type { Example } from './data.js';
 import { createTrainer } from './trainer.js';
-import { ORT, tinyModel } from './test-utils.js';
-
-/** Method configs that fit a tiny model (hidden 32, q_lin/v_lin 32 × 32). */
-export const TINY_CONFIGS: Record<string, Record<string, unknown>> = {
-  trac: { r: 4, lora_alpha: 8, tensor_shape: [2, 4, 4], tensor_rank_a: [1, 2, 4], tensor_rank_b: [1, 2, 4] },
-  lora: { r: 4, lora_alpha: 8 },
-  vera: { r: 8 },
-  loretta: { r: 4, lora_alpha: 8, tensor_rank: 2, tensor_shape_a: { '32': [4, 4, 8] }, tensor_shape_b: { '32': [4, 4, 8] } },
-  lorta: { r: 4, lora_alpha: 8 },
-  tenslora: {},
-};
+import { ORT, TINY_CONFIGS, tinyModel } from './test-utils.js';
 
 /** A learnable rule on random token sequences: label 1 iff token 7 occurs. */
 function dataset(n: number, seed: number, vocab: number): Example[] {
