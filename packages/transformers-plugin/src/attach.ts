@@ -5,7 +5,7 @@
 import { PluginError } from './errors.js';
 import { AdapterRegistry, VIEW, type Entry } from './registry.js';
 import type { SessionLike } from './ort-feeds.js';
-import type { AdapterMethods, AttachOptions } from './types.js';
+import type { AdapterMethods, AttachOptions, WithAdapters } from './types.js';
 
 interface ModelLike {
   sessions: Record<string, SessionLike>;
@@ -149,7 +149,7 @@ function hookPipeline(pipe: PipelineLike, reg: AdapterRegistry, modelView: (e: E
  * keep one adapter from start to end; `model(inputs, { adapter })`, `model.generate({ …, adapter })`
  * and `pipe(input, { …, adapter })` pick one per call (`null`: the base model), `scale` scales its ΔW for the call.
  */
-export function attachAdapters<T extends object>(target: T, opts: AttachOptions = {}): T & AdapterMethods {
+export function attachAdapters<T extends object>(target: T, opts: AttachOptions = {}): WithAdapters<T> {
   const isModel = 'sessions' in target;
   const model = (isModel ? target : (target as { model?: unknown }).model) as ModelLike | undefined;
   if (!model || (typeof model !== 'object' && typeof model !== 'function') || !('sessions' in model)) throw new PluginError('attachAdapters expects a transformers.js model or pipeline');
@@ -159,7 +159,7 @@ export function attachAdapters<T extends object>(target: T, opts: AttachOptions 
   if (opts.max_adapter_bytes !== undefined) reg.set_max_adapter_bytes(opts.max_adapter_bytes);
   const modelView = hookModel(model, reg);
   const view = isModel ? (modelView as unknown as (e: Entry) => T) : (hookPipeline(target as unknown as PipelineLike, reg, modelView) as unknown as (e: Entry) => T);
-  const t = target as T & AdapterMethods;
+  const t = target as WithAdapters<T>;
   Object.defineProperties(t, {
     load_adapter: { value: reg.load_adapter.bind(reg), configurable: true },
     set_adapter: { value: reg.set_adapter.bind(reg), configurable: true },

@@ -35,6 +35,7 @@ export {
   configKeyFor,
   enableAdapters,
   from_pretrained,
+  type AdapterCallOptions,
   type AdapterMemoryInfo,
   type AdapterMethods,
   type AdapterProgressCallback,
@@ -49,6 +50,8 @@ export {
   type LoadAdapterOptions,
   type LoadedAdapterInfo,
   type PretrainedLoader,
+  type WeightedAdapterOptions,
+  type WithAdapters,
 } from './plugin.js';
 export { mergeModel } from './merge.js';
 export { PluginError } from './errors.js';

@@ -298,6 +298,26 @@ describe("PEFT's adapter API", () => {
   });
 });
 
+describe('typed pipeline options', () => {
+  test('feature-extraction (options typed exactly by transformers.js) takes { adapter, scale }; outputs follow', async () => {
+    const fx = await writeModel({ arch: 'bert', size: 'tiny', task: 'feature-extraction', seed: 22 }, path.join(root, 'bert-fx'));
+    const restore = enableAdapters(env);
+    const fe = attachAdapters(await pipeline('feature-extraction', 'bert-fx', { dtype: 'fp32' }));
+    restore();
+    await fe.load_adapter(createAdapter({ method: 'LORA', shape: fx.shape, nonzero: true, seed: 23 }), { adapter_name: 'a' });
+    // These calls are what TypeScript checks (pnpm typecheck covers the tests): the pipeline's own
+    // option `pooling` next to ours. Without WithAdapters<T> they were TS2353.
+    const base = await fe('typed options', { pooling: 'mean', adapter: null });
+    const withA = await fe('typed options', { pooling: 'mean', adapter: 'a' });
+    const zero = await fe('typed options', { pooling: 'mean', adapter: 'a', scale: 0 });
+    expect(Array.from(zero.data as Float32Array)).toEqual(Array.from(base.data as Float32Array));
+    expect(maxAbs((withA.data as Float32Array).map((v, i) => v - (base.data as Float32Array)[i]!))).toBeGreaterThan(0);
+    // @ts-expect-error `adapter` is a loaded name or null
+    const bad = (): unknown => fe('x', { adapter: 3 });
+    expect(typeof bad).toBe('function');
+  });
+});
+
 describe('adapter sources through the plugin', () => {
   let server: Server;
   let base: string;

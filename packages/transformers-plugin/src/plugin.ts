@@ -13,6 +13,7 @@ export { AdapterRegistry } from './registry.js';
 export { attachAdapters } from './attach.js';
 export { from_pretrained, type FromPretrainedOptions, type PretrainedLoader } from './from-pretrained.js';
 export type {
+  AdapterCallOptions,
   AdapterMemoryInfo,
   AdapterMethods,
   AdapterProgressCallback,
@@ -21,4 +22,6 @@ export type {
   AttachOptions,
   LoadAdapterOptions,
   LoadedAdapterInfo,
+  WeightedAdapterOptions,
+  WithAdapters,
 } from './types.js';

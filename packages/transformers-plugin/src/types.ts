@@ -99,6 +99,15 @@ export interface WeightedAdapterOptions {
   progress_callback?: AdapterProgressCallback;
 }
 
+/**
+ * A model or pipeline after `attachAdapters`: the adapter methods, and a call signature that also
+ * takes `{ adapter, scale }` next to the pipeline's own options (transformers.js types some
+ * pipelines' options exactly, so `pipe(x, { adapter })` would not type-check on `T` alone).
+ */
+export type WithAdapters<T> = T &
+  AdapterMethods &
+  (T extends (input: infer I, options?: infer O, ...rest: infer Rest) => infer R ? (input: I, options?: (O extends object ? O : Record<string, unknown>) & AdapterCallOptions, ...rest: Rest) => R : unknown);
+
 /** Per-call options the hooked model, pipeline and `generate` accept next to their own. */
 export interface AdapterCallOptions {
   /** Adapter for this call only (`null`: the base model). */
