@@ -10,6 +10,10 @@ export { makeModel, writeModel, buildGraph, type MakeModelOptions, type Generate
 export { ARCHS, SIZES, TASKS, ARCH_TASKS, DEFAULT_TASK, CLASS_NAMES, TASK_ROOT, TASK_ALIASES, modelDims, type Arch, type Size, type Task, type ModelDims } from './spec.js';
 export { scopeOf, F32_MIN, type GraphLinear, type StateDict } from './build/ctx.js';
 export { encodeModel, decodeModel, type Graph, type GraphNode, type TensorData, type ValueInfo } from './onnx/graph.js';
-export { quantizeDynamic } from './onnx/quantize.js';
+export { quantizeDynamic, quantizeWeight, Q8_OPTIONS, INT8_OPTIONS, UINT8_OPTIONS, type DynamicQuantOptions } from './onnx/quantize.js';
+export { EXTRA_DTYPES, dtypeGraph, type ExtraDtype } from './onnx/dtypes.js';
+export { convertToFloat16, inferTypes } from './onnx/float16.js';
+export { quantizeQ4, quantizeBnb4, quantizeQ4Graph, quantizeBnb4Graph, NF4, Q4_BLOCK, BNB4_BLOCK } from './onnx/quant4.js';
+export { dedupeInitializers } from './onnx/dedupe.js';
 export { encodeModelExternal, DEFAULT_SIZE_THRESHOLD, DEFAULT_ALIGN_THRESHOLD, DEFAULT_ALIGNMENT, type ExternalDataOptions, type ExternalEntry, type ExternalEncoded } from './onnx/external.js';
 export { makeTokenizer, defaultFixturesDir, type TokenizerFiles } from './tokenizers.js';

@@ -10,6 +10,7 @@ import { encodeModel, type Graph, type ValueInfo } from './onnx/graph.js';
 import { quantizeDynamic } from './onnx/quantize.js';
 import { encodeModelExternal } from './onnx/external.js';
 import { dedupeInitializers } from './onnx/dedupe.js';
+import { dtypeGraph, EXTRA_DTYPES, type ExtraDtype } from './onnx/dtypes.js';
 import {
   ARCH_TASKS,
   ARCHS,
@@ -38,6 +39,12 @@ export interface MakeModelOptions {
   seed?: number;
   /** Also write `onnx/model_quantized.onnx` (default true). */
   quantized?: boolean;
+  /**
+   * More transformers.js dtypes to write (default none): `fp16` → `onnx/model_fp16.onnx`, `int8`,
+   * `uint8`, `q4`, `q4f16`, `bnb4` → `onnx/model_<dtype>.onnx`, each as transformers.js'
+   * quantization script makes it (see the README for the source of each pattern).
+   */
+  dtypes?: readonly ExtraDtype[];
   /**
    * GPT-2 `Conv1D` as `Gemm` (default: what torch.onnx exports for `addmm`; onnxruntime's dynamic
    * quantization leaves Gemm in fp32) or as `MatMul` + `Add` (weights [in, out] under their own
@@ -346,6 +353,7 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
   };
   onnxFile('model.onnx', graph);
   if (opts.quantized !== false) onnxFile('model_quantized.onnx', quantizeDynamic(graph));
+  for (const dt of opts.dtypes ?? []) onnxFile(`model_${check(dt, EXTRA_DTYPES, 'dtype')}.onnx`, dtypeGraph(graph, dt));
 
   const shape = buildShape(arch, { hiddenSize: d.hiddenSize, numLayers: d.numLayers, numHeads: d.numHeads, numKvHeads: d.numKvHeads, intermediateSize: d.intermediateSize }, meta.name);
   const out: GeneratedModel = {

@@ -101,7 +101,7 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
   const g = model.graph!;
   const inits = new Map<string, TensorProto>();
   for (const t of g.initializer ?? []) inits.set(t.name!, t);
-  const linears = findLinears(model).filter((l) => l.op !== 'MatMulInteger');
+  const linears = findLinears(model).filter((l) => l.op === 'MatMul' || l.op === 'Gemm');
   const nodes = g.node ?? [];
   let split = 0;
   /** The initializer `reader` reads, as a tensor no other reader shares (cloned and re-pointed if shared). */

@@ -8,6 +8,7 @@ import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch } fr
 import { FAILURES } from './cache.js';
 import { gpuBufferBytes, ortGpuTensor, ortTensor, releaseAll, type AnyUpdate, type Feeds, type GpuMaterializer, type GpuModuleUpdateLike, type HookedSession, type OrtTensor, type SessionLike, type SessionModule, type SessionParam } from './ort-feeds.js';
 import { readAdapter } from './adapter-source.js';
+import { withHalfFeeds } from './half-feeds.js';
 import { adapterPayload, filesPayload, weightedPayload, type Payload } from './payload.js';
 import { normalizeLoadArgs } from './load-args.js';
 import type { AdapterMemoryInfo, AdapterProgressCallback, AttachOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
@@ -144,7 +145,8 @@ export class AdapterRegistry {
         baseFeeds[inputB] = ortTensor(new Float32Array(r0 * m), [r0, m]);
       }
     }
-    const run = session.run.bind(session);
+    // fp16 graphs declare the adapter inputs float16; float32 feeds are converted (half-feeds.ts, issue 12).
+    const run = withHalfFeeds(session, session.run.bind(session));
     const hooked: HookedSession = { session, modules, params, baseFeeds, run };
     const idx = this.sessions.length;
     this.sessions.push(hooked);

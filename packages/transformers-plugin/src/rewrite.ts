@@ -22,6 +22,7 @@ import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
 import { externalLocations, isExternal, readExternalBytes } from './external-data.js';
 import { constSource, indexGraph } from './const-source.js';
+import { halfInitToFloats } from './dtype.js';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -38,6 +39,7 @@ export const RANK_DIM = 'rho';
 export const OVERRIDE_DIM = 'override';
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
 const INT8 = onnx.TensorProto.DataType.INT8;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
 const INT64 = onnx.TensorProto.DataType.INT64;
@@ -46,11 +48,13 @@ const INT64 = onnx.TensorProto.DataType.INT64;
 export interface FoundLinear {
   /** Module path in this graph (`distilbert.transformer.layer.0.attention.q_lin`; bare models lack the root). */
   graphPath: string;
-  /** Node computing x·W (`MatMul`, `Gemm` or `MatMulInteger`). */
+  /** Node computing x·W (`MatMul`, `Gemm`, `MatMulInteger`, or the 4-bit `MatMulNBits` / `MatMulBnb4`). */
   node: string;
-  op: 'MatMul' | 'Gemm' | 'MatMulInteger';
+  op: 'MatMul' | 'Gemm' | 'MatMulInteger' | 'MatMulNBits' | 'MatMulBnb4';
   /** Float input x of the linear. */
   input: string;
+  /** Element type of x and of the product (fp16 graphs: `model_fp16`, `model_q4f16`): the side branch runs in it. */
+  dtype: 'float32' | 'float16';
   /** Tensor holding x·W (+ Gemm bias): where the side branch is added. */
   output: string;
   /** Index of the node writing `output` (the q8 pattern's final Mul). */
@@ -103,7 +107,8 @@ export interface RewriteOptions {
   /**
    * `branch` (default): side branches `y += (x·A)·B`. `merge`: the weight of every targeted fp32
    * MatMul/Gemm becomes a graph input (the plugin feeds W0, or W0 + s·B′A′ᵀ merged by the backend);
-   * q8 (MatMulInteger) targets still get branches.
+   * quantized targets (MatMulInteger, MatMulNBits, MatMulBnb4) still get branches; fp16 weights are
+   * fed as fp16 (decoded to float32 for the registry, converted back by dtype.ts).
    */
   mode?: 'branch' | 'merge';
   /**
@@ -141,6 +146,8 @@ export function baseWeightOf(input: string): { data: Float32Array; layout: 'in_o
 let rewriteCounter = 0;
 
 function initFloats(t: TensorProto, external: ReadonlyMap<string, Uint8Array> | undefined): Float32Array {
+  // fp16 weights (fp16 graphs) are decoded exactly; the plugin feeds them back as fp16 (dtype.ts).
+  if (t.dataType === FLOAT16) return halfInitToFloats(t, external);
   if (isExternal(t)) {
     if (!external) throw new PluginError(`merge mode needs the base weight ${t.name}, which is ONNX external data: pass its file (external) to rewriteModel`);
     const b = readExternalBytes(t, external);
@@ -207,6 +214,19 @@ export function findLinears(model: ModelProto): FoundLinear[] {
   };
   const out: FoundLinear[] = [];
   nodes.forEach((nd, i) => {
+    if ((nd.opType === 'MatMulNBits' || nd.opType === 'MatMulBnb4') && nd.domain === 'com.microsoft') {
+      // 4-bit weight-only (q4, q4f16, bnb4): y = x·dequant(B) [+ bias], B packed; K, N from the
+      // attributes, the activation dtype from the scales (MatMulNBits) / absmax (MatMulBnb4) — T1.
+      const w = ix.inits.get(nd.input?.[1] ?? '');
+      const scales = ix.inits.get(nd.input?.[2] ?? '');
+      const K = attrInt(nd, 'K', 0);
+      const N = attrInt(nd, 'N', 0);
+      if (!w || !scales || K <= 0 || N <= 0) return;
+      const dtype = scales.dataType === FLOAT16 ? 'float16' : scales.dataType === FLOAT ? 'float32' : undefined;
+      if (!dtype) return;
+      out.push({ graphPath: graphPathOfNode(nd.name ?? ''), node: nd.name!, op: nd.opType, input: nd.input![0]!, dtype, output: nd.output![0]!, outputNodeIndex: i, weight: w.name!, weightLayout: 'in_out', weightReader: i, weightReaderInput: 1, n: K, m: N });
+      return;
+    }
     // The weight may reach the node through Identity aliases or a Transpose (see const-source.ts).
     const src = constSource(ix, i, 1);
     const w = src?.init;
@@ -215,11 +235,12 @@ export function findLinears(model: ModelProto): FoundLinear[] {
     const graphPath = graphPathOfNode(nd.name ?? '');
     const reader = { weightReader: src.readerNode, weightReaderInput: src.readerInput };
     const alias = nd.input![1] !== w.name ? { weightAlias: nd.input![1]! } : {};
-    if (nd.opType === 'MatMul' && w.dataType === FLOAT) {
+    const fdt = w.dataType === FLOAT ? 'float32' : w.dataType === FLOAT16 ? 'float16' : undefined;
+    if (nd.opType === 'MatMul' && fdt) {
       // MatMul(x, Transpose(W [out, in])) is x·Wᵀ: the initializer is [out, in].
       const t = src.transposed;
-      out.push({ graphPath, node: nd.name!, op: 'MatMul', input: nd.input![0]!, output: nd.output![0]!, outputNodeIndex: i, weight: w.name!, weightLayout: t ? 'out_in' : 'in_out', n: t ? d1 : d0, m: t ? d0 : d1, ...reader, ...alias });
-    } else if (nd.opType === 'Gemm' && w.dataType === FLOAT && attrInt(nd, 'transA', 0) === 0) {
+      out.push({ graphPath, node: nd.name!, op: 'MatMul', input: nd.input![0]!, dtype: fdt, output: nd.output![0]!, outputNodeIndex: i, weight: w.name!, weightLayout: t ? 'out_in' : 'in_out', n: t ? d1 : d0, m: t ? d0 : d1, ...reader, ...alias });
+    } else if (nd.opType === 'Gemm' && fdt && attrInt(nd, 'transA', 0) === 0) {
       // transB and a Transpose on the way cancel out.
       const transB = (attrInt(nd, 'transB', 0) === 1) !== src.transposed;
       const f: FoundLinear = {
@@ -227,6 +248,7 @@ export function findLinears(model: ModelProto): FoundLinear[] {
         node: nd.name!,
         op: 'Gemm',
         input: nd.input![0]!,
+        dtype: fdt,
         output: nd.output![0]!,
         outputNodeIndex: i,
         weight: w.name!,
@@ -256,6 +278,7 @@ export function findLinears(model: ModelProto): FoundLinear[] {
         node: nd.name!,
         op: 'MatMulInteger',
         input: nodes[q]!.input![0]!,
+        dtype: 'float32',
         output: nodes[mul]!.output![0]!,
         outputNodeIndex: mul,
         weight: w.name!,
@@ -276,12 +299,12 @@ export function matchTarget(graphPath: string, targets: readonly string[]): stri
   return hits.length === 1 ? hits[0] : undefined;
 }
 
-function floatInput(name: string, dims: Array<number | string>): onnxProto.onnx.IValueInfoProto {
+function floatInput(name: string, dims: Array<number | string>, dtype: 'float32' | 'float16' = 'float32'): onnxProto.onnx.IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
-        elemType: FLOAT,
+        elemType: dtype === 'float16' ? FLOAT16 : FLOAT,
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
@@ -291,6 +314,13 @@ function floatInput(name: string, dims: Array<number | string>): onnxProto.onnx.
 function initDims(inits: readonly TensorProto[]): Map<string, number[]> {
   return new Map(inits.map((t) => [t.name!, (t.dims ?? []).map(num)]));
 }
+
+/**
+ * Default-domain ops onnxruntime's CPU EP runs on fp16 tensors without casting (type-agnostic data
+ * movement). A fp16 MatMulNBits feeding one of them keeps its own fp16 kernel (see the join in
+ * rewriteModel).
+ */
+const FP16_CPU_DATA_OPS = new Set(['Reshape', 'Transpose', 'Concat', 'Slice', 'Split', 'Squeeze', 'Unsqueeze', 'Gather', 'Expand', 'Flatten', 'Identity', 'Tile', 'Cast', 'Shape']);
 
 /** Where a linear's output runs into onnxruntime's SkipLayerNormalization pattern (see `skipLayerNormPattern`). */
 interface SkipLayerNormSite {
@@ -315,7 +345,12 @@ function skipLayerNormPattern(
 ): (l: FoundLinear) => SkipLayerNormSite | undefined {
   const consumers = new Map<string, number[]>();
   nodes.forEach((nd, i) => {
-    for (const x of nd.input ?? []) consumers.set(x, [...(consumers.get(x) ?? []), i]);
+    // Append in place: copying the list per consumer made this quadratic (issue 15, D14).
+    for (const x of nd.input ?? []) {
+      const l = consumers.get(x);
+      if (l) l.push(i);
+      else consumers.set(x, [i]);
+    }
   });
   const single = (t: string, op: string): number | undefined => {
     const c = consumers.get(t);
@@ -369,6 +404,16 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
     insertsBefore.set(i, [...(insertsBefore.get(i) ?? []), ...ns]);
   };
   const skipLayerNormOf = skipLayerNormPattern(nodes, new Set((g.initializer ?? []).map((t) => t.name!)), new Set((g.output ?? []).map((v) => v.name!)), initDims(g.initializer ?? []));
+  // Consumers of each tensor (for the fp16 join rule below).
+  const readers = new Map<string, NodeProto[]>();
+  for (const nd of nodes)
+    for (const x of nd.input ?? []) {
+      const l = readers.get(x);
+      if (l) l.push(nd);
+      else readers.set(x, [nd]);
+    }
+  const keepsFp16Neighbour = (l: FoundLinear): boolean =>
+    l.dtype === 'float16' && l.op === 'MatMulNBits' && (readers.get(l.output) ?? []).some((nd) => FP16_CPU_DATA_OPS.has(nd.opType ?? '') && (nd.domain ?? '') === '');
   const branches: BranchInfo[] = [];
   const seen = new Map<string, string>();
   const heads: FoundLinear[] = [];
@@ -387,7 +432,8 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
     }
     if (seen.has(path)) throw new PluginError(`module ${path} maps to two graph nodes: ${seen.get(path)} and ${l.node}`);
     seen.set(path, l.node);
-    if (opts.mode === 'merge' && l.op !== 'MatMulInteger') {
+    // Merge mode replaces float weights only; quantized products (q8, q4, bnb4) keep branches.
+    if (opts.mode === 'merge' && (l.op === 'MatMul' || l.op === 'Gemm')) {
       const input = `${MERGE_PREFIX}${token}.${path}`;
       const t = initByName.get(l.weight)!;
       const dims = (t.dims ?? []).map(num) as [number, number];
@@ -396,7 +442,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       const rd = nodes[l.weightReader]!;
       rd.input = (rd.input ?? []).map((x, i) => (i === l.weightReaderInput ? input : x));
       if (uses.get(l.weight) === 1) dropInits.add(l.weight);
-      g.input!.push(floatInput(input, dims));
+      g.input!.push(floatInput(input, dims, l.dtype));
       merged.push({ path, graphPath: l.graphPath, node: l.node, input, layout: l.weightLayout, dims, n: l.n, m: l.m });
       continue;
     }
@@ -424,14 +470,31 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       const base = `${l.output}/tensorpeft_base`;
       const producerNode = nodes[l.outputNodeIndex]!;
       producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
-      delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] });
+      if (keepsFp16Neighbour(l)) {
+        // onnxruntime's CPU EP runs an fp16 node in fp32 when all its fp16 neighbours need casts (its
+        // "isolated fp16 node" rule). MatMulNBits has an fp16 kernel; here it feeds a node that has
+        // one too (Reshape, …), so in the base it runs in fp16 and rounds its output. An Add (no fp16
+        // kernel) as its only consumer would make it isolated, computed in fp32: 1 ulp off the base.
+        // The join keeps an fp16-capable consumer (Unsqueeze → Concat) and sums over the stacked
+        // pair: base + 0 = base when disabled, whichever precision the ReduceSum runs in.
+        const axes0 = `${scope}/axes0`;
+        g.initializer!.push({ name: axes0, dataType: INT64, dims: [1], int64Data: [0] });
+        const INT = onnx.AttributeProto.AttributeType.INT;
+        delta.push({ name: `${scope}/Unsqueeze_base`, opType: 'Unsqueeze', input: [base, axes0], output: [`${scope}/base1`] });
+        delta.push({ name: `${scope}/Unsqueeze_delta`, opType: 'Unsqueeze', input: [`${scope}/delta`, axes0], output: [`${scope}/delta1`] });
+        delta.push({ name: `${scope}/Concat`, opType: 'Concat', input: [`${scope}/base1`, `${scope}/delta1`], output: [`${scope}/pair`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
+        delta.push({ name: `${scope}/ReduceSum`, opType: 'ReduceSum', input: [`${scope}/pair`, axes0], output: [l.output], attribute: [{ name: 'keepdims', type: INT, i: 0 }] });
+      } else {
+        delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] });
+      }
       addAfter(l.outputNodeIndex, delta);
     }
     // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
     // module, and ORT plans buffers as if equal dim names had equal sizes.
     const rankDim = `${RANK_DIM}_${branches.length}`;
-    g.input!.push(floatInput(inputA, [l.n, rankDim]));
-    g.input!.push(floatInput(inputB, [rankDim, l.m]));
+    // In the activation dtype: an fp16 graph gets fp16 adapter inputs (the plugin converts, dtype.ts).
+    g.input!.push(floatInput(inputA, [l.n, rankDim], l.dtype));
+    g.input!.push(floatInput(inputB, [rankDim, l.m], l.dtype));
     branches.push({ path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m: l.m });
   }
 
@@ -458,12 +521,12 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       };
       if (fattr('alpha') !== 1 || fattr('beta') !== 1) continue;
       const wt = inits.get(l.weight)!;
-      if (wt.dataType !== FLOAT) continue;
+      if (wt.dataType !== FLOAT && wt.dataType !== FLOAT16) continue;
       const wDims = (wt.dims ?? []).map(num);
       const wIn = `${PARAM_PREFIX}${wName}`;
       const scope = `/tensorpeft/param/${l.graphPath}`;
       const overDim = `${OVERRIDE_DIM}_${params.length}`;
-      g.input!.push(floatInput(wIn, [overDim, ...wDims]));
+      g.input!.push(floatInput(wIn, [overDim, ...wDims], l.dtype));
       params.push({ name: wName, input: wIn, dims: wDims });
       // Base path untouched (same kernel, same constant weights as the base model); the override
       // path computes x·Wᵀ + b from the fed tensors; the first `out` columns of [override, base] are the
@@ -486,16 +549,32 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
         const bt = inits.get(l.bias)!;
         const bDims = (bt.dims ?? []).map(num);
         const bIn = `${PARAM_PREFIX}${bName}`;
-        g.input!.push(floatInput(bIn, [overDim, ...bDims]));
+        g.input!.push(floatInput(bIn, [overDim, ...bDims], l.dtype));
         params.push({ name: bName!, input: bIn, dims: bDims });
         ns.push({ name: `${scope}/Flatten_bias`, opType: 'Flatten', input: [bIn], output: [`${scope}/b`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
         ns.push({ name: `${scope}/Add`, opType: 'Add', input: [over, `${scope}/b`], output: [`${scope}/xwb`] });
         over = `${scope}/xwb`;
       }
-      const ends = `${scope}/ends`;
-      g.initializer!.push({ name: ends, dataType: INT64, dims: [1], int64Data: [l.m] });
-      ns.push({ name: `${scope}/Concat`, opType: 'Concat', input: [over, base], output: [`${scope}/both`], attribute: [{ name: 'axis', type: INT, i: 1 }] });
-      ns.push({ name: `${scope}/Slice`, opType: 'Slice', input: [`${scope}/both`, zeroIdx, ends, axes1], output: [l.output] });
+      if (l.dtype === 'float16') {
+        // fp16 graphs: onnxruntime's CPU EP runs fp16 arithmetic it has no fp16 kernel for in fp32
+        // (casts it inserts, then drops between such nodes), so the base Gemm's output reaches its
+        // consumer unrounded; Concat/Slice do have fp16 kernels and would round it there. An
+        // arithmetic correction keeps the chain: y = base + Σ_k (override_k − base) over the k ∈ {0, 1}
+        // fed rows — an empty sum (nothing fed) adds exact zeros; one row gives the override (within
+        // one rounding of |base|, far below fp16's own error).
+        const shape3 = `${scope}/shape3`;
+        g.initializer!.push({ name: shape3, dataType: INT64, dims: [3], int64Data: [0, -1, l.m] });
+        ns.push({ name: `${scope}/Reshape`, opType: 'Reshape', input: [over, shape3], output: [`${scope}/over3`] });
+        ns.push({ name: `${scope}/Unsqueeze`, opType: 'Unsqueeze', input: [base, axes1], output: [`${scope}/base3`] });
+        ns.push({ name: `${scope}/Sub`, opType: 'Sub', input: [`${scope}/over3`, `${scope}/base3`], output: [`${scope}/diff`] });
+        ns.push({ name: `${scope}/ReduceSum`, opType: 'ReduceSum', input: [`${scope}/diff`, axes1], output: [`${scope}/corr`], attribute: [{ name: 'keepdims', type: INT, i: 0 }] });
+        ns.push({ name: `${scope}/Add_override`, opType: 'Add', input: [base, `${scope}/corr`], output: [l.output] });
+      } else {
+        const ends = `${scope}/ends`;
+        g.initializer!.push({ name: ends, dataType: INT64, dims: [1], int64Data: [l.m] });
+        ns.push({ name: `${scope}/Concat`, opType: 'Concat', input: [over, base], output: [`${scope}/both`], attribute: [{ name: 'axis', type: INT, i: 1 }] });
+        ns.push({ name: `${scope}/Slice`, opType: 'Slice', input: [`${scope}/both`, zeroIdx, ends, axes1], output: [l.output] });
+      }
       addAfter(l.outputNodeIndex, ns);
       added = true;
     }

@@ -19,14 +19,18 @@ import { PluginError } from './errors.js';
 import { DATA_FILE_RE, externalLocations } from './external-data.js';
 import { mergeModel } from './merge.js';
 import { attachAdapters, enableAdapters } from './plugin.js';
+import { toleranceFor, type VerifyDtype } from './tolerance.js';
 
 export interface VerifyOptions {
   /** Local model folder (config.json, tokenizer files, onnx/model.onnx[, onnx/model_quantized.onnx]). */
   model: string;
   /** Adapter folder/URL or a loaded Adapter. */
   adapter: string | Adapter;
-  /** Model file the plugin runs on (default fp32). The merged reference is always built from fp32. */
-  dtype?: 'fp32' | 'q8';
+  /**
+   * Model file the plugin runs on (default fp32): transformers.js' dtypes (`model_fp16.onnx`,
+   * `model_quantized.onnx`, `model_int8.onnx`, …). The merged reference is always built from fp32.
+   */
+  dtype?: VerifyDtype;
   /** Texts for a text model (default `DEFAULT_TEXTS`); refused for an image model. */
   texts?: string[];
   /**
@@ -68,7 +72,17 @@ export interface VerifyResult {
   /** |adapter − base|: how much the adapter changes the outputs (0 would make the check vacuous). */
   adapter_effect: number;
   outputs: string[];
-  dtype: 'fp32' | 'q8';
+  dtype: VerifyDtype;
+  /**
+   * The bound `max_abs_diff` should stay within for this dtype (`toleranceFor`, derived in
+   * tolerance.ts): 3 · `dtype_error` + 1e-4 · max(1, `reference_max_abs`) + 4 · u · `adapter_effect`
+   * (u = 2⁻¹¹ on fp16 graphs, 2⁻²⁴ otherwise).
+   */
+  tolerance: number;
+  /** max |base on this dtype − base fp32| on the same inputs (unmasked positions; 0 for fp32). */
+  dtype_error: number;
+  /** Largest |output| of the merged fp32 reference (the scale of `tolerance`). */
+  reference_max_abs: number;
   mode: 'branch' | 'merge';
   /** Present when `graphOptimizationLevel` was given. */
   graph_optimization_level?: 'disabled' | 'basic' | 'extended' | 'all';
@@ -147,20 +161,54 @@ async function readSideFiles(dir: string, locations: readonly string[]): Promise
   return files;
 }
 
-type Outputs = Record<string, { data: ArrayLike<number> | ArrayLike<bigint>; type: string }>;
+type Outputs = Record<string, { data: ArrayLike<number> | ArrayLike<bigint>; type: string; dims?: readonly number[] }>;
 
-function maxAbsDiff(a: Outputs, b: Outputs, names: string[]): number {
+/** Which elements of output `name` to compare (all when undefined). */
+type Valid = (name: string, index: number) => boolean;
+
+/**
+ * Elements at positions the attention mask excludes are left out: their values are undefined (a
+ * query whose keys are all masked, e.g. a left-padded decoder row, softmaxes over equal fills —
+ * uniform in fp32, but −1e4 in fp16 is coarse enough that the row picks other keys), and no caller
+ * reads them. Outputs [batch, seq, …] matching the mask's [batch, seq] are filtered; others are whole.
+ */
+function unmaskedPositions(inputs: Record<string, unknown>, out: Outputs): Valid | undefined {
+  const mask = inputs['attention_mask'] as { data: ArrayLike<bigint | number>; dims: readonly number[] } | undefined;
+  if (!mask || mask.dims.length !== 2) return undefined;
+  const [B, S] = mask.dims as [number, number];
+  const per = new Map<string, number>();
+  for (const [k, v] of Object.entries(out)) {
+    const d = v.dims ?? [];
+    if (d.length >= 2 && d[0] === B && d[1] === S) per.set(k, d.slice(2).reduce((x, y) => x * y, 1));
+  }
+  return (name, i) => {
+    const p = per.get(name);
+    return p === undefined || Number(mask.data[Math.floor(i / p)]) !== 0;
+  };
+}
+
+function maxAbsDiff(a: Outputs, b: Outputs, names: string[], valid?: Valid): number {
   let d = 0;
   for (const k of names) {
     const x = a[k]!.data as ArrayLike<number>;
     const y = b[k]!.data as ArrayLike<number>;
     if (x.length !== y.length) return Number.POSITIVE_INFINITY;
     for (let i = 0; i < x.length; i++) {
+      if (valid && !valid(k, i)) continue;
       const v = Math.abs(x[i]! - y[i]!);
       if (!(v <= d)) d = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v;
     }
   }
   return d;
+}
+
+function maxAbs(a: Outputs, names: string[], valid?: Valid): number {
+  let m = 0;
+  for (const k of names) {
+    const x = a[k]!.data as ArrayLike<number>;
+    for (let i = 0; i < x.length; i++) if ((!valid || valid(k, i)) && Math.abs(x[i]!) > m) m = Math.abs(x[i]!);
+  }
+  return m;
 }
 
 /**
@@ -229,7 +277,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       inputs = tokenizer(texts, { padding: true, truncation: true }) as Record<string, unknown>;
       count = texts.length;
     }
-    const load = (dt: 'fp32' | 'q8'): Promise<{ (x: unknown): Promise<Outputs>; dispose(): Promise<unknown> }> =>
+    const load = (dt: VerifyDtype): Promise<{ (x: unknown): Promise<Outputs>; dispose(): Promise<unknown> }> =>
       Loader.from_pretrained(id, {
         dtype: dt,
         // transformers.js validates the device name at run time (its list depends on the runtime).
@@ -241,6 +289,13 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const base = await load(dtype);
     const baseOut = await run(base);
     await base.dispose();
+    // The dtype's own error at the base weights (the scale of the tolerance, see tolerance.ts).
+    let base32Out = baseOut;
+    if (dtype !== 'fp32') {
+      const base32 = await load('fp32');
+      base32Out = await run(base32);
+      await base32.dispose();
+    }
 
     const restore = enableAdapters(env, { mode: opts.mode ?? 'branch' });
     let plugged;
@@ -285,10 +340,18 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     await mergedModel.dispose();
 
     const names = Object.keys(baseOut).filter((k) => baseOut[k]!.type === 'float32' && !k.startsWith('present'));
+    const valid = image ? undefined : unmaskedPositions(inputs, mergedOut);
+    const refMax = maxAbs(mergedOut, names, valid);
+    const dtypeError = maxAbsDiff(baseOut, base32Out, names, valid);
+    const effect = maxAbsDiff(adapterOut, baseOut, names);
     return {
-      max_abs_diff: maxAbsDiff(adapterOut, mergedOut, names),
+      // Unmasked positions (see unmaskedPositions); base_max_abs_diff below covers every element.
+      max_abs_diff: maxAbsDiff(adapterOut, mergedOut, names, valid),
+      tolerance: toleranceFor(dtype, dtypeError, refMax, effect),
+      dtype_error: dtypeError,
+      reference_max_abs: refMax,
       base_max_abs_diff: maxAbsDiff(disabledOut, baseOut, names),
-      adapter_effect: maxAbsDiff(adapterOut, baseOut, names),
+      adapter_effect: effect,
       outputs: names,
       dtype,
       mode: opts.mode ?? 'branch',

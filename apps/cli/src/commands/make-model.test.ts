@@ -53,6 +53,17 @@ describe('tensorpeft make-model', () => {
     expect(config['transformers.js_config'].use_external_data_format).toBe(true);
   });
 
+  it('--dtype writes transformers.js dtype files; --fresh-init and --no-constant-folding change the export layout', async () => {
+    const out = path.join(tmp, 'llama-dt');
+    const j = JSON.parse((await run('--arch', 'llama', '--dtype', 'fp16,q4', '--dtype', 'bnb4', '--no-quantized', '--out', out)).out);
+    expect(Object.keys(j.files).filter((f) => f.startsWith('onnx/')).sort()).toEqual(['onnx/model.onnx', 'onnx/model_bnb4.onnx', 'onnx/model_fp16.onnx', 'onnx/model_q4.onnx']);
+    const bert = JSON.parse((await run('--arch', 'bert', '--fresh-init', '--no-constant-folding', '--no-quantized', '--out', path.join(tmp, 'bert-fresh'))).out);
+    const config = JSON.parse(await readFile(path.join(tmp, 'bert-fresh', 'config.json'), 'utf8'));
+    expect(config.tensorpeft).toMatchObject({ fresh_init: true, constant_folding: false });
+    expect(bert.modules).toBe(12);
+    await expect(run('--arch', 'bert', '--dtype', 'int4', '--out', tmp)).rejects.toThrow(/--dtype must be one of fp16, int8, uint8, q4, q4f16, bnb4/);
+  });
+
   it('refuses bad usage with typed errors', async () => {
     await expect(run('--out', tmp)).rejects.toThrow(UsageError);
     await expect(run('--arch', 'bert')).rejects.toThrow(UsageError);

@@ -1,10 +1,11 @@
 /** `tensorpeft make-model`: write a transformers.js model folder with deterministic random weights. */
 import { parseArgs } from 'node:util';
-import { ARCH_TASKS, ARCHS, DEFAULT_TASK, writeModel, type Arch } from '@tensorpeft/model-gen';
+import { ARCH_TASKS, ARCHS, DEFAULT_TASK, EXTRA_DTYPES, writeModel, type Arch, type ExtraDtype } from '@tensorpeft/model-gen';
 import { parseIntArg, UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data] --out <dir>
+export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data]
+                      [--dtype fp16|int8|uint8|q4|q4f16|bnb4]… [--fresh-init] [--no-constant-folding] --out <dir>
   Writes config.json, tokenizer.json + tokenizer_config.json (preprocessor_config.json for vit),
   onnx/model.onnx (fp32) and onnx/model_quantized.onnx (q8) with seeded random weights, laid out like
   optimum exports (nodes named by module path, MatMul weights transposed as onnx::MatMul_N, Gemm heads).
@@ -15,7 +16,13 @@ export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> 
   Sizes: tiny (hidden 32–64, 2 layers) or base (BERT-base, RoBERTa-base, DistilBERT-base, GPT-2 small,
   ViT-B/16, SmolLM-135M shapes; hundreds of MB, a few seconds).
   --external-data: initializers of 1 KiB or more go to onnx/model.onnx_data (and model_quantized.onnx_data),
-  with use_external_data_format in config.json — the layout of exports over 2 GB.`;
+  with use_external_data_format in config.json — the layout of exports over 2 GB.
+  --dtype (repeatable, or comma-separated): also write onnx/model_<dtype>.onnx as transformers.js'
+  quantization script makes it (fp16 with Cast at the I/O; int8/uint8 MatMulInteger; q4/q4f16
+  MatMulNBits block 32; bnb4 MatMulBnb4 NF4 block 64).
+  --fresh-init: biases 0 and LayerNorm γ = 1 (a model built from its config); the bit-identical tensors
+  are de-duplicated into Identity aliases as torch.onnx does. --no-constant-folding: Linear weights read
+  through Transpose under their state-dict names.`;
 
 export async function makeModelCommand(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -29,6 +36,9 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
       'gpt2-conv1d': { type: 'string' },
       'no-quantized': { type: 'boolean', default: false },
       'external-data': { type: 'boolean', default: false },
+      dtype: { type: 'string', multiple: true },
+      'fresh-init': { type: 'boolean', default: false },
+      'no-constant-folding': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
     strict: true,
@@ -40,6 +50,8 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
   if (conv1d !== undefined && conv1d !== 'Gemm' && conv1d !== 'MatMul') throw new UsageError(`--gpt2-conv1d must be Gemm or MatMul, got ${conv1d}`);
   const numLabels = parseIntArg(values['num-labels'], '--num-labels', 2);
   if (numLabels < 1) throw new UsageError('--num-labels must be at least 1');
+  const dtypes = (values.dtype ?? []).flatMap((d) => d.split(',')).filter((d) => d !== '');
+  for (const d of dtypes) if (!(EXTRA_DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${EXTRA_DTYPES.join(', ')}, got ${d}`);
   const t0 = performance.now();
   const m = await writeModel(
     {
@@ -50,6 +62,9 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
       seed: parseIntArg(values.seed, '--seed', 0),
       quantized: !values['no-quantized'],
       ...(values['external-data'] ? { externalData: true } : {}),
+      ...(dtypes.length > 0 ? { dtypes: dtypes as ExtraDtype[] } : {}),
+      ...(values['fresh-init'] ? { freshInit: true } : {}),
+      ...(values['no-constant-folding'] ? { constantFolding: false } : {}),
       ...(conv1d !== undefined ? { gpt2Conv1d: conv1d } : {}),
     },
     values.out,

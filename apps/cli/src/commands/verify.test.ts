@@ -36,7 +36,10 @@ describe('tensorpeft verify', () => {
     expect(j.modules).toBe(12);
     const q = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8')).out);
     expect(q.base_max_abs_diff).toBe(0);
-    expect(q.tolerance).toBe(5e-2);
+    // The derived tolerance (plugin's tolerance.ts): three times the q8 model's own error plus the fp32 bound.
+    expect(q.dtype_error).toBeGreaterThan(0);
+    expect(q.tolerance).toBeGreaterThanOrEqual(3 * q.dtype_error + 1e-4);
+    expect(q.ok).toBe(true);
     // Merge mode: merged fp32 weights fed as graph inputs give the offline merge's outputs too.
     const mm = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--mode', 'merge')).out);
     expect(mm.base_max_abs_diff).toBe(0);
@@ -65,7 +68,8 @@ describe('tensorpeft verify', () => {
     expect(d.base_tolerance).toBe(1e-6);
     expect(d.base_max_abs_diff).toBe(0);
     const q = JSON.parse((await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8', '--graph-optimization', 'basic')).out);
-    expect(q).toMatchObject({ ok: true, dtype: 'q8', base_max_abs_diff: 0, tolerance: 5e-2 });
+    expect(q).toMatchObject({ ok: true, dtype: 'q8', base_max_abs_diff: 0 });
+    expect(q.tolerance).toBeGreaterThanOrEqual(3 * q.dtype_error);
     await expect(run('--model', model, '--adapter', adapterDir, '--text', 'a cat')).rejects.toThrow(/image model/);
   });
 
@@ -78,7 +82,9 @@ describe('tensorpeft verify', () => {
     const r = await run('--model', model, '--adapter', adapterDir);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    expect(j).toMatchObject({ ok: true, base_max_abs_diff: 0, tolerance: 1e-4 });
+    expect(j).toMatchObject({ ok: true, base_max_abs_diff: 0, dtype_error: 0 });
+    // fp32: 1e-4 · max(1, |reference|) (+ a 2⁻²² · effect rounding term, below 1e-6 here).
+    expect(j.tolerance).toBeCloseTo(1e-4 * Math.max(1, j.reference_max_abs), 6);
     expect(j.max_abs_diff).toBeLessThanOrEqual(1e-4);
     expect(j.adapter_effect).toBeGreaterThan(1e-3);
     const q = await run('--model', model, '--adapter', adapterDir, '--dtype', 'q8');
@@ -86,10 +92,27 @@ describe('tensorpeft verify', () => {
     expect(JSON.parse(q.out)).toMatchObject({ ok: true, dtype: 'q8', base_max_abs_diff: 0 });
   });
 
+  it('q4f16 LLaMA (make-model --dtype): disabled = base exactly, --json reports the derived tolerance; --tolerance overrides it', async () => {
+    const model = path.join(tmp, 'llama-q4f16');
+    const m = await writeModel({ arch: 'llama', size: 'tiny', seed: 5, quantized: false, dtypes: ['q4f16'] }, model);
+    const adapterDir = path.join(tmp, 'llama-adapter');
+    await saveAdapter(createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 1 }), adapterDir);
+    const r = await run('--model', model, '--adapter', adapterDir, '--dtype', 'q4f16', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ ok: true, dtype: 'q4f16', base_max_abs_diff: 0 });
+    expect(j.dtype_error).toBeGreaterThan(0);
+    expect(j.max_abs_diff).toBeLessThanOrEqual(j.tolerance);
+    const strict = await run('--model', model, '--adapter', adapterDir, '--dtype', 'q4f16', '--tolerance', '1e-6');
+    expect(strict.code).toBe(1);
+    expect(JSON.parse(strict.out)).toMatchObject({ ok: false, tolerance: 1e-6, derived_tolerance: j.tolerance });
+  });
+
   it('checks its arguments', async () => {
     await expect(run('--adapter', 'x')).rejects.toThrow(UsageError);
     await expect(run('--model', 'x')).rejects.toThrow(UsageError);
-    await expect(run('--model', 'x', '--adapter', 'y', '--dtype', 'fp16')).rejects.toThrow(/--dtype must be fp32 or q8/);
+    await expect(run('--model', 'x', '--adapter', 'y', '--dtype', 'fp8')).rejects.toThrow(/--dtype must be one of fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4/);
+    await expect(run('--model', 'x', '--adapter', 'y', '--tolerance=-1')).rejects.toThrow(/--tolerance must be/);
     await expect(run('--model', 'x', '--adapter', 'y', '--mode', 'fused')).rejects.toThrow(/--mode must be branch or merge/);
     await expect(run('--model', 'x', '--adapter', 'y', '--graph-optimization', 'max')).rejects.toThrow(/--graph-optimization must be/);
     await expect(run('--model', 'x', '--adapter', 'y', '--base-tolerance', 'tiny')).rejects.toThrow(/--base-tolerance must be/);

@@ -13,9 +13,10 @@ import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
 
-export type DType = 'float32' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
+export type DType = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
-export type TypedData = Float32Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
+/** float16 tensors hold IEEE half bit patterns in a Uint16Array. */
+export type TypedData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
 export interface TensorData {
   dtype: DType;
@@ -56,6 +57,7 @@ export interface Graph {
 
 const DTYPE_CODE: Record<DType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
   int64: onnx.TensorProto.DataType.INT64,
   int32: onnx.TensorProto.DataType.INT32,
   int8: onnx.TensorProto.DataType.INT8,

@@ -45,6 +45,67 @@ export function quantizeWeightPerColumn(w: TensorData): { q: Int8Array; scale: F
   return { q, scale, zeroPoint: new Int8Array(N) };
 }
 
+/** How `quantizeDynamic` quantizes MatMul weights. */
+export interface DynamicQuantOptions {
+  /** `int8` (QInt8: symmetric) or `uint8` (QUInt8: asymmetric, as onnxruntime makes unsigned weights). */
+  weightType: 'int8' | 'uint8';
+  /** One scale (and zero point) per output column, or one per tensor. */
+  perChannel: boolean;
+  /** 7-bit range ([−64, 64] / [0, 127]). */
+  reduceRange: boolean;
+}
+
+/**
+ * `model_quantized.onnx` (q8) as generated here: int8, per column, reduced range. transformers.js'
+ * `int8` and `uint8` modes use its script's defaults instead: per tensor, full range.
+ */
+export const Q8_OPTIONS: DynamicQuantOptions = { weightType: 'int8', perChannel: true, reduceRange: true };
+export const INT8_OPTIONS: DynamicQuantOptions = { weightType: 'int8', perChannel: false, reduceRange: false };
+export const UINT8_OPTIONS: DynamicQuantOptions = { weightType: 'uint8', perChannel: false, reduceRange: false };
+
+/**
+ * onnxruntime's `quantize_data` for a [K, N] weight: per column or per tensor; symmetric int8 has
+ * qmin = −qmax (scale = 2·absmax / (qmax − qmin), zero point 0), asymmetric uint8 widens [min, max]
+ * to include 0 (scale = (max − min) / (qmax − qmin), zero point round(qmin − min / scale)); values
+ * round half to even and are clamped.
+ */
+export function quantizeWeight(w: TensorData, o: DynamicQuantOptions): { q: Int8Array | Uint8Array; scale: Float32Array; zeroPoint: Int8Array | Uint8Array } {
+  if (o.weightType === 'int8' && o.perChannel && o.reduceRange) return quantizeWeightPerColumn(w);
+  const [K, N] = w.dims as [number, number];
+  const d = w.data as Float32Array;
+  const signed = o.weightType === 'int8';
+  const [qmin, qmax] = signed ? (o.reduceRange ? [-64, 64] : [-127, 127]) : o.reduceRange ? [0, 127] : [0, 255];
+  const groups = o.perChannel ? N : 1;
+  const scale = new Float32Array(groups);
+  const zp = new Float64Array(groups);
+  for (let gi = 0; gi < groups; gi++) {
+    let lo = 0;
+    let hi = 0;
+    for (let k = 0; k < K; k++)
+      for (let n = o.perChannel ? gi : 0; n < (o.perChannel ? gi + 1 : N); n++) {
+        const v = d[k * N + n]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    if (signed) {
+      const a = Math.max(-lo, hi);
+      lo = -a;
+      hi = a;
+    }
+    const s = hi === lo ? 1 : Math.fround((hi - lo) / (qmax - qmin));
+    scale[gi] = s;
+    zp[gi] = signed ? 0 : roundEven(qmin - lo / s);
+  }
+  const q = signed ? new Int8Array(K * N) : new Uint8Array(K * N);
+  for (let k = 0; k < K; k++)
+    for (let n = 0; n < N; n++) {
+      const gi = o.perChannel ? n : 0;
+      const v = roundEven(d[k * N + n]! / scale[gi]!) + zp[gi]!;
+      q[k * N + n] = Math.min(qmax, Math.max(qmin, v));
+    }
+  return { q, scale, zeroPoint: signed ? Int8Array.from(zp) : Uint8Array.from(zp) };
+}
+
 /** Asymmetric uint8 per-tensor quantization (activation type), for embedding tables. */
 export function quantizeUint8(t: TensorData): { q: Uint8Array; scale: number; zeroPoint: number } {
   const d = t.data as Float32Array;
@@ -62,7 +123,7 @@ export function quantizeUint8(t: TensorData): { q: Uint8Array; scale: number; ze
 }
 
 /** Return a new graph: the q8 variant of `g` (`g` is not modified; unchanged tensors are shared). */
-export function quantizeDynamic(g: Graph): Graph {
+export function quantizeDynamic(g: Graph, opts: DynamicQuantOptions = Q8_OPTIONS): Graph {
   const inits = new Map(g.initializers);
   const isFloatInit = (name: string): boolean => inits.get(name)?.dtype === 'float32';
   const nodes: GraphNode[] = [];
@@ -81,12 +142,14 @@ export function quantizeDynamic(g: Graph): Graph {
       }
       if (!replaced.has(w)) {
         replaced.add(w);
-        const { q, scale, zeroPoint } = quantizeWeightPerColumn(inits.get(w)!);
+        const { q, scale, zeroPoint } = quantizeWeight(inits.get(w)!, opts);
         const dims = inits.get(w)!.dims;
+        // Per tensor: scalar scale and zero point, as onnxruntime writes them.
+        const qd = opts.perChannel ? [dims[1]!] : [];
         newInits.set(w, [
-          [`${w}_quantized`, { dtype: 'int8', dims: [...dims], data: q }],
-          [`${w}_scale`, { dtype: 'float32', dims: [dims[1]!], data: scale }],
-          [`${w}_zero_point`, { dtype: 'int8', dims: [dims[1]!], data: zeroPoint }],
+          [`${w}_quantized`, { dtype: opts.weightType, dims: [...dims], data: q }],
+          [`${w}_scale`, { dtype: 'float32', dims: qd, data: scale }],
+          [`${w}_zero_point`, { dtype: opts.weightType, dims: qd, data: zeroPoint }],
         ]);
       }
       const qName = `${n.name}_quant`;
