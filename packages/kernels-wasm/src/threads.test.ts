@@ -20,7 +20,7 @@ describe('threads', () => {
     const st = await WasmBackend.create({ threads: 1 });
     for (const [method, config] of [
       ['trac', {}],
-      ['tenslora', { construction: 'att_qkv_depth', ranks: [16, 16, 8, 2, 8] }],
+      ['tenslora', { construction: 'att_qkv_depth', ranks: [16, 16, 8, 2, 8], target_modules: ['query', 'value'] }],
     ] as const) {
       const a = createAdapter({ method, config, shape: presetShape('bert-base'), seed: 2, nonzero: true });
       const xs = await materializeAdapter(a, mt);

@@ -83,7 +83,9 @@ export function configForShape<C extends BaseAdapterConfig>(
 ): { config: C; plan: ParamPlan } {
   const raw: Record<string, unknown> = { peft_type: method.peftType };
   if (shape.nameOrPath !== undefined) raw.base_model_name_or_path = shape.nameOrPath;
-  if (shape.defaultTargets.length > 0) raw.target_modules = [...shape.defaultTargets];
+  // A method with targets of its own on this shape (TensLoRA: q, k, v) wins over the model's PEFT default.
+  const targets = method.defaultTargets?.(shape) ?? shape.defaultTargets;
+  if (targets.length > 0) raw.target_modules = [...targets];
   Object.assign(raw, userConfig);
   raw.peft_type = method.peftType;
   let config = parseMethodConfig(method, raw, source);

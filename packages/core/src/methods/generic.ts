@@ -70,8 +70,16 @@ function fillInit(spec: InitSpec, shape: number[], seed: number, key: string): F
       return out;
     }
     case 'orthonormal': {
-      if (shape.length !== 2 || shape[0]! < shape[1]!) {
-        throw new ShapeMismatchError('orthonormal init needs a 2-D [rows, cols] tensor with rows ≥ cols', { tensor: key, found: shape });
+      if (shape.length !== 2) {
+        throw new ShapeMismatchError('orthonormal init needs a 2-D [rows, cols] tensor', { tensor: key, found: shape });
+      }
+      if (shape[0]! < shape[1]!) {
+        // Wider than tall (a TensLoRA rank above its mode's size): orthonormal rows, as torch's
+        // orthogonal_ gives — the transpose of an orthonormal-columns draw.
+        const [rows, cols] = shape as [number, number];
+        const t = fillInit(spec, [cols, rows], seed, key);
+        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = t[j * rows + i]!;
+        return out;
       }
       const [rows, cols] = shape as [number, number];
       const g = streamFor(seed, key);

@@ -109,4 +109,9 @@ export interface AdapterMethod<C extends BaseAdapterConfig = BaseAdapterConfig> 
    * the method's import.ts.
    */
   readonly importOfficial?: OfficialImporter;
+  /**
+   * Optional: the targets this method adapts by default on a model shape, when they differ from the
+   * model's PEFT default (TensLoRA aggregates q, k and v). Undefined: the model's default.
+   */
+  defaultTargets?(shape: ModelShape): string[] | undefined;
 }

@@ -64,6 +64,14 @@ export const tensloraConfigSchema = z
      * reference's `tl.unfold` order).
      */
     head_layout: z.enum(['contiguous', 'interleaved']).default('contiguous'),
+    /**
+     * Ranks above a mode's size, as the reference allows (its default `n_components = 4` on the
+     * 3-entry qkv mode). `false` (default): an integer rank is clamped to min(r, size) and a list
+     * entry above its size is a ConfigError. `true`: ranks are used as given; a factor wider than
+     * tall starts with orthonormal rows (torch's `orthogonal_`). Imported reference files that
+     * need it set it.
+     */
+    ranks_above_size: z.boolean().default(false),
     ...peftCommonFields,
   })
   .strict()

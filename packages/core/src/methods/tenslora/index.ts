@@ -6,6 +6,8 @@ import type { AdapterMethod } from '../types.js';
 import { tensloraConfigSchema, type TensloraConfig } from './config.js';
 import { tensloraJobs } from './materialize.js';
 import { planTenslora } from './plan.js';
+import { tensloraImporter } from './import.js';
+import { qkvTargets } from './targets.js';
 
 export const tenslora: AdapterMethod<TensloraConfig> = {
   peftType: 'TENSLORA',
@@ -14,6 +16,8 @@ export const tenslora: AdapterMethod<TensloraConfig> = {
   schema: tensloraConfigSchema,
   plan: planTenslora,
   jobs: tensloraJobs,
+  importOfficial: tensloraImporter,
+  defaultTargets: qkvTargets,
 };
 
 export type { TensloraConfig } from './config.js';

@@ -88,9 +88,9 @@ export function tensloraLayout(c: TensloraConfig, mods: readonly PlannedModule[]
       });
       const ranks = modes.map((mode, i) => {
         const dim = dims[i]!;
-        if (typeof c.ranks === 'number') return Math.min(c.ranks, dim);
+        if (typeof c.ranks === 'number') return c.ranks_above_size ? c.ranks : Math.min(c.ranks, dim);
         const r = c.ranks[i]!;
-        if (r > dim) {
+        if (r > dim && !c.ranks_above_size) {
           throw new ConfigError(`TensLoRA rank of mode ${mode} exceeds the mode's size (factors have orthonormal columns)`, {
             field: `ranks.${i}`,
             expected: `≤ ${dim} (size of mode ${mode} of tensor ${k.id})`,
