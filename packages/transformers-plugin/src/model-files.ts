@@ -39,11 +39,14 @@ export interface ModelFileEnv {
   allowLocalModels?: boolean;
 }
 
-/** The bytes of model file `key` (a local path or an http(s) URL), or undefined when it is not there. */
-export async function readModelFile(key: string, env: ModelFileEnv): Promise<Uint8Array | undefined> {
+/**
+ * The bytes of model file `key` (a local path or an http(s) URL), or undefined when it is not there.
+ * `runtime` is where local paths live: the file system (Node) or the page's server (browsers).
+ */
+export async function readModelFile(key: string, env: ModelFileEnv, runtime: 'node' | 'browser' = IS_NODE ? 'node' : 'browser'): Promise<Uint8Array | undefined> {
   if (isUrl(key)) return env.allowRemoteModels === false ? undefined : fetchModelFile(key);
   if (env.allowLocalModels === false) return undefined;
-  if (!IS_NODE) {
+  if (runtime === 'browser') {
     const base = documentBase();
     return base === undefined ? undefined : fetchModelFile(new URL(key, base).href);
   }

@@ -8,10 +8,10 @@ import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch } fr
 import { FAILURES } from './cache.js';
 import { gpuBufferBytes, ortGpuTensor, ortTensor, releaseAll, type AnyUpdate, type Feeds, type GpuMaterializer, type GpuModuleUpdateLike, type HookedSession, type OrtTensor, type SessionLike, type SessionModule, type SessionParam } from './ort-feeds.js';
 import { readAdapter } from './adapter-source.js';
-import { withHalfFeeds } from './half-feeds.js';
 import { adapterPayload, filesPayload, weightedPayload, type Payload } from './payload.js';
 import { normalizeLoadArgs } from './load-args.js';
-import type { AdapterMemoryInfo, AdapterProgressCallback, AttachOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
+import { withHalfFeeds } from './half-feeds.js';
+import type { AdapterMemoryInfo, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
 
 function fmt(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
@@ -284,6 +284,9 @@ export class AdapterRegistry {
    * its feeds under `adapter_name` (default `default`). PEFT's order: `load_adapter(source,
    * { adapter_name })`; the older `load_adapter(name, source, opts)` still works (deprecated).
    */
+  load_adapter(source: AdapterSource, opts?: LoadAdapterOptions): Promise<LoadedAdapterInfo>;
+  /** @deprecated `load_adapter(source, { adapter_name: name, … })` (PEFT's order). */
+  load_adapter(name: string, source: AdapterSource, opts?: LoadAdapterOptions): Promise<LoadedAdapterInfo>;
   async load_adapter(...args: unknown[]): Promise<LoadedAdapterInfo> {
     const { name, source, opts } = normalizeLoadArgs(args);
     return this.reserved(name, opts.replace === true, async () => {
