@@ -86,9 +86,11 @@ async function request(url: string, o: Required<Pick<FetchBytesOptions, 'connect
       expected: o.redirect === 'error' ? 'no redirect' : `${start}${o.allowedOrigins.length ? ` or ${o.allowedOrigins.join(', ')}` : ''}`,
       found: to,
     });
+  // Called unbound: browsers throw "Illegal invocation" when the native fetch runs with `this` = o.
+  const fetchFn = o.fetchFn;
   const get = async (u: string, redirect: RequestRedirect): Promise<Response> => {
     try {
-      return await withTimeout(o.fetchFn(u, { redirect, signal: o.ctl.signal }), o.connectTimeoutMs, o.ctl, () =>
+      return await withTimeout(fetchFn(u, { redirect, signal: o.ctl.signal }), o.connectTimeoutMs, o.ctl, () =>
         new FetchTimeoutError('no response within the connect timeout', { file: u, expected: `headers within ${o.connectTimeoutMs} ms` }),
       );
     } catch (e) {
