@@ -15,6 +15,7 @@ import { inspectCommand, inspectHelp } from './commands/inspect.js';
 import { paramsCommand, paramsHelp } from './commands/params.js';
 import { selftestCommand, selftestHelp } from './commands/selftest.js';
 import { verifyCommand, verifyHelp } from './commands/verify.js';
+import { trainCommand, trainHelp } from './commands/train.js';
 import { fromFsError } from './file-errors.js';
 import type { CliIO } from './io.js';
 import { VERSION } from './version.js';
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   selftest: { run: selftestCommand, help: selftestHelp },
   bench: { run: benchCommand, help: benchHelp },
   verify: { run: verifyCommand, help: verifyHelp },
+  train: { run: trainCommand, help: trainHelp },
 };
 
 /** Every command's name (for the help and the tests). */

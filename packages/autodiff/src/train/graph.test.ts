@@ -3,7 +3,7 @@ import { ARCHS, makeModel, type Arch } from '@tensorpeft/model-gen';
 import { describe, expect, it } from 'vitest';
 import { TRAINING_SESSION_OPTIONS, type OrtTensorLike } from '../probe.js';
 import { buildTrainingGraph, type TrainingGraph } from './graph.js';
-import { normals, ORT, randomFeeds, tinyModel } from './test-utils.js';
+import { normals, ORT, randomFeeds, tinyModel } from '../test-utils/train.js';
 import { dequantizedReference } from '../rules/quantized.js';
 import { onnx } from '../onnx.js';
 

@@ -8,7 +8,7 @@ import { writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { from_pretrained } from '@tensorpeft/transformers-plugin';
 import { readFile } from 'node:fs/promises';
 import { createTrainer } from './trainer.js';
-import { ORT, TINY_CONFIGS } from './test-utils.js';
+import { ORT, TINY_CONFIGS } from '../test-utils/train.js';
 
 let root: string;
 let gen: GeneratedModel;

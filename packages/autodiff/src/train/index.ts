@@ -4,3 +4,5 @@ export { appendCrossEntropy, LABELS_INPUT, WEIGHTS_INPUT, LOSS_OUTPUT } from './
 export { modelFeeds, modelInputs, type Batch, type ModelInput } from './feeds.js';
 export { encodeExamples, padBatch, shuffled, type Example, type Encoded, type PaddedBatch } from './data.js';
 export { AdamW, linearSchedule, clipGlobalNorm, type AdamWOptions } from './optim.js';
+export { parseCsv, parseDataFile, parseJsonl } from './files.js';
+export { lossCurveSvg, type CurveData } from './plot.js';

@@ -2,7 +2,7 @@ import { Prng } from '@tensorpeft/core';
 import { describe, expect, it } from 'vitest';
 import type { Example } from './data.js';
 import { createTrainer } from './trainer.js';
-import { ORT, TINY_CONFIGS, tinyModel } from './test-utils.js';
+import { ORT, TINY_CONFIGS, tinyModel } from '../test-utils/train.js';
 
 /** A learnable rule on random token sequences: label 1 iff token 7 occurs. */
 function dataset(n: number, seed: number, vocab: number): Example[] {

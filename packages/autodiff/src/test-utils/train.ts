@@ -3,9 +3,9 @@ import { Prng } from '@tensorpeft/core';
 import { makeModel, type Arch } from '@tensorpeft/model-gen';
 import * as ort from 'onnxruntime-node';
 import type { OrtLike, OrtTensorLike } from '../probe.js';
-import type { TrainingGraph } from './graph.js';
-import { modelFeeds } from './feeds.js';
-import { LABELS_INPUT, WEIGHTS_INPUT } from './loss.js';
+import type { TrainingGraph } from '../train/graph.js';
+import { modelFeeds } from '../train/feeds.js';
+import { LABELS_INPUT, WEIGHTS_INPUT } from '../train/loss.js';
 
 export const ORT = ort as unknown as OrtLike;
 
