@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createAdapter, presetShape, saveAdapter } from '@tensorpeft/core';
+import { writeModel } from '@tensorpeft/model-gen';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callerDir } from './caller-dir.js';
 import { tokenizerNote } from './commands/make-model.js';
@@ -121,6 +123,18 @@ describe('missing files: typed one-line errors', () => {
     expect(oneTypedLine(r.err, 'verify', 'FileNotFoundError')).toContain('model folder not found (file /nonexistent)');
     const empty = await run('verify', '--model', tmp, '--adapter', tmp);
     expect(oneTypedLine(empty.err, 'verify', 'FileNotFoundError')).toContain(`model folder has no config.json (file ${path.join(tmp, 'config.json')})`);
+  });
+
+  it("verify names the user's adapter (its folder) in errors, never \"verify\"", async () => {
+    const model = path.join(tmp, 'tiny-distilbert');
+    await writeModel({ arch: 'distilbert', size: 'tiny', numLabels: 2 }, model);
+    const dir = path.join(tmp, 'my-base-size-adapter');
+    await saveAdapter(createAdapter({ method: 'LORA', shape: presetShape('distilbert-base'), nonzero: true, seed: 1 }), dir);
+    const r = await run('verify', '--model', model, '--adapter', dir);
+    expect(r.code).toBe(1);
+    const line = oneTypedLine(r.err, 'verify', 'ShapeMismatchError');
+    expect(line).toContain('adapter "my-base-size-adapter" does not fit this model');
+    expect(line).not.toContain('"verify"');
   });
 
   it('--out under a file (ENOTDIR from node:fs) is a FileAccessError naming the path', async () => {

@@ -305,8 +305,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       restore();
     }
     const disabledOut = await run(plugged);
-    const info = await plugged.load_adapter('verify', adapter, opts.backend ? { backend: opts.backend } : {});
-    plugged.set_adapter('verify');
+    // Named after the user's adapter (its folder / URL / Hub id), so errors talk about it.
+    const name = adapterLabel(opts.adapter);
+    const info = await plugged.load_adapter(adapter, { adapter_name: name, ...(opts.backend ? { backend: opts.backend } : {}) });
+    plugged.set_adapter(name);
     const adapterOut = await run(plugged);
     await plugged.dispose();
 
@@ -367,4 +369,11 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   } finally {
     Object.assign(env, saved);
   }
+}
+
+/** What errors call the adapter: the last segment of its folder, URL or Hub id; `adapter` for an object. */
+export function adapterLabel(adapter: string | Adapter): string {
+  if (typeof adapter !== 'string') return 'adapter';
+  const last = adapter.replace(/[\\/]+$/, '').split(/[\\/]/).pop();
+  return last || adapter || 'adapter';
 }
