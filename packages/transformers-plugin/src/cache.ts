@@ -178,7 +178,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     let external: Map<string, Uint8Array> | undefined;
     if (mode === 'merge') {
       external = new Map();
-      for (const location of externalLocations(model.graph?.initializer ?? [])) {
+      for (const location of externalLocations(model.graph ?? {})) {
         const dataKey = siblingKey(key, location);
         const data = await sideFile(dataKey);
         if (!data) throw new PluginError(`merge mode: cannot read ${dataKey}, the ONNX external data file (${location}) holding base weights of ${key}`);

@@ -13,6 +13,7 @@ import { PluginError } from './errors.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
+type GraphProto = onnxProto.onnx.IGraphProto;
 const DT = onnx.TensorProto.DataType;
 
 /** `…/model.onnx_data`, `…/model.onnx_data_1`: the side files transformers.js asks for. */
@@ -75,6 +76,8 @@ function checkLocation(tensor: string, location: string): void {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f?#%]/.test(location)) bad('has characters a file name in the model folder cannot have (control, ?, #, %)');
   if (/^[\\/]/.test(location) || /^[A-Za-z]:/.test(location)) bad('is absolute (it must be relative to the model file)');
+  // `file://…`, `http://…`: a URL names a place of its own choosing, not a file beside the model.
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location)) bad('is a URL (it must be a file name relative to the model file)');
   if (location.split(/[\\/]/).some((p) => p === '..')) bad('leaves the model folder (..)');
 }
 
@@ -105,10 +108,41 @@ export function externalRef(t: TensorProto): ExternalRef {
   return { tensor, location, offset, length };
 }
 
-/** Distinct checked locations of every external initializer of a graph, in first-use order. */
-export function externalLocations(initializers: readonly TensorProto[]): string[] {
+/**
+ * Every tensor a graph holds: initializers, sparse initializers' values and indices, Constant (or
+ * any node's) tensor attributes, and the same inside subgraphs (If/Loop/Scan bodies), since ORT
+ * resolves external data on all of them. Iterative: a hostile model can nest subgraphs deeply.
+ */
+export function graphTensors(graph: GraphProto): TensorProto[] {
+  const out: TensorProto[] = [];
+  const stack: GraphProto[] = [graph];
+  while (stack.length > 0) {
+    const g = stack.pop()!;
+    out.push(...(g.initializer ?? []));
+    for (const sp of g.sparseInitializer ?? []) {
+      if (sp.values) out.push(sp.values);
+      if (sp.indices) out.push(sp.indices);
+    }
+    for (const nd of g.node ?? []) {
+      for (const a of nd.attribute ?? []) {
+        if (a.t) out.push(a.t);
+        out.push(...(a.tensors ?? []));
+        if (a.g) stack.push(a.g);
+        stack.push(...(a.graphs ?? []));
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Distinct checked locations of every external tensor, in first-use order: of a list of tensors
+ * (initializers), or of a whole graph (every tensor graphTensors finds).
+ */
+export function externalLocations(source: readonly TensorProto[] | GraphProto): string[] {
+  const tensors = Array.isArray(source) ? (source as readonly TensorProto[]) : graphTensors(source as GraphProto);
   const out: string[] = [];
-  for (const t of initializers) {
+  for (const t of tensors) {
     if (!isExternal(t)) continue;
     const { location } = externalRef(t);
     if (!out.includes(location)) out.push(location);

@@ -391,7 +391,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
   const g = model.graph!;
   // Checked even in branch mode, where ORT reads them: a bad reference is a typed error here rather
   // than a native one (or a read outside the model folder) at session creation.
-  externalLocations(g.initializer ?? []);
+  externalLocations(g);
   if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new PluginError('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
   const linears = findLinears(model);
   const nodes = [...(g.node ?? [])];

@@ -144,7 +144,7 @@ export function syntheticImages(): VerifyImage[] {
  * model runs), and readSideFiles checks the resolved path lies inside the model folder.
  */
 function sideLocations(fp32: Uint8Array): string[] {
-  return externalLocations(onnxProto.onnx.ModelProto.decode(fp32).graph?.initializer ?? []);
+  return externalLocations(onnxProto.onnx.ModelProto.decode(fp32).graph ?? {});
 }
 
 const sidePath = (dir: string, location: string): string => path.resolve(dir, 'onnx', location.replace(/\\/g, '/'));
