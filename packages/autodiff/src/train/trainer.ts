@@ -43,6 +43,8 @@ export interface CreateTrainerOptions {
   task?: TrainTask;
   /** Train the classification heads as PEFT `modules_to_save` (default true for seq-cls). */
   heads?: boolean;
+  /** Train the adapter's tensors (default true); false trains the heads only (a baseline). */
+  adapter?: boolean;
   /** Seed of the adapter init and of the shuffling (default 0). */
   seed?: number;
   /** Start from these method tensors instead of the method's init (e.g. a loaded adapter's). */
@@ -124,7 +126,7 @@ export class Trainer {
     private readonly opts: CreateTrainerOptions,
   ) {
     for (const p of adapter.plan.params) this.values.set(p.key, Float64Array.from(adapter.params.get(p.key)!.data));
-    this.trainable = adapter.plan.params.filter((p) => p.kind === 'trainable').map((p) => p.key);
+    this.trainable = opts.adapter === false ? [] : adapter.plan.params.filter((p) => p.kind === 'trainable').map((p) => p.key);
     this.heads = new Map();
     for (const p of graph.params) {
       const module = p.name.replace(/\.(weight|bias)$/, '');
