@@ -115,3 +115,25 @@ describe('dtype files', () => {
     }
   });
 });
+
+describe('merged-decoder layout', () => {
+  it('one If (optimum::if) on use_cache_branch; both subgraphs hold the decoder and read the main graph weights; refused for non-decoders', () => {
+    const md = makeModel({ arch: 'gpt2', size: 'tiny', seed: 2, layout: 'merged-decoder', quantized: false });
+    const g = decodeModel(md.files.get('onnx/model.onnx')!).graph!;
+    expect(g.node!.map((n) => [n.opType, n.name])).toEqual([['If', 'optimum::if']]);
+    const cond = g.input!.find((v) => v.name === 'use_cache_branch')!;
+    expect(cond.type!.tensorType!.elemType).toBe(9);
+    expect(g.node![0]!.output).toEqual(g.output!.map((v) => v.name));
+    const flat = decodeModel(makeModel({ arch: 'gpt2', size: 'tiny', seed: 2, quantized: false }).files.get('onnx/model.onnx')!).graph!;
+    // The weights stay on the main graph, byte for byte the flat export's.
+    expect(g.initializer!.map((t) => t.name)).toEqual(flat.initializer!.map((t) => t.name));
+    for (const a of g.node![0]!.attribute!) {
+      expect(['then_branch', 'else_branch']).toContain(a.name);
+      expect(a.g!.initializer ?? []).toEqual([]);
+      expect(a.g!.node!.length).toBe(flat.node!.length);
+      expect(a.g!.output!.map((v) => v.name)).toEqual(flat.output!.map((v) => `${v.name}${a.name === 'then_branch' ? '_with_past' : '_without_past'}`));
+    }
+    expect(md.inputs.map((v) => v.name)).toContain('use_cache_branch');
+    expect(() => makeModel({ arch: 'bert', layout: 'merged-decoder' })).toThrow(/merged-decoder layout needs a decoder/);
+  });
+});

@@ -10,6 +10,7 @@ import { encodeModel, type Graph, type ValueInfo } from './onnx/graph.js';
 import { quantizeDynamic } from './onnx/quantize.js';
 import { encodeModelExternal } from './onnx/external.js';
 import { dedupeInitializers } from './onnx/dedupe.js';
+import { mergedDecoder } from './onnx/merged.js';
 import { dtypeGraph, EXTRA_DTYPES, type ExtraDtype } from './onnx/dtypes.js';
 import {
   ARCH_TASKS,
@@ -72,6 +73,13 @@ export interface MakeModelOptions {
    * quantizer (`MatMulConstBOnly`) then leaves those MatMuls fp32.
    */
   constantFolding?: boolean;
+  /**
+   * `optimum` (default): one flat graph per file. `merged-decoder` (causal LM only): every file is a
+   * merged decoder — an `If` on `use_cache_branch` with the decoder in its two subgraphs and the weights
+   * on the main graph (optimum's legacy `decoder_model_merged.onnx`, here under the file names
+   * transformers.js 4.3 loads for decoders, `model*.onnx`).
+   */
+  layout?: 'optimum' | 'merged-decoder';
 }
 
 export interface GeneratedModel {
@@ -86,7 +94,7 @@ export interface GeneratedModel {
   config: Record<string, unknown>;
   /** Where each linear module lives in the graph (targets and heads), in model order. */
   linears: GraphLinear[];
-  /** Graph inputs and outputs of model.onnx (and model_quantized.onnx). */
+  /** Graph inputs and outputs of model.onnx (and model_quantized.onnx); a merged decoder adds `use_cache_branch`. */
   inputs: ValueInfo[];
   outputs: ValueInfo[];
   /** Every parameter in torch layout ([out, in] for Linear, [in, out] for Conv1D), by state-dict name. */
@@ -328,6 +336,7 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
     ...(arch === 'gpt2' ? { conv1d } : {}),
     ...(opts.freshInit ? { fresh_init: true } : {}),
     ...(opts.constantFolding === false ? { constant_folding: false } : {}),
+    ...(opts.layout === 'merged-decoder' ? { layout: 'merged-decoder' } : {}),
     ...(d.shapeOf ? { shape_of: d.shapeOf } : {}),
   };
   const config = hfConfig(arch, task, d, numLabels, tok, meta);
@@ -342,7 +351,12 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
   if (task === 'causal-lm') {
     files.set('generation_config.json', json({ bos_token_id: config['bos_token_id'], eos_token_id: config['eos_token_id'], transformers_version: '4.46.3' }));
   }
-  const onnxFile = (name: string, g: Graph): void => {
+  const layout = opts.layout ?? 'optimum';
+  if (layout !== 'optimum' && layout !== 'merged-decoder') throw new ConfigError('unknown layout', { field: 'layout', expected: 'optimum | merged-decoder', found: layout });
+  if (layout === 'merged-decoder' && task !== 'causal-lm') throw new ConfigError('the merged-decoder layout needs a decoder with past (task causal-lm)', { field: 'layout', expected: 'causal-lm', found: task });
+  const onnxFile = (name: string, flat: Graph): void => {
+    // Each dtype is made from the flat graph, then wrapped (the quantizers see the plain decoder).
+    const g = layout === 'merged-decoder' ? mergedDecoder(flat) : flat;
     if (!opts.externalData) {
       files.set(`onnx/${name}`, encodeModel(g));
       return;
@@ -364,7 +378,7 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
     task,
     config,
     linears: ctx.linears,
-    inputs: graph.inputs,
+    inputs: layout === 'merged-decoder' ? [...graph.inputs, { name: 'use_cache_branch', dtype: 'bool', dims: [1] }] : graph.inputs,
     outputs: graph.outputs,
     weights: ctx.state,
   };

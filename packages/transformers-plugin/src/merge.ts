@@ -19,7 +19,7 @@ import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
 import { isExternal, readExternalBytes } from './external-data.js';
 import { constSource, indexGraph } from './const-source.js';
-import { findLinears, num, pathsMatch } from './rewrite.js';
+import { findLinears, findLinearsIn, num, pathsMatch, type FoundLinear } from './rewrite.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -64,6 +64,18 @@ function peftParamName(key: string): string {
   return k.replace('.modules_to_save.default.', '.');
 }
 
+/** Linears of the subgraphs of `nodes` (recursively), each seeing its outer scopes' initializers. */
+function subgraphLinears(nodes: readonly onnxProto.onnx.INodeProto[], outer: readonly TensorProto[]): FoundLinear[] {
+  const out: FoundLinear[] = [];
+  for (const nd of nodes)
+    for (const a of nd.attribute ?? [])
+      for (const sg of a.g ? [a.g] : (a.graphs ?? [])) {
+        const visible = [...outer, ...(sg.initializer ?? [])];
+        out.push(...findLinearsIn(sg.node ?? [], visible), ...subgraphLinears(sg.node ?? [], visible));
+      }
+  return out;
+}
+
 /** Every tensor name that some node input or graph output reads, with its readers. */
 function readersOf(g: onnxProto.onnx.IGraphProto): Map<string, Array<{ node: number; input: number }>> {
   const r = new Map<string, Array<{ node: number; input: number }>>();
@@ -101,7 +113,11 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
   const g = model.graph!;
   const inits = new Map<string, TensorProto>();
   for (const t of g.initializer ?? []) inits.set(t.name!, t);
-  const linears = findLinears(model).filter((l) => l.op === 'MatMul' || l.op === 'Gemm');
+  const float = (l: FoundLinear): boolean => l.op === 'MatMul' || l.op === 'Gemm';
+  const linears = findLinears(model).filter(float);
+  // Linears inside subgraphs (merged decoders: the same module in both If branches, on one shared
+  // main-graph weight), merged once per weight, in place.
+  const inSubgraphs = subgraphLinears(g.node ?? [], g.initializer ?? []).filter(float);
   const nodes = g.node ?? [];
   let split = 0;
   /** The initializer `reader` reads, as a tensor no other reader shares (cloned and re-pointed if shared). */
@@ -116,11 +132,16 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
     return copy;
   };
   for (const u of updates) {
-    const hits = linears.filter((l) => pathsMatch(u.path, l.graphPath));
-    if (hits.length !== 1) throw new PluginError(`merge: module ${u.path} matches ${hits.length} linears of the model`);
-    const l = hits[0]!;
+    const main = linears.filter((l) => pathsMatch(u.path, l.graphPath));
+    const sub = inSubgraphs.filter((l) => pathsMatch(u.path, l.graphPath));
+    const subWeights = new Set(sub.map((l) => l.weight));
+    const count = main.length + subWeights.size;
+    if (count !== 1) throw new PluginError(`merge: module ${u.path} matches ${count} linears of the model`);
+    const l = main[0] ?? sub[0]!;
+    if (sub.some((x) => x.weightLayout !== l.weightLayout)) throw new PluginError(`merge: module ${u.path} reads its weight in two layouts in the model's subgraphs`);
     if (l.n !== u.n || l.m !== u.m) throw new ShapeMismatchError(`merge: module ${u.path} is [${u.m}, ${u.n}] in the adapter but [${l.m}, ${l.n}] in the model`);
-    const t = exclusive(l.weight, { node: l.weightReader, input: l.weightReaderInput });
+    const t = main.length === 1 ? exclusive(l.weight, { node: l.weightReader, input: l.weightReaderInput }) : inits.get(l.weight);
+    if (!t) throw new PluginError(`merge: the weight ${l.weight} of module ${u.path} is not an initializer of the main graph`);
     const w = floatsOf(t, opts.external);
     const { n, m, rho, s, A, B } = u;
     for (let o = 0; o < m; o++) {

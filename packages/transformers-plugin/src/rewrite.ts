@@ -196,8 +196,12 @@ function attrInt(node: NodeProto, name: string, dflt: number): number {
 /** Every linear with a constant 2-D weight: fp32 MatMul, Gemm (transA = 0), q8 MatMulInteger. */
 export function findLinears(model: ModelProto): FoundLinear[] {
   const g = model.graph!;
-  const nodes = g.node ?? [];
-  const ix = indexGraph(nodes, g.initializer ?? []);
+  return findLinearsIn(g.node ?? [], g.initializer ?? []);
+}
+
+/** The linears of one graph's `nodes`, with `initializers` visible (a subgraph's own and its outer scopes'). */
+export function findLinearsIn(nodes: readonly NodeProto[], initializers: readonly TensorProto[]): FoundLinear[] {
+  const ix = indexGraph(nodes, initializers);
   const producer = ix.producer;
   const consumers = new Map<string, number[]>();
   nodes.forEach((nd, i) => {
@@ -376,6 +380,135 @@ function skipLayerNormPattern(
   };
 }
 
+/** Where branches are inserted in one graph (the main graph or a subgraph). */
+interface BranchSite {
+  nodes: NodeProto[];
+  addAfter(i: number, ns: NodeProto[]): void;
+  addBefore(i: number, ns: NodeProto[]): void;
+  addInit(t: TensorProto): void;
+  skipLayerNormOf(l: FoundLinear): SkipLayerNormSite | undefined;
+  keepsFp16Neighbour(l: FoundLinear): boolean;
+  /** The graph's nodes with the insertions in place. */
+  ordered(): NodeProto[];
+}
+
+/** `inits`: the initializers visible in the graph (a subgraph sees its outer scopes' too). */
+function branchSite(nodes: NodeProto[], inits: readonly TensorProto[], outputs: readonly onnxProto.onnx.IValueInfoProto[], addInit: (t: TensorProto) => void): BranchSite {
+  const inserts = new Map<number, NodeProto[]>();
+  const addAfter = (i: number, ns: NodeProto[]): void => {
+    inserts.set(i, [...(inserts.get(i) ?? []), ...ns]);
+  };
+  const insertsBefore = new Map<number, NodeProto[]>();
+  const addBefore = (i: number, ns: NodeProto[]): void => {
+    insertsBefore.set(i, [...(insertsBefore.get(i) ?? []), ...ns]);
+  };
+  const skipLayerNormOf = skipLayerNormPattern(nodes, new Set(inits.map((t) => t.name!)), new Set(outputs.map((v) => v.name!)), initDims(inits));
+  // Consumers of each tensor (for the fp16 join rule below).
+  const readers = new Map<string, NodeProto[]>();
+  for (const nd of nodes)
+    for (const x of nd.input ?? []) {
+      const l = readers.get(x);
+      if (l) l.push(nd);
+      else readers.set(x, [nd]);
+    }
+  const keepsFp16Neighbour = (l: FoundLinear): boolean =>
+    l.dtype === 'float16' && l.op === 'MatMulNBits' && (readers.get(l.output) ?? []).some((nd) => FP16_CPU_DATA_OPS.has(nd.opType ?? '') && (nd.domain ?? '') === '');
+  return {
+    nodes,
+    addAfter,
+    addBefore,
+    addInit,
+    skipLayerNormOf,
+    keepsFp16Neighbour,
+    ordered: () => {
+      const ordered: NodeProto[] = [];
+      nodes.forEach((nd, i) => {
+        for (const x of insertsBefore.get(i) ?? []) ordered.push(x);
+        ordered.push(nd);
+        for (const x of inserts.get(i) ?? []) ordered.push(x);
+      });
+      return ordered;
+    },
+  };
+}
+
+/** Add `y += (x·A)·B` for linear `l` of `site` (module `path`, graph inputs `inputA`/`inputB`). */
+function insertBranch(site: BranchSite, l: FoundLinear, path: string, inputA: string, inputB: string): void {
+  const scope = `/tensorpeft/${path}`;
+  const delta: NodeProto[] = [
+    { name: `${scope}/MatMul_A`, opType: 'MatMul', input: [l.input, inputA], output: [`${scope}/xA`] },
+    { name: `${scope}/MatMul_B`, opType: 'MatMul', input: [`${scope}/xA`, inputB], output: [`${scope}/delta`] },
+  ];
+  const skip = site.skipLayerNormOf(l);
+  if (skip) {
+    // x·W → Add(b) → Add(residual) → LayerNormalization is what onnxruntime fuses into one
+    // SkipLayerNormalization taking x·W, the residual and b, summed (x·W + residual) + b. Any node
+    // between x·W and that Add chain stops the bias from fusing ((x·W + b) + residual: 1–2 ulps off
+    // the base), so the branch goes into the residual operand instead: x·W + (residual + δ) + b is
+    // the same sum, and residual + 0 = residual keeps the fused graph bit-exact when disabled.
+    const resAdd = site.nodes[skip.resAdd]!;
+    const shifted = `${scope}/residual`;
+    delta.push({ name: `${scope}/Add`, opType: 'Add', input: [skip.residual, `${scope}/delta`], output: [shifted] });
+    resAdd.input = (resAdd.input ?? []).map((x, i) => (i === skip.residualIndex ? shifted : x));
+    site.addBefore(skip.resAdd, delta);
+  } else {
+    // The base product now writes `base`; the branch adds into the original output name.
+    const base = `${l.output}/tensorpeft_base`;
+    const producerNode = site.nodes[l.outputNodeIndex]!;
+    producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
+    if (site.keepsFp16Neighbour(l)) {
+      // onnxruntime's CPU EP runs an fp16 node in fp32 when all its fp16 neighbours need casts (its
+      // "isolated fp16 node" rule). MatMulNBits has an fp16 kernel; here it feeds a node that has
+      // one too (Reshape, …), so in the base it runs in fp16 and rounds its output. An Add (no fp16
+      // kernel) as its only consumer would make it isolated, computed in fp32: 1 ulp off the base.
+      // The join keeps an fp16-capable consumer (Unsqueeze → Concat) and sums over the stacked
+      // pair: base + 0 = base when disabled, whichever precision the ReduceSum runs in.
+      const axes0 = `${scope}/axes0`;
+      site.addInit({ name: axes0, dataType: INT64, dims: [1], int64Data: [0] });
+      const INT = onnx.AttributeProto.AttributeType.INT;
+      delta.push({ name: `${scope}/Unsqueeze_base`, opType: 'Unsqueeze', input: [base, axes0], output: [`${scope}/base1`] });
+      delta.push({ name: `${scope}/Unsqueeze_delta`, opType: 'Unsqueeze', input: [`${scope}/delta`, axes0], output: [`${scope}/delta1`] });
+      delta.push({ name: `${scope}/Concat`, opType: 'Concat', input: [`${scope}/base1`, `${scope}/delta1`], output: [`${scope}/pair`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
+      delta.push({ name: `${scope}/ReduceSum`, opType: 'ReduceSum', input: [`${scope}/pair`, axes0], output: [l.output], attribute: [{ name: 'keepdims', type: INT, i: 0 }] });
+    } else {
+      delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] });
+    }
+    site.addAfter(l.outputNodeIndex, delta);
+  }
+}
+
+/**
+ * Branches in the subgraphs of `nodes` (If's then/else branches, Loop/Scan bodies), recursively: every
+ * linear matching a target gets a branch reading the main graph's inputs (`declare` adds them once
+ * per module). Initializers of outer scopes are visible inside, as ONNX scoping has it (merged
+ * decoders keep the shared weights on the main graph).
+ */
+function rewriteSubgraphs(nodes: readonly NodeProto[], outer: readonly TensorProto[], targets: readonly string[], declare: (l: FoundLinear, path: string) => BranchInfo): void {
+  for (const nd of nodes) {
+    for (const a of nd.attribute ?? []) {
+      const subs = a.g ? [a.g] : (a.graphs ?? []);
+      for (const sg of subs) {
+        const visible = [...outer, ...(sg.initializer ?? [])];
+        const sub = [...(sg.node ?? [])];
+        const linears = findLinearsIn(sub, visible);
+        const site = branchSite(sub, visible, sg.output ?? [], (t) => (sg.initializer = [...(sg.initializer ?? []), t]));
+        const seen = new Map<string, string>();
+        for (const l of linears) {
+          const path = matchTarget(l.graphPath, targets);
+          if (path === undefined) continue;
+          if (seen.has(path)) throw new PluginError(`module ${path} maps to two nodes of subgraph ${sg.name}: ${seen.get(path)} and ${l.node}`);
+          seen.set(path, l.node);
+          const info = declare(l, path);
+          insertBranch(site, l, path, info.inputA, info.inputB);
+        }
+        rewriteSubgraphs(sub, visible, targets, declare);
+        sg.node = site.ordered().map((n) => onnx.NodeProto.fromObject(n));
+        sg.initializer = (sg.initializer ?? []).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
+      }
+    }
+  }
+}
+
 /** Decode ONNX bytes (the plugin decodes once when it must look at a model before rewriting it). */
 export function decodeModel(bytes: Uint8Array): ModelProto {
   return onnx.ModelProto.decode(bytes);
@@ -395,25 +528,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
   if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new PluginError('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
   const linears = findLinears(model);
   const nodes = [...(g.node ?? [])];
-  const inserts = new Map<number, NodeProto[]>();
-  const addAfter = (i: number, ns: NodeProto[]): void => {
-    inserts.set(i, [...(inserts.get(i) ?? []), ...ns]);
-  };
-  const insertsBefore = new Map<number, NodeProto[]>();
-  const addBefore = (i: number, ns: NodeProto[]): void => {
-    insertsBefore.set(i, [...(insertsBefore.get(i) ?? []), ...ns]);
-  };
-  const skipLayerNormOf = skipLayerNormPattern(nodes, new Set((g.initializer ?? []).map((t) => t.name!)), new Set((g.output ?? []).map((v) => v.name!)), initDims(g.initializer ?? []));
-  // Consumers of each tensor (for the fp16 join rule below).
-  const readers = new Map<string, NodeProto[]>();
-  for (const nd of nodes)
-    for (const x of nd.input ?? []) {
-      const l = readers.get(x);
-      if (l) l.push(nd);
-      else readers.set(x, [nd]);
-    }
-  const keepsFp16Neighbour = (l: FoundLinear): boolean =>
-    l.dtype === 'float16' && l.op === 'MatMulNBits' && (readers.get(l.output) ?? []).some((nd) => FP16_CPU_DATA_OPS.has(nd.opType ?? '') && (nd.domain ?? '') === '');
+  const site = branchSite(nodes, g.initializer ?? [], g.output ?? [], (t) => g.initializer!.push(t));
   const branches: BranchInfo[] = [];
   const seen = new Map<string, string>();
   const heads: FoundLinear[] = [];
@@ -448,47 +563,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
     }
     const inputA = `${INPUT_PREFIX}${path}.A`;
     const inputB = `${INPUT_PREFIX}${path}.B`;
-    const scope = `/tensorpeft/${path}`;
-    const delta: NodeProto[] = [
-      { name: `${scope}/MatMul_A`, opType: 'MatMul', input: [l.input, inputA], output: [`${scope}/xA`] },
-      { name: `${scope}/MatMul_B`, opType: 'MatMul', input: [`${scope}/xA`, inputB], output: [`${scope}/delta`] },
-    ];
-    const skip = skipLayerNormOf(l);
-    if (skip) {
-      // x·W → Add(b) → Add(residual) → LayerNormalization is what onnxruntime fuses into one
-      // SkipLayerNormalization taking x·W, the residual and b, summed (x·W + residual) + b. Any node
-      // between x·W and that Add chain stops the bias from fusing ((x·W + b) + residual: 1–2 ulps off
-      // the base), so the branch goes into the residual operand instead: x·W + (residual + δ) + b is
-      // the same sum, and residual + 0 = residual keeps the fused graph bit-exact when disabled.
-      const resAdd = nodes[skip.resAdd]!;
-      const shifted = `${scope}/residual`;
-      delta.push({ name: `${scope}/Add`, opType: 'Add', input: [skip.residual, `${scope}/delta`], output: [shifted] });
-      resAdd.input = (resAdd.input ?? []).map((x, i) => (i === skip.residualIndex ? shifted : x));
-      addBefore(skip.resAdd, delta);
-    } else {
-      // The base product now writes `base`; the branch adds into the original output name.
-      const base = `${l.output}/tensorpeft_base`;
-      const producerNode = nodes[l.outputNodeIndex]!;
-      producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
-      if (keepsFp16Neighbour(l)) {
-        // onnxruntime's CPU EP runs an fp16 node in fp32 when all its fp16 neighbours need casts (its
-        // "isolated fp16 node" rule). MatMulNBits has an fp16 kernel; here it feeds a node that has
-        // one too (Reshape, …), so in the base it runs in fp16 and rounds its output. An Add (no fp16
-        // kernel) as its only consumer would make it isolated, computed in fp32: 1 ulp off the base.
-        // The join keeps an fp16-capable consumer (Unsqueeze → Concat) and sums over the stacked
-        // pair: base + 0 = base when disabled, whichever precision the ReduceSum runs in.
-        const axes0 = `${scope}/axes0`;
-        g.initializer!.push({ name: axes0, dataType: INT64, dims: [1], int64Data: [0] });
-        const INT = onnx.AttributeProto.AttributeType.INT;
-        delta.push({ name: `${scope}/Unsqueeze_base`, opType: 'Unsqueeze', input: [base, axes0], output: [`${scope}/base1`] });
-        delta.push({ name: `${scope}/Unsqueeze_delta`, opType: 'Unsqueeze', input: [`${scope}/delta`, axes0], output: [`${scope}/delta1`] });
-        delta.push({ name: `${scope}/Concat`, opType: 'Concat', input: [`${scope}/base1`, `${scope}/delta1`], output: [`${scope}/pair`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
-        delta.push({ name: `${scope}/ReduceSum`, opType: 'ReduceSum', input: [`${scope}/pair`, axes0], output: [l.output], attribute: [{ name: 'keepdims', type: INT, i: 0 }] });
-      } else {
-        delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] });
-      }
-      addAfter(l.outputNodeIndex, delta);
-    }
+    insertBranch(site, l, path, inputA, inputB);
     // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
     // module, and ORT plans buffers as if equal dim names had equal sizes.
     const rankDim = `${RANK_DIM}_${branches.length}`;
@@ -575,7 +650,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
         ns.push({ name: `${scope}/Concat`, opType: 'Concat', input: [over, base], output: [`${scope}/both`], attribute: [{ name: 'axis', type: INT, i: 1 }] });
         ns.push({ name: `${scope}/Slice`, opType: 'Slice', input: [`${scope}/both`, zeroIdx, ends, axes1], output: [l.output] });
       }
-      addAfter(l.outputNodeIndex, ns);
+      site.addAfter(l.outputNodeIndex, ns);
       added = true;
     }
     if (added) {
@@ -584,13 +659,24 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
     }
   }
 
-  const ordered: NodeProto[] = [];
-  nodes.forEach((nd, i) => {
-    for (const x of insertsBefore.get(i) ?? []) ordered.push(x);
-    ordered.push(nd);
-    for (const x of inserts.get(i) ?? []) ordered.push(x);
+  // Linears inside If/Loop/Scan subgraphs (merged decoders): branches only, their inputs declared
+  // on the main graph once per module and read by the subgraphs as outer-scope values.
+  rewriteSubgraphs(nodes, g.initializer ?? [], opts.targets, (l, path) => {
+    const known = branches.find((b) => b.path === path);
+    if (known) {
+      if (known.n !== l.n || known.m !== l.m) throw new PluginError(`module ${path} is [${l.m}, ${l.n}] in a subgraph but [${known.m}, ${known.n}] elsewhere`);
+      return known;
+    }
+    const inputA = `${INPUT_PREFIX}${path}.A`;
+    const inputB = `${INPUT_PREFIX}${path}.B`;
+    const rankDim = `${RANK_DIM}_${branches.length}`;
+    g.input!.push(floatInput(inputA, [l.n, rankDim], l.dtype));
+    g.input!.push(floatInput(inputB, [rankDim, l.m], l.dtype));
+    const info = { path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m: l.m };
+    branches.push(info);
+    return info;
   });
-  g.node = ordered.map((n) => onnx.NodeProto.fromObject(n));
+  g.node = site.ordered().map((n) => onnx.NodeProto.fromObject(n));
   g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
   g.initializer = (g.initializer ?? []).filter((t) => !dropInits.has(t.name!)).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
   return { bytes: onnx.ModelProto.encode(model).finish(), branches, params, merged };

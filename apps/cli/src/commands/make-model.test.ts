@@ -62,6 +62,10 @@ describe('tensorpeft make-model', () => {
     expect(config.tensorpeft).toMatchObject({ fresh_init: true, constant_folding: false });
     expect(bert.modules).toBe(12);
     await expect(run('--arch', 'bert', '--dtype', 'int4', '--out', tmp)).rejects.toThrow(/--dtype must be one of fp16, int8, uint8, q4, q4f16, bnb4/);
+    const merged = JSON.parse((await run('--arch', 'llama', '--layout', 'merged-decoder', '--no-quantized', '--out', path.join(tmp, 'llama-merged'))).out);
+    expect(merged.inputs).toContain('use_cache_branch');
+    await expect(run('--arch', 'llama', '--layout', 'genai', '--out', tmp)).rejects.toThrow(/--layout must be optimum or merged-decoder/);
+    await expect(run('--arch', 'vit', '--layout', 'merged-decoder', '--out', tmp)).rejects.toThrow(ConfigError);
   });
 
   it('refuses bad usage with typed errors', async () => {

@@ -5,7 +5,7 @@ import { parseIntArg, UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
 export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data]
-                      [--dtype fp16|int8|uint8|q4|q4f16|bnb4]… [--fresh-init] [--no-constant-folding] --out <dir>
+                      [--dtype fp16|int8|uint8|q4|q4f16|bnb4]… [--layout optimum|merged-decoder] [--fresh-init] [--no-constant-folding] --out <dir>
   Writes config.json, tokenizer.json + tokenizer_config.json (preprocessor_config.json for vit),
   onnx/model.onnx (fp32) and onnx/model_quantized.onnx (q8) with seeded random weights, laid out like
   optimum exports (nodes named by module path, MatMul weights transposed as onnx::MatMul_N, Gemm heads).
@@ -20,6 +20,8 @@ export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> 
   --dtype (repeatable, or comma-separated): also write onnx/model_<dtype>.onnx as transformers.js'
   quantization script makes it (fp16 with Cast at the I/O; int8/uint8 MatMulInteger; q4/q4f16
   MatMulNBits block 32; bnb4 MatMulBnb4 NF4 block 64).
+  --layout merged-decoder (causal-lm): every .onnx is a merged decoder — an If on use_cache_branch with
+  the decoder in both subgraphs and the weights on the main graph (optimum's decoder_model_merged layout).
   --fresh-init: biases 0 and LayerNorm γ = 1 (a model built from its config); the bit-identical tensors
   are de-duplicated into Identity aliases as torch.onnx does. --no-constant-folding: Linear weights read
   through Transpose under their state-dict names.`;
@@ -38,6 +40,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
       'external-data': { type: 'boolean', default: false },
       dtype: { type: 'string', multiple: true },
       'fresh-init': { type: 'boolean', default: false },
+      layout: { type: 'string' },
       'no-constant-folding': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -50,6 +53,8 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
   if (conv1d !== undefined && conv1d !== 'Gemm' && conv1d !== 'MatMul') throw new UsageError(`--gpt2-conv1d must be Gemm or MatMul, got ${conv1d}`);
   const numLabels = parseIntArg(values['num-labels'], '--num-labels', 2);
   if (numLabels < 1) throw new UsageError('--num-labels must be at least 1');
+  const layout = values.layout;
+  if (layout !== undefined && layout !== 'optimum' && layout !== 'merged-decoder') throw new UsageError(`--layout must be optimum or merged-decoder, got ${layout}`);
   const dtypes = (values.dtype ?? []).flatMap((d) => d.split(',')).filter((d) => d !== '');
   for (const d of dtypes) if (!(EXTRA_DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${EXTRA_DTYPES.join(', ')}, got ${d}`);
   const t0 = performance.now();
@@ -64,6 +69,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
       ...(values['external-data'] ? { externalData: true } : {}),
       ...(dtypes.length > 0 ? { dtypes: dtypes as ExtraDtype[] } : {}),
       ...(values['fresh-init'] ? { freshInit: true } : {}),
+      ...(layout !== undefined ? { layout } : {}),
       ...(values['no-constant-folding'] ? { constantFolding: false } : {}),
       ...(conv1d !== undefined ? { gpt2Conv1d: conv1d } : {}),
     },

@@ -24,7 +24,8 @@ export interface TensorData {
   data: TypedData;
 }
 
-export type AttrValue = number | number[] | string | TensorData | { float: number } | { floats: number[] };
+/** `{ graph }`: a subgraph attribute (If's then_branch / else_branch). */
+export type AttrValue = number | number[] | string | TensorData | { float: number } | { floats: number[] } | { graph: Graph };
 
 export interface GraphNode {
   op: string;
@@ -178,6 +179,7 @@ function attrProto(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
   if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
   if ('float' in v) return { name, type: T.FLOAT, f: v.float };
+  if ('graph' in v) return { name, type: T.GRAPH, g: graphProto(v.graph) };
   if ('floats' in v) return { name, type: T.FLOATS, floats: v.floats };
   return { name, type: T.TENSOR, t: tensorProto('', v) };
 }
@@ -208,20 +210,25 @@ export function modelProto(g: Graph, producer = PRODUCER): onnxProto.onnx.IModel
     producerName: producer.name,
     producerVersion: producer.version,
     opsetImport: [{ domain: '', version: g.opset }, ...(g.extraOpsets ?? [])],
-    graph: {
-      name: g.name,
-      node: g.nodes.map((n) => ({
-        opType: n.op,
-        name: n.name,
-        input: n.inputs,
-        output: n.outputs,
-        domain: n.domain ?? '',
-        attribute: Object.entries(n.attrs).map(([k, v]) => attrProto(k, v)),
-      })),
-      initializer: [...g.initializers].map(([name, t]) => tensorProto(name, t)),
-      input: g.inputs.map(valueInfo),
-      output: g.outputs.map(valueInfo),
-    },
+    graph: graphProto(g),
+  };
+}
+
+/** The GraphProto of a graph (also a subgraph: then its initializers and inputs are usually empty). */
+function graphProto(g: Graph): onnxProto.onnx.IGraphProto {
+  return {
+    name: g.name,
+    node: g.nodes.map((n) => ({
+      opType: n.op,
+      name: n.name,
+      input: n.inputs,
+      output: n.outputs,
+      domain: n.domain ?? '',
+      attribute: Object.entries(n.attrs).map(([k, v]) => attrProto(k, v)),
+    })),
+    initializer: [...g.initializers].map(([name, t]) => tensorProto(name, t)),
+    input: g.inputs.map(valueInfo),
+    output: g.outputs.map(valueInfo),
   };
 }
 
