@@ -17,6 +17,9 @@ export interface CacheEnv {
   allowRemoteModels?: boolean;
   /** transformers.js' switch for `localModelPath` reads (off by default in browsers). */
   allowLocalModels?: boolean;
+  /** transformers.js' Hub host and path template (to recognise its cache keys for a file). */
+  remoteHost?: string;
+  remotePathTemplate?: string;
 }
 
 export interface CacheLike {
@@ -74,9 +77,27 @@ function bytesResponse(bytes: Uint8Array): Response {
   return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Length': String(bytes.byteLength) } });
 }
 
-/** `https://huggingface.co/<id>/resolve/<rev>/onnx/model.onnx` → `<id>/onnx/model.onnx`. */
-function hubRelative(key: string): string | undefined {
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * `<remoteHost><remotePathTemplate with id and revision><file>` → `<id>/<file>` (with the defaults:
+ * `https://huggingface.co/<id>/resolve/<rev>/onnx/model.onnx` → `<id>/onnx/model.onnx`), matched
+ * against transformers.js' own `env.remoteHost` / `env.remotePathTemplate` (a host with a path
+ * prefix, a mirror's template); other URLs: their path without a `/resolve/<rev>/` segment.
+ */
+function hubRelative(key: string, env: CacheEnv): string | undefined {
   if (!isUrl(key)) return undefined;
+  const host = env.remoteHost;
+  const template = env.remotePathTemplate;
+  if (host && template) {
+    const pattern = escapeRe(template.replace(/^\/+/, ''))
+      .replace(escapeRe('{model}'), '(.+?)')
+      .replace(escapeRe('{revision}'), '[^/]+');
+    const m = new RegExp(`^${escapeRe(host.replace(/\/+$/, ''))}/+${pattern}/*(.+)$`).exec(key.split('?')[0]!);
+    if (m) return decodeURIComponent(`${m[1]}/${m[2]}`);
+  }
   const u = new URL(key);
   return decodeURIComponent(u.pathname.replace(/^\/+/, '').replace(/\/resolve\/[^/]+\//, '/'));
 }
@@ -108,7 +129,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
   const lookup = (key: string): Uint8Array | undefined => {
     const hit = memo.get(key);
     if (hit) return hit;
-    const rel = hubRelative(key);
+    const rel = hubRelative(key, env);
     if (rel === undefined) return undefined;
     for (const [k, v] of memo) if (k === rel || k.endsWith(`/${rel}`)) return v;
     return undefined;
@@ -123,7 +144,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
   const TAKES = (IS_NODE ? 2 : 1) + (opts.mode === 'merge' ? 1 : 0);
   const dataMemo = new Map<string, { bytes: Promise<Uint8Array | undefined>; left: number }>();
   const sideFile = (key: string): Promise<Uint8Array | undefined> => {
-    const rel = hubRelative(key);
+    const rel = hubRelative(key, env);
     for (const [k, e] of dataMemo) {
       if (k === key || (rel !== undefined && (k === rel || k.endsWith(`/${rel}`)))) {
         if (--e.left <= 0) dataMemo.delete(k);

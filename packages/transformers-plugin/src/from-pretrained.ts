@@ -3,7 +3,18 @@ import { PluginError } from './errors.js';
 import { enableAdapters, failureMark, failuresSince, type CacheEnv } from './cache.js';
 import { attachAdapters } from './attach.js';
 import type { GpuMaterializer } from './ort-feeds.js';
-import type { AdapterMethods, AdapterProgressCallback, AdapterSource } from './types.js';
+import type { AdapterMethods, AdapterProgressCallback, AdapterSource, LoadAdapterOptions } from './types.js';
+
+/** One entry of `from_pretrained`'s `adapters` with load options: `{ source: 'user/repo', revision: 'v2', scale: 0.5 }`. */
+export interface AdapterEntry extends Omit<LoadAdapterOptions, 'adapter_name' | 'progress_callback'> {
+  source: AdapterSource;
+}
+
+function isEntry(x: unknown): x is AdapterEntry {
+  if (typeof x !== 'object' || x === null || !('source' in x)) return false;
+  const p = Object.getPrototypeOf(x) as unknown;
+  return p === Object.prototype || p === null;
+}
 
 /** Loader with a static `from_pretrained` (AutoModelForSequenceClassification, …). */
 export interface PretrainedLoader<M> {
@@ -11,8 +22,11 @@ export interface PretrainedLoader<M> {
 }
 
 export interface FromPretrainedOptions extends Record<string, unknown> {
-  /** Adapters to load: name → source (Hub id, URL, folder, Files, bytes, Adapter). The first becomes active. */
-  adapters?: Record<string, AdapterSource>;
+  /**
+   * Adapters to load: name → source (Hub id, URL, folder, Files, bytes, Adapter), or `{ source, revision?,
+   * scale?, … }` with `load_adapter` options. Loaded in order; the first becomes active.
+   */
+  adapters?: Record<string, AdapterSource | AdapterEntry>;
   /** `branch` (default) or `merge` (fp32 models; see `EnableOptions.mode`). */
   mode?: 'branch' | 'merge';
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
@@ -54,7 +68,8 @@ export async function from_pretrained<M extends object>(
   const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;
   for (const [name, src] of Object.entries(adapters ?? {})) {
-    await m.load_adapter(src, { adapter_name: name, ...(cb ? { progress_callback: cb } : {}) });
+    const { source, ...opts } = isEntry(src) ? src : { source: src };
+    await m.load_adapter(source, { ...opts, adapter_name: name, ...(cb ? { progress_callback: cb } : {}) });
     if (first) m.set_adapter(name);
     first = false;
   }

@@ -36,6 +36,7 @@ export {
   enableAdapters,
   from_pretrained,
   type AdapterCallOptions,
+  type AdapterEntry,
   type AdapterMemoryInfo,
   type AdapterMethods,
   type AdapterProgressCallback,

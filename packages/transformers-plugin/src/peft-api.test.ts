@@ -351,6 +351,11 @@ describe('adapter sources through the plugin', () => {
       env.allowRemoteModels = true;
       env.remoteHost = `${base}/hub/`;
       await model.load_adapter('alice/bert-lora', { adapter_name: 'hub', revision: 'v2' });
+      // One step: from_pretrained's adapters take load options (a Hub revision, a scale) per entry.
+      const m2 = await from_pretrained(env, AutoModelForSequenceClassification, 'bert', { dtype: 'fp32', adapters: { hub: { source: 'alice/bert-lora', revision: 'v2', scale: 0.5 } } });
+      expect(m2.list_adapters()).toMatchObject([{ name: 'hub', scale: 0.5 }]);
+      expect(m2.active_adapters()).toEqual(['hub']);
+      expect(await logits(m2, inp)).toEqual(await logits(model, inp, { adapter: 'hub', scale: 0.5 }));
       // env.allowRemoteModels = false turns Hub ids off, as for models.
       env.allowRemoteModels = false;
       await expect(model.load_adapter('alice/bert-lora', { adapter_name: 'off', revision: 'v2' })).rejects.toThrow(/not found/);
@@ -358,7 +363,7 @@ describe('adapter sources through the plugin', () => {
       env.allowRemoteModels = saved.allow;
       env.remoteHost = saved.host;
     }
-    expect(requests).toEqual(['/hub/alice/bert-lora/resolve/v2/adapter_config.json', '/hub/alice/bert-lora/resolve/v2/adapter_model.safetensors']);
+    expect(requests).toEqual(Array(2).fill(['/hub/alice/bert-lora/resolve/v2/adapter_config.json', '/hub/alice/bert-lora/resolve/v2/adapter_model.safetensors']).flat());
     const ref = await logits(model, inp, { adapter: 'ref' });
     expect(await logits(model, inp, { adapter: 'hub' })).toEqual(ref);
     const dropped = [

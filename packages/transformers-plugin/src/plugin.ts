@@ -11,7 +11,7 @@ export { configKeyFor, enableAdapters, type CacheEnv, type EnableOptions } from 
 export type { GpuMaterializer, GpuModuleUpdateLike } from './ort-feeds.js';
 export { AdapterRegistry } from './registry.js';
 export { attachAdapters } from './attach.js';
-export { from_pretrained, type FromPretrainedOptions, type PretrainedLoader } from './from-pretrained.js';
+export { from_pretrained, type AdapterEntry, type FromPretrainedOptions, type PretrainedLoader } from './from-pretrained.js';
 export type {
   AdapterCallOptions,
   AdapterMemoryInfo,
