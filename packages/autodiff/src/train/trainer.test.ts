@@ -35,6 +35,14 @@ describe('Trainer (onnxruntime-node, tiny DistilBERT classifier)', () => {
     });
   }
 
+  it('q8 model (straight-through backward): TRAC loss falls', async () => {
+    const tr = await createTrainer({ onnx: t.q8, config: t.gm.config }, { method: 'trac', config: TINY_CONFIGS['trac']!, ort: ORT, seed: 3 });
+    expect(tr.graph.straightThrough.length).toBe(12);
+    const r = await tr.train(data, { epochs: 6, batch_size: 8, learning_rate: 1e-2, warmup_steps: 2 });
+    expect(mean(r.losses.slice(-4))).toBeLessThan(0.8 * mean(r.losses.slice(0, 4)));
+    await tr.release();
+  });
+
   it('gradient accumulation of 2 × 4 equals one batch of 8 (same first update)', async () => {
     const a = await createTrainer(model, { method: 'lora', config: TINY_CONFIGS['lora']!, ort: ORT, seed: 5 });
     const b = await createTrainer(model, { method: 'lora', config: TINY_CONFIGS['lora']!, ort: ORT, seed: 5 });
