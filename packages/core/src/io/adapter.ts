@@ -12,6 +12,7 @@ import { getBackend } from '../backend/registry.js';
 import { AdapterFormatError, ConfigError, TensorPeftError } from '../errors.js';
 import { checkParams, countParams, initParams, materialize, parseMethodConfig } from '../methods/generic.js';
 import { getMethod, listMethods } from '../methods/registry.js';
+import { targetedModules } from '../methods/common.js';
 import type { AdapterMethod, BaseAdapterConfig, ParamPlan } from '../methods/types.js';
 import type { ModelShape } from '../model/shape.js';
 import type { TensorMap } from '../tensor.js';
@@ -89,6 +90,20 @@ export function configForShape<C extends BaseAdapterConfig>(
   Object.assign(raw, userConfig);
   raw.peft_type = method.peftType;
   let config = parseMethodConfig(method, raw, source);
+  // Tables keyed by dimension (TRAC, LoRETTA): entries for this model's dimensions they lack.
+  if (method.dimDefaults) {
+    let dims: { n: number; m: number }[] = [];
+    try {
+      dims = targetedModules(config.target_modules, shape, (config as { layers_to_transform?: number | number[] | null }).layers_to_transform).map((x) => ({ n: x.in, m: x.out }));
+    } catch {
+      dims = []; // the plan below reports bad targets
+    }
+    const add = Object.entries(method.dimDefaults(config, dims)).filter(([k]) => !(k in userConfig));
+    if (add.length) {
+      Object.assign(raw, Object.fromEntries(add));
+      config = parseMethodConfig(method, raw, source);
+    }
+  }
   const plan = method.plan(config, shape);
   // Like PEFT (which switches it on for Conv1D targets), record fan_in_fan_out when every target
   // stores its weight [in, out] — if the method's schema has the field.

@@ -114,4 +114,10 @@ export interface AdapterMethod<C extends BaseAdapterConfig = BaseAdapterConfig> 
    * model's PEFT default (TensLoRA aggregates q, k and v). Undefined: the model's default.
    */
   defaultTargets?(shape: ModelShape): string[] | undefined;
+  /**
+   * Optional: config entries for the dimensions of the targeted modules that the parsed config
+   * lacks (tables keyed by dimension: TRAC, LoRETTA), so defaults fit any model. Only fields the
+   * user did not give are applied (by `configForShape`).
+   */
+  dimDefaults?(config: C, dims: readonly { n: number; m: number }[]): Record<string, unknown>;
 }

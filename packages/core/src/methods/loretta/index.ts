@@ -7,6 +7,7 @@ import { lorettaConfigSchema, type LorettaConfig } from './config.js';
 import { lorettaJobs } from './materialize.js';
 import { planLoretta } from './plan.js';
 import { lorettaImporter } from './import.js';
+import { lorettaDimDefaults } from './defaults.js';
 
 export type { LorettaConfig } from './config.js';
 export { lorettaConfigSchema, lorettaConfigFields, REFERENCE_TENSOR_SHAPES, defaultLorettaShapes } from './config.js';
@@ -19,4 +20,5 @@ export const loretta: AdapterMethod<LorettaConfig> = {
   plan: planLoretta,
   jobs: lorettaJobs,
   importOfficial: lorettaImporter,
+  dimDefaults: lorettaDimDefaults,
 };

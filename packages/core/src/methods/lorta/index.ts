@@ -5,7 +5,7 @@
 import type { AdapterMethod } from '../types.js';
 import { lortaConfigSchema, type LortaConfig } from './config.js';
 import { lortaJobs } from './materialize.js';
-import { planLorta } from './plan.js';
+import { lortaDefaultTargets, planLorta } from './plan.js';
 import { lortaImporter } from './import.js';
 
 export const lorta: AdapterMethod<LortaConfig> = {
@@ -16,6 +16,7 @@ export const lorta: AdapterMethod<LortaConfig> = {
   plan: planLorta,
   jobs: lortaJobs,
   importOfficial: lortaImporter,
+  defaultTargets: lortaDefaultTargets,
 };
 
 export type { LortaConfig } from './config.js';

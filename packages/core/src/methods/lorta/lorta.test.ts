@@ -161,11 +161,36 @@ describe('LoRTA', () => {
     const e2 = catchErr(() => lorta.plan(parseMethodConfig(lorta, { peft_type: 'LORTA', target_modules: ['q_proj', 'up_proj'] }), tinyLlama()));
     expect((e2 as ShapeMismatchError).details).toMatchObject({ field: 'model.layers.0.mlp.up_proj', expected: [12, 12], found: [12, 20] });
 
-    // GQA: k/v project to numKvHeads·head_dim = 4 features
-    const e3 = catchErr(() => lorta.plan(parseMethodConfig(lorta, { peft_type: 'LORTA', target_modules: ['q_proj', 'k_proj'] }), tinyLlama(1)));
+    // GQA with the PEFT port's input-side heads is not defined: refused naming k_proj.
+    const e3 = catchErr(() => lorta.plan(parseMethodConfig(lorta, { peft_type: 'LORTA', target_modules: ['q_proj', 'k_proj'], head_side: 'input' }), tinyLlama(1)));
     expect(e3).toBeInstanceOf(ShapeMismatchError);
     expect((e3 as ShapeMismatchError).details).toMatchObject({ field: 'model.layers.0.self_attn.k_proj', found: [12, 4] });
-    expect((e3 as Error).message).toMatch(/k_proj/);
+  });
+
+  it('GQA extension: k/v of Hkv heads use the head factor rows of the first query head of each group', async () => {
+    // d = 12, H = 6 heads of 2 rows, Hkv = 2 kv heads (k_proj: 12 → 4); kv head g ↔ query head 3g.
+    const shape = buildShape('llama', { hiddenSize: 12, numLayers: 2, numHeads: 6, numKvHeads: 2, intermediateSize: 20 });
+    const c = parseMethodConfig(lorta, { peft_type: 'LORTA', r: 3, target_modules: ['q_proj', 'k_proj'] });
+    const plan = lorta.plan(c, shape);
+    const params = initParams(plan, { seed: 4, nonzero: true });
+    const ups = await materialize(lorta, c, plan, params, new JsBackend());
+    const A = get(params, 'base_model.lorta_A');
+    const B = get(params, 'base_model.lorta_B');
+    const CH = get(params, 'base_model.lorta_C_H');
+    const CL = get(params, 'base_model.lorta_C_L');
+    const CM = get(params, 'base_model.lorta_C_M');
+    const k = ups.find((u) => u.path === 'model.layers.1.self_attn.k_proj')!;
+    expect(k.m).toBe(4);
+    // Independent: ΔW[g·2 + j, i] = s Σ_k B[j,k]·C_H[3g,k]·C_L[1,k]·C_M[1,k]·A[i,k].
+    for (let g = 0; g < 2; g++)
+      for (let j = 0; j < 2; j++)
+        for (let i = 0; i < 12; i++) {
+          let want = 0;
+          for (let q = 0; q < 3; q++) want += B[j * 3 + q]! * CH[3 * g * 3 + q]! * CL[3 + q]! * CM[3 + q]! * A[i * 3 + q]!;
+          let got = 0;
+          for (let q = 0; q < 3; q++) got += k.B[(g * 2 + j) * 3 + q]! * k.A[i * 3 + q]!;
+          expect(k.s * got).toBeCloseTo((8 / 3) * want, 5);
+        }
   });
 
   it('rejects unknown config fields (strict schema)', () => {

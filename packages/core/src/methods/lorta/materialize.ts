@@ -29,7 +29,15 @@ export function lortaJobs(c: LortaConfig, plan: ParamPlan, params: TensorMap): M
     const scale = new Float32Array(r);
     for (let k = 0; k < r; k++) scale[k] = CL[m.layer * r + k]! * CM[t * r + k]!;
     const dense = { kind: 'dense' as const, src: A, rows: d, cols: r, takeRows: d, takeCols: r };
-    const headBlocks = { kind: 'cp' as const, inner: B, p: d / H, outer: CH, q: H, r, scale };
+    // GQA k/v (m = Hkv·d/H < d, see plan.ts): kv head g takes the head-factor row of query head g·H/Hkv.
+    const p = d / H;
+    const heads = m.m / p;
+    let outer = CH;
+    if (heads !== H) {
+      outer = new Float32Array(heads * r);
+      for (let g = 0; g < heads; g++) outer.set(CH.subarray(g * (H / heads) * r, (g * (H / heads) + 1) * r), g * r);
+    }
+    const headBlocks = { kind: 'cp' as const, inner: B, p, outer, q: heads, r, scale };
     return {
       path: m.path,
       n: m.n,

@@ -21,16 +21,43 @@ export function kaimingUniformBound(a: number, fan: number): number {
   return Math.sqrt(6 / ((1 + a * a) * fan));
 }
 
+/** Output rows of a GQA k/v projection that LoRTA accepts (Hkv·d/H), or d when the model has no GQA. */
+export function gqaKvOut(c: LortaConfig, shape: ModelShape): number {
+  const H = shape.numHeads;
+  const Hkv = shape.numKvHeads;
+  const gqa = Hkv > 0 && Hkv < H && H % Hkv === 0 && c.head_side === 'output';
+  return gqa ? Hkv * (shape.hiddenSize / H) : shape.hiddenSize;
+}
+
+/**
+ * LoRTA's default targets: the model's PEFT default when every one of them fits (square, or GQA
+ * k/v); otherwise (GPT-2's fused `c_attn`, 768 → 2304) the square attention output projection.
+ */
+export function lortaDefaultTargets(shape: ModelShape): string[] | undefined {
+  const d = shape.hiddenSize;
+  const H = shape.numHeads;
+  const kv = shape.numKvHeads > 0 && shape.numKvHeads < H ? shape.numKvHeads * (d / H) : d;
+  const ok = (m: { in: number; out: number }) => m.in === d && (m.out === d || m.out === kv);
+  const chosen = shape.modules.filter((m) => shape.defaultTargets.some((t) => m.path === t || m.path.endsWith(`.${t}`)));
+  if (chosen.length > 0 && chosen.every(ok)) return undefined;
+  const square = [...new Set(shape.modules.filter((m) => m.in === d && m.out === d && /(attn|attention)/.test(m.type)).map((m) => m.type))];
+  return square.length ? square : undefined;
+}
+
 export function planLorta(c: LortaConfig, shape: ModelShape): ParamPlan {
   const mods = targetedModules(c.target_modules, shape, c.layers_to_transform);
   const d = shape.hiddenSize;
   const H = shape.numHeads;
   const L = shape.numLayers;
+  // Grouped-query attention (documented extension): k/v with Hkv < H heads of d/H rows are allowed
+  // when the heads sit on the output side; kv head g uses the head-factor row of the first query
+  // head of its group (g·H/Hkv), so the paper's form holds exactly where heads line up.
+  const kvOut = gqaKvOut(c, shape);
   for (const m of mods) {
-    if (m.in !== d || m.out !== d) {
-      throw new ShapeMismatchError(`LoRTA needs square hidden-size modules (in, out) = (d, d); module ${m.path} is not`, {
+    if (m.in !== d || (m.out !== d && m.out !== kvOut)) {
+      throw new ShapeMismatchError(`LoRTA needs square hidden-size modules (in, out) = (d, d)${kvOut !== d ? ` or GQA k/v (d, ${kvOut})` : ''}; module ${m.path} is not`, {
         field: m.path,
-        expected: [d, d],
+        expected: kvOut !== d ? [d, `${d} or ${kvOut}`] : [d, d],
         found: [m.in, m.out],
       });
     }

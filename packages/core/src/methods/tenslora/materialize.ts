@@ -11,7 +11,14 @@ import type { TensorMap } from '../../tensor.js';
 import { data } from '../common.js';
 import type { ParamPlan } from '../types.js';
 import type { TensloraConfig } from './config.js';
-import { coreName, factorName, tensloraLayout } from './plan.js';
+import { coreName, factorName, gqaRows, tensloraLayout } from './plan.js';
+
+/** Rows `heads` (blocks of `p` rows each, or single rows when p = 1) of a [rows, R] factor. */
+function pickRows(U: Float32Array, R: number, heads: readonly number[], p: number): Float32Array {
+  const out = new Float32Array(heads.length * p * R);
+  heads.forEach((h, g) => out.set(U.subarray(h * p * R, (h + 1) * p * R), g * p * R));
+  return out;
+}
 
 export function tensloraJobs(c: TensloraConfig, plan: ParamPlan, params: TensorMap): MaterializeJob[] {
   const layout = tensloraLayout(c, plan.modules, plan.numHeads, plan.numLayers);
@@ -19,6 +26,8 @@ export function tensloraJobs(c: TensloraConfig, plan: ParamPlan, params: TensorM
     const g = layout.groupOf.get(mod.path);
     if (!g) throw new ConfigError('module has no TensLoRA tensor', { field: mod.path });
     const t = layout.types.indexOf(mod.type);
+    // GQA k/v in a q-sized tensor: keep the first query head of each kv group (plan.ts, gqaRows).
+    const kvHeads = gqaRows(g.n, g.m, plan.numHeads, mod.m);
     const ops: TuckerMode[] = [];
     // Positions (in the surviving-mode list) of the output modes, to build the permutation.
     let outPos = -1;
@@ -34,7 +43,8 @@ export function tensloraJobs(c: TensloraConfig, plan: ParamPlan, params: TensorM
           surviving++;
           break;
         case 'out':
-          ops.push({ op: 'matrix', U, rows: g.dims[i]! });
+          if (kvHeads) ops.push({ op: 'matrix', U: pickRows(U, R, kvHeads, g.m / plan.numHeads), rows: mod.m });
+          else ops.push({ op: 'matrix', U, rows: g.dims[i]! });
           outPos = surviving++;
           break;
         case 'out_head':
@@ -42,7 +52,8 @@ export function tensloraJobs(c: TensloraConfig, plan: ParamPlan, params: TensorM
           outHeadPos = surviving++;
           break;
         case 'heads':
-          ops.push({ op: 'matrix', U, rows: g.dims[i]! });
+          if (kvHeads) ops.push({ op: 'matrix', U: pickRows(U, R, kvHeads, 1), rows: kvHeads.length });
+          else ops.push({ op: 'matrix', U, rows: g.dims[i]! });
           headPos = surviving++;
           break;
         case 'qkv':

@@ -66,8 +66,23 @@ export function tensloraLayout(c: TensloraConfig, mods: readonly PlannedModule[]
   const modes = modesOf(c.construction);
   const byId = new Map<string, TensorGroup>();
   const groupOf = new Map<string, TensorGroup>();
+  // A group's output size is its widest member's: on grouped-query attention, k/v (Hkv·d/H rows)
+  // join q (d rows) as a row selection of the tensor (see gqaRows), so the widest must come first.
+  const members = new Map<string, PlannedModule[]>();
   for (const mod of mods) {
-    const k = groupKeying(c, mod);
+    const id = groupKeying(c, mod).id;
+    members.set(id, [...(members.get(id) ?? []), mod]);
+  }
+  const widest = new Map<string, PlannedModule>();
+  for (const [id, ms] of members) {
+    const w = ms.reduce((a, b) => (b.m > a.m ? b : a));
+    // Only when the narrower members line up with it as GQA k/v; otherwise the first member leads.
+    const lines = ms.every((x) => x.n === w.n && (x.m === w.m || gqaRows(w.n, w.m, numHeads, x.m) !== undefined));
+    widest.set(id, lines ? w : ms[0]!);
+  }
+  for (const mod0 of mods) {
+    const k = groupKeying(c, mod0);
+    const mod = byId.has(k.id) ? mod0 : widest.get(k.id)!;
     let g = byId.get(k.id);
     if (!g) {
       const dims = modes.map((mode) => {
@@ -101,16 +116,34 @@ export function tensloraLayout(c: TensloraConfig, mods: readonly PlannedModule[]
       });
       g = { ...k, modules: [], n: mod.n, m: mod.m, modes, dims, ranks };
       byId.set(k.id, g);
-    } else if (mod.n !== g.n || mod.m !== g.m) {
+    }
+    if (mod0.n !== g.n || (mod0.m !== g.m && gqaRows(g.n, g.m, numHeads, mod0.m) === undefined)) {
       throw new ShapeMismatchError(
-        `TensLoRA construction ${c.construction} aggregates modules into one tensor, so they must share (in, out) features; module ${mod.path} differs from ${g.modules[0]!.path}`,
-        { field: mod.path, expected: `(in, out) = (${g.n}, ${g.m})`, found: `(in, out) = (${mod.n}, ${mod.m})` },
+        `TensLoRA construction ${c.construction} aggregates modules into one tensor, so they must share (in, out) features (or be GQA k/v of Hkv heads); module ${mod0.path} differs from ${widest.get(k.id)!.path}`,
+        { field: mod0.path, expected: `(in, out) = (${g.n}, ${g.m})`, found: `(in, out) = (${mod0.n}, ${mod0.m})` },
       );
     }
-    g.modules.push(mod);
-    groupOf.set(mod.path, g);
+    g.modules.push(mod0);
+    groupOf.set(mod0.path, g);
   }
   return { types, groups: [...byId.values()], groupOf };
+}
+
+/**
+ * Grouped-query attention (documented extension): a k/v module with m = Hkv·(M/H) rows in a tensor
+ * whose output has M = H·(M/H) rows keeps, of each group of H/Hkv query heads, the first one:
+ * kv row g·(M/H) + j ↔ tensor output row (g·H/Hkv)·(M/H) + j. Returns the kept head indices, or
+ * undefined when the sizes do not line up that way.
+ */
+export function gqaRows(groupN: number, groupM: number, numHeads: number, m: number): number[] | undefined {
+  // Only a square (q-like, d → d) tensor output can host k/v rows.
+  if (m === groupM || groupN !== groupM) return undefined;
+  if (groupM % numHeads !== 0) return undefined;
+  const p = groupM / numHeads;
+  if (m % p !== 0) return undefined;
+  const kv = m / p;
+  if (kv < 1 || numHeads % kv !== 0) return undefined;
+  return Array.from({ length: kv }, (_, g) => g * (numHeads / kv));
 }
 
 /** Parameter count of one Tucker tensor: ∏ R_i + Σ dim_i · R_i. */
@@ -124,7 +157,7 @@ export function planTenslora(c: TensloraConfig, shape: ModelShape): ParamPlan {
   if (f.att) {
     const d = shape.hiddenSize;
     for (const m of lin) {
-      if (m.out !== d) {
+      if (m.out !== d && gqaRows(d, d, shape.numHeads, m.out) === undefined) {
         throw new ShapeMismatchError(
           `TensLoRA construction ${c.construction} splits the output into ${shape.numHeads} heads of d/H = ${d / shape.numHeads} rows, so targets need out = d; module ${m.path} does not`,
           { field: m.path, expected: `(in, out) = (${m.in}, ${d})`, found: `(in, out) = (${m.in}, ${m.out})` },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JsBackend } from '../../backend/js.js';
+import { JsBackend, deltaW } from '../../backend/js.js';
 import { ConfigError, ShapeMismatchError } from '../../errors.js';
 import { buildShape } from '../../model/architectures.js';
 import { presetShape } from '../../model/presets.js';
@@ -299,10 +299,28 @@ describe('TensLoRA', () => {
       const e = catchErr(() => tenslora.plan(c, tinyLlama()));
       expect(e).toBeInstanceOf(ShapeMismatchError);
       expect((e as ShapeMismatchError).details).toMatchObject({ field: 'model.layers.0.mlp.up_proj', expected: '(in, out) = (12, 12)', found: '(in, out) = (12, 20)' });
-      // GQA k_proj (12 → 4) cannot join q_proj in a qkv tensor
-      const c2 = parseMethodConfig(tenslora, { peft_type: 'TENSLORA', construction: 'qkv_depth', ranks: [2, 2, 2, 2], target_modules: QKV });
-      const e2 = catchErr(() => tenslora.plan(c2, tinyLlama(1)));
-      expect((e2 as ShapeMismatchError).details.field).toBe('model.layers.0.self_attn.k_proj');
+    });
+    it('GQA extension: k/v (Hkv heads) take the tensor rows of the first query head of each group', async () => {
+      // d = 12, H = 6 heads of 2 rows, Hkv = 2 (k/v: 12 → 4); kv head g ↔ query head 3g.
+      const shape = buildShape('llama', { hiddenSize: 12, numLayers: 2, numHeads: 6, numKvHeads: 2, intermediateSize: 20 });
+      const c = parseMethodConfig(tenslora, { peft_type: 'TENSLORA', construction: 'qkv_depth', ranks: [2, 3, 2, 2], target_modules: QKV, scaling: 1.5 });
+      const plan = tenslora.plan(c, shape);
+      const params = initParams(plan, { seed: 9, nonzero: true });
+      const ups = await materialize(tenslora, c, plan, params, new JsBackend());
+      const p = (k: string) => params.get('base_model.tenslora.' + k)!.data;
+      const [G, Ui, Uo, Uq, Ud] = [p('core'), p('U_in'), p('U_out'), p('U_qkv'), p('U_depth')];
+      const R = [2, 3, 2, 2];
+      // T[i, o, t, l] = Σ G[a,b,c,e] Ui[i,a] Uo[o,b] Uq[t,c] Ud[l,e], written out.
+      const T = (i: number, o: number, t: number, l: number): number => {
+        let acc = 0;
+        for (let a = 0; a < R[0]!; a++) for (let b = 0; b < R[1]!; b++) for (let cc = 0; cc < R[2]!; cc++) for (let e = 0; e < R[3]!; e++)
+          acc += G[((a * R[1]! + b) * R[2]! + cc) * R[3]! + e]! * Ui[i * R[0]! + a]! * Uo[o * R[1]! + b]! * Uq[t * R[2]! + cc]! * Ud[l * R[3]! + e]!;
+        return acc;
+      };
+      const k = ups.find((u) => u.path === 'model.layers.1.self_attn.k_proj')!;
+      expect(k.m).toBe(4);
+      const W = deltaW(k);
+      for (let g = 0; g < 2; g++) for (let j = 0; j < 2; j++) for (let i = 0; i < 12; i++) expect(W[(g * 2 + j) * 12 + i]).toBeCloseTo(1.5 * T(i, 3 * g * 2 + j, 1, 1), 5);
     });
     it('att on a module whose output is not d → ShapeMismatchError naming the module', () => {
       const gpt2 = buildShape('gpt2', { hiddenSize: 12, numLayers: 2, numHeads: 3, numKvHeads: 3, intermediateSize: 20 });

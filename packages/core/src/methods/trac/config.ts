@@ -32,6 +32,24 @@ export const DEFAULT_TRAC_TENSOR_SHAPE: Record<string, number[]> = {
   '5120': [16, 16, 20],
 };
 
+/** Default TT ranks of A by input dimension: `HIDDEN_SIZE_TO_TENSOR_RANK_A` in `trac/tensor_cfg.py`. */
+export const DEFAULT_TRAC_RANK_A: Record<string, number[]> = {
+  '768': [1, 8, 12],
+  '1024': [1, 8, 12],
+  '1280': [1, 12, 24],
+  '4096': [1, 12, 24],
+  '5120': [1, 15, 30],
+};
+
+/** Default TT ranks of B by output dimension: `HIDDEN_SIZE_TO_TENSOR_RANK_B` (3× A's, the asymmetry k = 3). */
+export const DEFAULT_TRAC_RANK_B: Record<string, number[]> = {
+  '768': [1, 24, 36],
+  '1024': [1, 24, 36],
+  '1280': [1, 36, 72],
+  '4096': [1, 36, 72],
+  '5120': [1, 45, 90],
+};
+
 const DIM_KEY = /^\d+$/;
 
 function isPositiveIntList(v: unknown): v is number[] {
@@ -96,10 +114,14 @@ export const tracConfigFields = {
    * "4096":[16,16,16], "5120":[16,16,20]}`.
    */
   tensor_shape: threeFactors.default(DEFAULT_TRAC_TENSOR_SHAPE),
-  /** TT ranks of A, `[1, r1, r2]` (list, or map by n). Default [1, 8, 12] (official, d = 768). */
-  tensor_rank_a: ttRanks.default([1, 8, 12]),
-  /** TT ranks of B, `[1, s1, s2]` (list, or map by m). Default [1, 24, 36] (3 × A's, k = 3). */
-  tensor_rank_b: ttRanks.default([1, 24, 36]),
+  /**
+   * TT ranks of A, `[1, r1, r2]` (list, or map by n). Default: the official table by dimension
+   * (768, 1024 → [1, 8, 12]; 1280, 4096 → [1, 12, 24]; 5120 → [1, 15, 30]); see `tracDimDefaults`
+   * for dimensions it lacks.
+   */
+  tensor_rank_a: ttRanks.default(DEFAULT_TRAC_RANK_A),
+  /** TT ranks of B, `[1, s1, s2]` (list, or map by m). Default: the official table (3× A's, k = 3). */
+  tensor_rank_b: ttRanks.default(DEFAULT_TRAC_RANK_B),
   /**
    * Controller activation σ: `linear` σ(v) = v (init ones), `softmax` σ(v) = len(v)·softmax(v)
    * (init ones), `exp` σ(v) = exp(v) (init zeros). Default `softmax`: the official RoBERTa GLUE

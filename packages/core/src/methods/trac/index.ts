@@ -9,6 +9,7 @@ import { tracConfigSchema, type TracConfig } from './config.js';
 import { tracJobs } from './materialize.js';
 import { planTrac } from './plan.js';
 import { tracImporter } from './import.js';
+import { tracDimDefaults } from './defaults.js';
 
 export type { TracConfig } from './config.js';
 export { tracConfigSchema, tracConfigFields, TRAC_VARIANTS, TRAC_ACTIVATIONS, TRAC_INITS, DEFAULT_TRAC_TENSOR_SHAPE } from './config.js';
@@ -21,4 +22,5 @@ export const trac: AdapterMethod<TracConfig> = {
   plan: planTrac,
   jobs: tracJobs,
   importOfficial: tracImporter,
+  dimDefaults: tracDimDefaults,
 };

@@ -326,14 +326,15 @@ describe('TRAC config errors', () => {
       r: 16,
       lora_alpha: 32,
       target_modules: ['query', 'value'],
-      tensor_rank_a: [1, 8, 12],
-      tensor_rank_b: [1, 24, 36],
       controller_activation: 'softmax',
       variant: 'trac',
       init: 'tt_normal',
       init_order_shared: 3,
     });
     expect(c.tensor_shape).toEqual({ '768': [8, 8, 12], '1024': [8, 8, 16], '1280': [8, 8, 20], '4096': [16, 16, 16], '5120': [16, 16, 20] });
+    // tensor_cfg.py HIDDEN_SIZE_TO_TENSOR_RANK_A / _B.
+    expect(c.tensor_rank_a).toEqual({ '768': [1, 8, 12], '1024': [1, 8, 12], '1280': [1, 12, 24], '4096': [1, 12, 24], '5120': [1, 15, 30] });
+    expect(c.tensor_rank_b).toEqual({ '768': [1, 24, 36], '1024': [1, 24, 36], '1280': [1, 36, 72], '4096': [1, 36, 72], '5120': [1, 45, 90] });
   });
 
   it('a tensor_shape whose product is not the dimension names module, dimension and shape', () => {
@@ -358,13 +359,14 @@ describe('TRAC config errors', () => {
   });
 
   it('non-square modules work when the map covers both dimensions', () => {
-    const c = cfg({ tensor_shape: { '768': [8, 8, 12], '3072': [12, 16, 16] }, target_modules: ['intermediate.dense', 'output.dense'] });
+    const lists = { tensor_rank_a: [1, 8, 12], tensor_rank_b: [1, 24, 36] };
+    const c = cfg({ ...lists, tensor_shape: { '768': [8, 8, 12], '3072': [12, 16, 16] }, target_modules: ['intermediate.dense', 'output.dense'] });
     const plan = trac.plan(c, roberta);
     const byKey = new Map(plan.params.map((p) => [p.key, p]));
     expect(byKey.get('base_model.trac_B_O3.intermediate.dense')!.shape).toEqual([36, 16, 16]);
     expect(byKey.get('base_model.trac_A_G3.output.dense')!.shape).toEqual([12, 16, 16]);
     const gpt2 = presetShape('gpt2');
-    const g = cfg({ tensor_shape: { '768': [8, 8, 12], '2304': [8, 12, 24] }, target_modules: ['c_attn'] });
+    const g = cfg({ ...lists, tensor_shape: { '768': [8, 8, 12], '2304': [8, 12, 24] }, target_modules: ['c_attn'] });
     expect(trac.plan(g, gpt2).params.find((p) => p.key === 'base_model.trac_B_O3.attn.c_attn')!.shape).toEqual([36, 24, 16]);
   });
 
