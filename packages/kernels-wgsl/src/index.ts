@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * @tensorpeft/kernels-wgsl — WGSL compute kernels behind core's Backend interface (WebGPU), with
  * GPU-resident results for ONNX Runtime Web.
