@@ -16,20 +16,20 @@ ortWeb.env.wasm.wasmPaths = `${pathToFileURL(dist).href}/`;
 ortWeb.env.wasm.numThreads = 1;
 
 describe('training on onnxruntime-web (wasm) gives the loss curve of onnxruntime-node', () => {
-  it('TRAC on tiny DistilBERT, 12 steps, same seed', async () => {
+  it('TRAC on tiny DistilBERT, 6 steps, same seed', async () => {
     const t = tinyModel('distilbert');
     const model = { onnx: t.fp32, config: t.gm.config };
     const data = Array.from({ length: 24 }, (_, i) => ({ input_ids: [10 + (i % 7), 20 + ((i * 3) % 11), 7, 30 + (i % 5)].slice(0, 2 + (i % 3)), label: i % 2 }));
     const curves: number[][] = [];
     for (const ort of [ORT, ortWeb as unknown as OrtLike]) {
       const tr = await createTrainer(model, { method: 'trac', config: TINY_CONFIGS['trac']!, ort, seed: 4 });
-      curves.push((await tr.train(data, { epochs: 4, batch_size: 8, learning_rate: 1e-2 })).losses);
+      curves.push((await tr.train(data, { epochs: 2, batch_size: 8, learning_rate: 1e-2 })).losses);
       await tr.release();
     }
-    expect(curves[0]!.length).toBe(12);
+    expect(curves[0]!.length).toBe(6);
     // Different float32 kernels (summation order, exp/erf approximations): per-step losses agree to
     // ~1e-6 relative at first and drift slowly as Adam amplifies tiny differences; 1e-3 relative over
-    // 12 steps leaves room for that and fails on any real difference (a wrong gradient changes the
+    // 6 steps leaves room for that and fails on any real difference (a wrong gradient changes the
     // curve by > 1e-2 within a few steps).
     curves[0]!.forEach((l, i) => expect(Math.abs(l - curves[1]![i]!)).toBeLessThan(1e-3 * Math.abs(l)));
   }, 120_000);
