@@ -5,7 +5,8 @@
  */
 import { shapeFromHfConfig } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
-import { decodeModel, rewriteModel, type RewriteResult } from './rewrite.js';
+import { decodeModel, rewriteModel } from './rewrite.js';
+import type { RewriteResult } from './rewrite-types.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
 // IS_NODE: Node, where transformers.js asks the cache twice for a file (see `enableAdapters`).
 import { IS_NODE, isUrl, readModelFile } from './model-files.js';

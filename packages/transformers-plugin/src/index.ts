@@ -28,7 +28,8 @@ export {
   type ParamInfo,
   type RewriteOptions,
   type RewriteResult,
-} from './rewrite.js';
+  type OnnxModel,
+} from './public-rewrite.js';
 export {
   AdapterRegistry,
   attachAdapters,

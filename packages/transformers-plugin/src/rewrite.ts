@@ -23,6 +23,9 @@ import { PluginError } from './errors.js';
 import { externalLocations, isExternal, readExternalBytes } from './external-data.js';
 import { constSource, indexGraph } from './const-source.js';
 import { halfInitToFloats } from './dtype.js';
+import type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
+
+export type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -44,93 +47,10 @@ const INT8 = onnx.TensorProto.DataType.INT8;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
-/** A linear found in a graph. */
-export interface FoundLinear {
-  /** Module path in this graph (`distilbert.transformer.layer.0.attention.q_lin`; bare models lack the root). */
-  graphPath: string;
-  /** Node computing x·W (`MatMul`, `Gemm`, `MatMulInteger`, or the 4-bit `MatMulNBits` / `MatMulBnb4`). */
-  node: string;
-  op: 'MatMul' | 'Gemm' | 'MatMulInteger' | 'MatMulNBits' | 'MatMulBnb4';
-  /** Float input x of the linear. */
-  input: string;
-  /** Element type of x and of the product (fp16 graphs: `model_fp16`, `model_q4f16`): the side branch runs in it. */
-  dtype: 'float32' | 'float16';
-  /** Tensor holding x·W (+ Gemm bias): where the side branch is added. */
-  output: string;
-  /** Index of the node writing `output` (the q8 pattern's final Mul). */
-  outputNodeIndex: number;
-  /** The weight initializer (followed back through Identity aliases and a Transpose). */
-  weight: string;
-  /**
-   * Layout of that initializer: `in_out` ([n, m]: MatMul, MatMulInteger, Gemm transB=0) or `out_in`
-   * ([m, n]: Gemm transB=1, MatMul on `Transpose(W)`).
-   */
-  weightLayout: 'in_out' | 'out_in';
-  /** The node (index) that reads the weight initializer itself (the linear, or the Identity/Transpose in between), and its input index. */
-  weightReader: number;
-  weightReaderInput: number;
-  /** The tensor name the linear reads when it is an alias (Identity output) of `weight`. */
-  weightAlias?: string;
-  /** Gemm's bias initializer (input C, followed through Identity aliases), if any. */
-  bias?: string;
-  /** The name Gemm reads for its bias when it is an alias of `bias` (torch keeps the state-dict name there). */
-  biasAlias?: string;
-  n: number;
-  m: number;
-}
 
-/** One rewritten target module. */
-export interface BranchInfo {
-  /** PEFT module path (as given in `targets`). */
-  path: string;
-  graphPath: string;
-  node: string;
-  inputA: string;
-  inputB: string;
-  n: number;
-  m: number;
-}
 
-/** One overridable parameter (head weight or bias). */
-export interface ParamInfo {
-  /** Initializer name (`classifier.weight`). */
-  name: string;
-  input: string;
-  dims: number[];
-}
 
-export interface RewriteOptions {
-  /** PEFT module paths the adapters may target (core's `ModelShape.modules[].path`). */
-  targets: readonly string[];
-  /** Make named weights/biases of the other linears (heads) overridable (default true). */
-  overridableHeads?: boolean;
-  /**
-   * `branch` (default): side branches `y += (x·A)·B`. `merge`: the weight of every targeted fp32
-   * MatMul/Gemm becomes a graph input (the plugin feeds W0, or W0 + s·B′A′ᵀ merged by the backend);
-   * quantized targets (MatMulInteger, MatMulNBits, MatMulBnb4) still get branches; fp16 weights are
-   * fed as fp16 (decoded to float32 for the registry, converted back by dtype.ts).
-   */
-  mode?: 'branch' | 'merge';
-  /**
-   * Files of the model's ONNX external data, by the `location` its initializers name. Merge mode
-   * reads W0 of external weights from here; branch mode never reads weight bytes (ORT does).
-   */
-  external?: ReadonlyMap<string, Uint8Array>;
-}
 
-/** A targeted linear whose weight is fed as an input (merge mode). */
-export interface MergedInfo {
-  path: string;
-  graphPath: string;
-  node: string;
-  /** Graph input (`tensorpeft.merge.<token>.<path>`). */
-  input: string;
-  /** Weight layout and dims as in the original initializer. */
-  layout: 'in_out' | 'out_in';
-  dims: [number, number];
-  n: number;
-  m: number;
-}
 
 /**
  * Base weights of merge-mode rewrites, by graph input name (the token in the name is unique per
@@ -161,13 +81,6 @@ function initFloats(t: TensorProto, external: ReadonlyMap<string, Uint8Array> | 
   return Float32Array.from(t.floatData ?? []);
 }
 
-export interface RewriteResult {
-  bytes: Uint8Array;
-  branches: BranchInfo[];
-  params: ParamInfo[];
-  /** Merge mode: the targets whose weights became inputs. */
-  merged: MergedInfo[];
-}
 
 export function num(d: unknown): number {
   if (typeof d === 'number') return d;
