@@ -92,3 +92,30 @@ describe('tensorpeft import', () => {
     expect(r.err).toContain('--from');
   });
 });
+
+describe('tensorpeft export --to official', () => {
+  it('writes the official TRAC files, which import back to the same ΔW', async () => {
+    const native = path.join(tmp, 'native-for-official');
+    expect((await run('init', '--model', 'roberta-base', '--method', 'trac', '--nonzero', '--seed', '3', '--out', native)).code).toBe(0);
+    const off = path.join(tmp, 'official-out');
+    const r = await run('export', native, '--to', 'official', '--out', off);
+    expect(r.err).toBe('');
+    const printed = JSON.parse(r.out);
+    expect(printed.files).toEqual(['adapter_config.json', 'adapter_model.bin']);
+    const [a, b] = [await loadAdapter(native), await loadAdapter(off)];
+    expect(b.config.peft_type).toBe('TRAC');
+    const [u, v] = [(await materializeAdapter(a, new JsBackend()))[5]!, (await materializeAdapter(b, new JsBackend()))[5]!];
+    const [w1, w2] = [deltaW(u), deltaW(v)];
+    let diff = 0;
+    for (let k = 0; k < w1.length; k++) diff = Math.max(diff, Math.abs(w1[k]! - w2[k]!));
+    expect(diff).toBe(0);
+  });
+
+  it('names the method when it has no official format', async () => {
+    const native = path.join(tmp, 'native-vera');
+    expect((await run('init', '--model', 'roberta-base', '--method', 'vera', '--out', native)).code).toBe(0);
+    const r = await run('export', native, '--to', 'official', '--out', path.join(tmp, 'never3'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('VERA');
+  });
+});

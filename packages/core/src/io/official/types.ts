@@ -6,6 +6,7 @@
  */
 import type { ModelShape } from '../../model/shape.js';
 import type { TensorMap } from '../../tensor.js';
+import type { ParamPlan } from '../../methods/types.js';
 
 /** The files of an official output folder (or one file), by base name. */
 export interface OfficialFiles {
@@ -40,4 +41,18 @@ export interface OfficialImporter {
   /** Whether the files look like this method's official output (cheap: config and file names first). */
   detect(f: OfficialFiles): boolean;
   importFiles(f: OfficialFiles, opts: OfficialImportOptions): ImportedParts;
+  /**
+   * Optional: the files the official code reads for this adapter (`export --to official`), names →
+   * bytes, plus notes. Throws ConfigError naming what the official format cannot hold.
+   */
+  exportFiles?(a: ExportSource): { files: Map<string, Uint8Array>; notes: string[] };
+}
+
+/** What an exporter needs of an adapter (a structural subset of io/adapter.ts's Adapter). */
+export interface ExportSource {
+  config: Record<string, unknown>;
+  plan: ParamPlan;
+  params: TensorMap;
+  extras: TensorMap;
+  shape: ModelShape;
 }

@@ -3,6 +3,7 @@ import { JsBackend, deltaW } from '../../backend/js.js';
 import { ConfigError, ShapeMismatchError } from '../../errors.js';
 import { materializeAdapter } from '../../io/adapter.js';
 import { detectOfficial, importOfficial } from '../../io/official/import.js';
+import { exportOfficial } from '../../io/official/export.js';
 import { json, randn, relErr, type T } from '../../io/official/testing/reference.js';
 import { writeSafetensors } from '../../io/safetensors.js';
 import { writeTorchStateDict } from '../../io/torch/writer.js';
@@ -124,5 +125,34 @@ describe('LoRTA PEFT-port checkpoints import', () => {
     expect(() => importOfficial({ files: withDora }, { shape })).toThrow(/use_dora/);
     const withPattern = new Map([...files, ['adapter_config.json', json({ ...cfg, rank_pattern: { q_proj: 8 } })]]);
     expect(() => importOfficial({ files: withPattern }, { shape })).toThrow(/rank_pattern/);
+  });
+});
+
+describe('LoRTA export to the PEFT port (export --to official)', () => {
+  it('port files → import → export give back the port tensors (untargeted lora_C_m rows zero) and the same ΔW', async () => {
+    const { files } = portFiles(['q_proj', 'v_proj']);
+    const { adapter } = importOfficial({ files }, { shape });
+    const out = exportOfficial(adapter);
+    const { parseSafetensors } = await import('../../io/safetensors.js');
+    const orig = parseSafetensors(files.get('adapter_model.safetensors')!).tensors;
+    const back = parseSafetensors(out.files.get('adapter_model.safetensors')!).tensors;
+    for (const k of ['base_model.model.lora_A', 'base_model.model.lora_B', 'base_model.model.lora_C_h', 'base_model.model.lora_C_l']) {
+      expect(back.get(k)!.shape).toEqual(orig.get(k)!.shape);
+      expect(back.get(k)!.data).toEqual(orig.get(k)!.data);
+    }
+    const cm = back.get('base_model.model.lora_C_m')!.data;
+    const cm0 = orig.get('base_model.model.lora_C_m')!.data;
+    for (const row of [0, 2]) expect(cm.subarray(row * R, (row + 1) * R)).toEqual(cm0.subarray(row * R, (row + 1) * R));
+    for (const row of [1, 3]) expect([...cm.subarray(row * R, (row + 1) * R)].every((x) => x === 0)).toBe(true);
+    const again = importOfficial({ files: out.files }, { shape });
+    const u1 = await materializeAdapter(adapter, new JsBackend());
+    const u2 = await materializeAdapter(again.adapter, new JsBackend());
+    u1.forEach((u, i) => expect(deltaW(u2[i]!)).toEqual(deltaW(u)));
+  });
+
+  it('refuses the paper orientation (heads on the output side) by field', async () => {
+    const { createAdapter } = await import('../../io/adapter.js');
+    const a = createAdapter({ method: 'lorta', shape, config: { target_modules: ['q_proj'] } });
+    expect(() => exportOfficial(a)).toThrow(/head_side/);
   });
 });

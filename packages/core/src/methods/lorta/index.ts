@@ -7,6 +7,7 @@ import { lortaConfigSchema, type LortaConfig } from './config.js';
 import { lortaJobs } from './materialize.js';
 import { lortaDefaultTargets, planLorta } from './plan.js';
 import { lortaImporter } from './import.js';
+import { exportLortaOfficial } from './export-official.js';
 
 export const lorta: AdapterMethod<LortaConfig> = {
   peftType: 'LORTA',
@@ -15,7 +16,7 @@ export const lorta: AdapterMethod<LortaConfig> = {
   schema: lortaConfigSchema,
   plan: planLorta,
   jobs: lortaJobs,
-  importOfficial: lortaImporter,
+  importOfficial: { ...lortaImporter, exportFiles: exportLortaOfficial },
   defaultTargets: lortaDefaultTargets,
 };
 

@@ -3,6 +3,7 @@ import { JsBackend, deltaW } from '../../backend/js.js';
 import { ConfigError, ShapeMismatchError, TensorPeftError } from '../../errors.js';
 import { adapterFromBytes, adapterToFiles, materializeAdapter } from '../../io/adapter.js';
 import { detectOfficial, importOfficial } from '../../io/official/import.js';
+import { exportOfficial } from '../../io/official/export.js';
 import { json, loraDelta, randn, relErr, ttMatrix, type T } from '../../io/official/testing/reference.js';
 import { writeTorchStateDict } from '../../io/torch/writer.js';
 import { buildShape } from '../../model/architectures.js';
@@ -186,5 +187,57 @@ describe('TRAC official checkpoints import', () => {
     extra.set('base_model.model.bert.encoder.layer.0.output.LayerNorm.weight', randn([D], new Prng(1)));
     const e3 = err(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', writeTorchStateDict(extra)]]) }));
     expect(e3.details.tensor).toBe('base_model.model.bert.encoder.layer.0.output.LayerNorm.weight');
+  });
+});
+
+describe('TRAC export to the official format (export --to official)', () => {
+  for (const structure of ['trac', 'shared_tt', 'all_trainable'] as const) {
+    it(`${structure}: official files → import → export give back every official tensor bit for bit`, async () => {
+      const { files, sd } = officialFiles(structure, 'softmax', 13);
+      const { adapter } = importOfficial({ files });
+      const out = exportOfficial(adapter);
+      expect(out.from).toBe('trac');
+      const { readTorchStateDict } = await import('../../io/torch/checkpoint.js');
+      const back = readTorchStateDict(out.files.get('adapter_model.bin')!);
+      expect([...back.keys()].sort()).toEqual([...sd.keys()].sort());
+      for (const [k, t] of sd) expect(back.get(k)!.data).toEqual(t.data);
+      const cfg = JSON.parse(new TextDecoder().decode(out.files.get('adapter_config.json')));
+      expect(cfg).toMatchObject({ peft_type: 'LORA', r: R, lora_alpha: 8, scale_shared_tt_cores: structure === 'trac', vector_activation: 'softmax' });
+      // 24 is in no official table: string-keyed maps, with a note on the int keys the official code needs.
+      expect(cfg.tensor_shape).toEqual({ [D]: SH });
+      expect(out.notes.join(' ')).toContain('int');
+      // And the exported folder imports again to the same ΔW.
+      const again = importOfficial({ files: out.files });
+      const u1 = await materializeAdapter(adapter, new JsBackend());
+      const u2 = await materializeAdapter(again.adapter, new JsBackend());
+      u1.forEach((u, i) => expect(deltaW(u2[i]!)).toEqual(deltaW(u)));
+    });
+  }
+
+  it('a native RoBERTa-base adapter on the official tables exports null shape fields (the official code then uses tensor_cfg.py)', async () => {
+    const { createAdapter } = await import('../../io/adapter.js');
+    const { presetShape } = await import('../../model/presets.js');
+    const a = createAdapter({ method: 'trac', shape: presetShape('roberta-base'), seed: 2, nonzero: true });
+    const out = exportOfficial(a);
+    const cfg = JSON.parse(new TextDecoder().decode(out.files.get('adapter_config.json')));
+    expect([cfg.tensor_shape, cfg.tensor_rank_A, cfg.tensor_rank_B]).toEqual([null, null, null]);
+    expect(out.notes).toEqual([]);
+    const back = importOfficial({ files: out.files }, { shape: presetShape('roberta-base') });
+    // Same tensors in, same ΔW out: compared bit for bit on two of the 24 modules (768 × 768 each).
+    const u1 = await materializeAdapter(a, new JsBackend());
+    const u2 = await materializeAdapter(back.adapter, new JsBackend());
+    for (const i of [0, 23]) {
+      const [w1, w2] = [deltaW(u1[i]!), deltaW(u2[i]!)];
+      let diff = 0;
+      for (let k = 0; k < w1.length; k++) diff = Math.max(diff, Math.abs(w1[k]! - w2[k]!));
+      expect(diff).toBe(0);
+    }
+  });
+
+  it('refuses what the official code cannot hold: the frozen variant, exp controllers', async () => {
+    const { createAdapter } = await import('../../io/adapter.js');
+    const shape = buildShape('bert', { hiddenSize: D, numLayers: 1, numHeads: 2, numKvHeads: 2, intermediateSize: 48 });
+    expect(() => exportOfficial(createAdapter({ method: 'trac', shape, config: { variant: 'frozen' } }))).toThrow(/frozen/);
+    expect(() => exportOfficial(createAdapter({ method: 'trac', shape, config: { controller_activation: 'exp' } }))).toThrow(ConfigError);
   });
 });

@@ -9,6 +9,7 @@ import { tracConfigSchema, type TracConfig } from './config.js';
 import { tracJobs } from './materialize.js';
 import { planTrac } from './plan.js';
 import { tracImporter } from './import.js';
+import { exportTracOfficial } from './export-official.js';
 import { tracDimDefaults } from './defaults.js';
 
 export type { TracConfig } from './config.js';
@@ -21,6 +22,6 @@ export const trac: AdapterMethod<TracConfig> = {
   schema: tracConfigSchema,
   plan: planTrac,
   jobs: tracJobs,
-  importOfficial: tracImporter,
+  importOfficial: { ...tracImporter, exportFiles: exportTracOfficial },
   dimDefaults: tracDimDefaults,
 };
