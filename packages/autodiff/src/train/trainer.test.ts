@@ -82,6 +82,16 @@ describe('Trainer (onnxruntime-node, tiny DistilBERT classifier)', () => {
     await tr.release();
   });
 
+  it('rows longer than the model\'s position table are truncated to it', async () => {
+    const tr = await createTrainer(model, { method: 'lora', config: TINY_CONFIGS['lora']!, ort: ORT });
+    const positions = (t.gm.config as { max_position_embeddings: number }).max_position_embeddings;
+    const long = [{ input_ids: Array.from({ length: positions + 20 }, (_, i) => 10 + (i % 50)), label: 1 }];
+    const r = await tr.train(long, { batch_size: 1, max_length: 512 });
+    expect(r.steps).toBe(1);
+    expect((await tr.predict(long)).length).toBe(1);
+    await tr.release();
+  });
+
   it('typed dataset errors: empty, unknown label, token outside the vocabulary', async () => {
     const tr = await createTrainer(model, { method: 'lora', config: TINY_CONFIGS['lora']!, ort: ORT });
     await expect(tr.train([])).rejects.toMatchObject({ name: 'DatasetError', code: 'DATASET' });

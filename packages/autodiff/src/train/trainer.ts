@@ -216,9 +216,11 @@ export class Trainer {
 
   private encode(ds: readonly Example[], maxLength: number, source?: string): Encoded[] {
     const c = this.modelConfig;
+    // Never longer than the model's position table (longer rows would fail inside onnxruntime).
+    const positions = [c['max_position_embeddings'], c['n_positions']].find((v): v is number => typeof v === 'number');
     return encodeExamples(ds, {
       task: this.task,
-      maxLength,
+      maxLength: positions !== undefined ? Math.min(maxLength, positions) : maxLength,
       numLabels: typeof c['num_labels'] === 'number' ? c['num_labels'] : Object.keys((c['id2label'] as object | undefined) ?? { 0: 0, 1: 1 }).length,
       ...(c['label2id'] ? { label2id: c['label2id'] as Record<string, number> } : {}),
       ...(typeof c['vocab_size'] === 'number' ? { vocabSize: c['vocab_size'] } : {}),
