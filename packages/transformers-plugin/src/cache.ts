@@ -7,6 +7,7 @@ import { shapeFromHfConfig } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { decodeModel, rewriteModel } from './rewrite.js';
 import type { RewriteResult } from './rewrite-types.js';
+import { cachedRewrite, resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
 // IS_NODE: Node, where transformers.js asks the cache twice for a file (see `enableAdapters`).
 import { IS_NODE, isUrl, readModelFile } from './model-files.js';
@@ -35,8 +36,14 @@ export interface EnableOptions {
    * when it is loaded: no extra FLOPs per token, one full weight copy per module per adapter.
    */
   mode?: 'branch' | 'merge';
-  /** Called with each rewritten file and what was rewritten. */
-  onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'>) => void;
+  /** Called with each rewritten file and what was rewritten (`cached`: taken from the rewrite cache). */
+  onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'> & { cached?: boolean }) => void;
+  /**
+   * Cache rewritten models (branch mode; off by default): `true` for the runtime's default store (Node:
+   * `$XDG_CACHE_HOME/tensorpeft/rewrites` or `~/.cache/tensorpeft/rewrites`; browsers: Cache Storage
+   * `tensorpeft-rewrites`), a folder path (Node), or a `RewriteStore`. See rewrite-cache.ts.
+   */
+  rewriteCache?: RewriteCacheOption;
 }
 
 const OURS = Symbol.for('tensorpeft.customCache');
@@ -194,6 +201,15 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     if (!bytes || !cfgBytes) return undefined;
     const shape = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
     const mode = opts.mode ?? 'branch';
+    const store = mode === 'branch' ? resolveRewriteStore(opts.rewriteCache, IS_NODE) : undefined;
+    if (store) {
+      const targets = shape.modules.map((m) => m.path);
+      const r = await cachedRewrite(store, bytes, targets, mode, () => rewriteModel(decodeModel(bytes), { targets, mode }));
+      opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged, cached: r.cached });
+      memo.set(key, r.bytes);
+      while (memo.size > 2) memo.delete(memo.keys().next().value!);
+      return bytesResponse(r.bytes);
+    }
     const model = decodeModel(bytes);
     // Merge mode feeds W0 (+ ΔW) from JS, so it needs the base weights' bytes: for external data
     // they are in the side files, read through the same path as the .onnx (locations checked first).

@@ -1,6 +1,7 @@
 /** One-step loading: rewrite, load the model, attach the registry, load the adapters. */
 import { PluginError } from './errors.js';
 import { enableAdapters, failureMark, failuresSince, type CacheEnv } from './cache.js';
+import type { RewriteCacheOption } from './rewrite-cache.js';
 import { attachAdapters } from './attach.js';
 import type { GpuMaterializer } from './ort-feeds.js';
 import type { AdapterMethods, AdapterProgressCallback, AdapterSource, LoadAdapterOptions } from './types.js';
@@ -29,6 +30,8 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
   adapters?: Record<string, AdapterSource | AdapterEntry>;
   /** `branch` (default) or `merge` (fp32 models; see `EnableOptions.mode`). */
   mode?: 'branch' | 'merge';
+  /** Cache the rewritten model (off by default; see `EnableOptions.rewriteCache`). */
+  rewrite_cache?: RewriteCacheOption;
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
   max_adapter_bytes?: number;
   /** Sessions on ORT-web's WebGPU EP; a backend GPU-feeds the adapters (see `AttachOptions.webgpu`). */
@@ -48,8 +51,8 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, webgpu, ...rest } = options;
-  const restore = enableAdapters(env, mode ? { mode } : {});
+  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, ...rest } = options;
+  const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...(rewrite_cache === undefined ? {} : { rewriteCache: rewrite_cache }) });
   const since = failureMark();
   let model: M;
   try {

@@ -56,5 +56,6 @@ export {
   type WithAdapters,
 } from './plugin.js';
 export { mergeModel } from './merge.js';
+export { REWRITE_VERSION, cacheStorageRewriteStore, folderRewriteStore, type RewriteCacheOption, type RewriteMeta, type RewriteStore } from './rewrite-cache.js';
 export { PluginError } from './errors.js';
 // Node-only helpers (node:fs, onnxruntime-node): import them from '@tensorpeft/transformers-plugin/node'.
