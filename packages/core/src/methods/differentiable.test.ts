@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { buildShape } from '../model/architectures.js';
 import { Prng } from '../util/prng.js';
 import { differentiableModel } from './grads.js';
-import { parseMethodConfig } from './generic.js';
+import { initParams, materialize, parseMethodConfig } from './generic.js';
+import { JsBackend } from '../backend/js.js';
 import { getMethod } from './registry.js';
 import './all.js';
 
@@ -20,7 +21,11 @@ const CASES: Array<[string, Record<string, unknown>]> = [
   ['loretta', { r: 4, lora_alpha: 8, tensor_rank: 2, target_modules: ['query', 'value'], tensor_shape_a: { '64': [4, 4, 4, 4] }, tensor_shape_b: { '64': [4, 4, 4, 4] } }],
   ['lorta', { r: 4, lora_alpha: 8, target_modules: ['query', 'value'] }],
   ['tenslora', { target_modules: ['query', 'value'] }],
+  ['lorta', { r: 4, lora_alpha: 8, target_modules: ['query', 'value'], head_side: 'input', use_rslora: true }],
 ];
+
+/** LLaMA-like shape with grouped-query attention (k/v out = 32 < d = 64): LoRTA's GQA extension. */
+const GQA: [string, Record<string, unknown>] = ['lorta', { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }];
 
 describe('method differentiable models match central differences (float64)', () => {
   for (const [name, raw] of CASES) {
@@ -60,6 +65,34 @@ describe('method differentiable models match central differences (float64)', () 
       const frozen = plan.params.filter((p) => p.kind === 'frozen').map((p) => p.key);
       if (name === 'vera') expect(frozen.length).toBe(2);
       for (const k of frozen) expect(grads.has(k)).toBe(false);
+    });
+  }
+});
+
+describe('method differentiable models reproduce the materialization (float64 vs the JS backend)', () => {
+  const cases: Array<[string, Record<string, unknown>, 'bert' | 'llama']> = [...CASES.map(([n, c]) => [n, c, 'bert'] as [string, Record<string, unknown>, 'bert']), [GQA[0], GQA[1], 'llama']];
+  for (const [name, raw, arch] of cases) {
+    it(`${name} ${arch} ${JSON.stringify(raw).slice(0, 60)}`, async () => {
+      const method = getMethod(name);
+      const shape = buildShape(arch, { hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: arch === 'llama' ? 2 : 4, intermediateSize: 128 });
+      const config = parseMethodConfig(method, { peft_type: method.peftType, ...raw });
+      const plan = method.plan(config as never, shape);
+      const params = initParams(plan, { seed: 5, nonzero: true });
+      const ups = await materialize(method, config, plan, params, new JsBackend());
+      const values = new Map([...params].map(([k, t]) => [k, Float64Array.from(t.data)]));
+      const { updates } = differentiableModel(config as Record<string, unknown>, plan).forward((k) => values.get(k)!);
+      expect(updates.length).toBe(ups.length);
+      updates.forEach((u, i) => {
+        const m = ups[i]!;
+        // float32 materialization vs float64: products of ≤ 4 factors, relative ~1e-7.
+        expect(u.s).toBeCloseTo(m.s, 6);
+        expect(u.rho).toBe(m.rho);
+        expect(u.A.length).toBe(m.A.length);
+        expect(u.B.length).toBe(m.B.length);
+        const scale = Math.max(1e-12, ...Array.from(m.A, Math.abs), ...Array.from(m.B, Math.abs));
+        u.A.forEach((v, j) => expect(Math.abs(v - m.A[j]!)).toBeLessThan(1e-5 * scale));
+        u.B.forEach((v, j) => expect(Math.abs(v - m.B[j]!)).toBeLessThan(1e-5 * scale));
+      });
     });
   }
 });
