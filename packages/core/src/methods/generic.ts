@@ -1,6 +1,6 @@
 /** Method-independent operations over a ParamPlan: config parsing, init, counts, checks, materialize. */
 import type { Backend, ModuleUpdate } from '../backend/types.js';
-import { ConfigError, ShapeMismatchError } from '../errors.js';
+import { ConfigError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 import type { ModelShape } from '../model/shape.js';
 import { tensor, type TensorMap } from '../tensor.js';
 import { streamFor } from '../util/prng.js';
@@ -146,7 +146,40 @@ export async function materialize<C extends BaseAdapterConfig>(
   backend: Backend,
 ): Promise<ModuleUpdate[]> {
   checkParams(plan, params);
-  return backend.materialize(method.jobs(config, plan, params));
+  const updates = await backend.materialize(method.jobs(config, plan, params));
+  for (const u of updates) checkUpdateFinite(u);
+  return updates;
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Largest Euclidean norm of the ρ-long rows of a row-major [rows, ρ] matrix (float64), or NaN. */
+function maxRowNorm(x: Float32Array, rho: number): number {
+  if (!(rho > 0)) return 0;
+  let best = 0;
+  for (let o = 0; o < x.length; o += rho) {
+    let ss = 0;
+    for (let k = 0; k < rho; k++) ss += x[o + k]! * x[o + k]!;
+    if (ss !== ss) return NaN;
+    if (ss > best * best) best = Math.sqrt(ss);
+  }
+  return best;
+}
+
+/**
+ * Finite stored values can overflow once multiplied (TT/CP cores, a 1e20 factor): an update must
+ * be finite, and every entry of ΔW = s·B′A′ᵀ representable in float32, which Cauchy–Schwarz
+ * bounds by |s|·max‖B′ᵢ‖·max‖A′ⱼ‖ — checked in O(size), without forming ΔW.
+ */
+export function checkUpdateFinite(u: ModuleUpdate): void {
+  const bound = Math.abs(u.s) * maxRowNorm(u.A, u.rho) * maxRowNorm(u.B, u.rho);
+  if (!(bound <= FLOAT32_MAX)) {
+    throw new NonFiniteError('materialized update is not finite in float32', {
+      field: u.path,
+      expected: `|s|·max‖B′ row‖·max‖A′ row‖ ≤ ${FLOAT32_MAX.toExponential(3)}`,
+      found: Number.isNaN(bound) ? 'NaN/Inf in A′, B′ or s' : bound.toExponential(3),
+    });
+  }
 }
 
 /** Plan with the model shape (convenience). */
