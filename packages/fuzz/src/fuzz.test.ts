@@ -1,0 +1,63 @@
+/**
+ * The CI-sized fuzz campaign (issue 15): a few thousand seeded cases per target, every outcome a
+ * typed error or an accepted input with finite, round-trip-exact output. `pnpm fuzz` runs the same
+ * generators at full size (100,000 adapter cases, 5,000 models) with a hang watchdog and memory
+ * accounting, and also the cases this run leaves out (see the model test).
+ */
+import { describe, expect, it } from 'vitest';
+import { adapterCampaign, modelCampaign } from './campaign.js';
+import { BEHAVIOURS, httpCampaign } from './http.js';
+import { caseRng } from './rng.js';
+import { adapterSeeds, modelSeeds } from './seeds.js';
+import { adapterCase, GRAPH_MUTATIONS } from './targets.js';
+
+const aSeeds = adapterSeeds();
+
+function summary(t: { counts: Map<string, number>; findings: unknown[] }): string {
+  return JSON.stringify({ counts: Object.fromEntries(t.counts), findings: t.findings.slice(0, 3) }, null, 1);
+}
+
+describe('fuzz campaign (CI size)', () => {
+  it('cases are reproducible from (seed, index)', () => {
+    const a = adapterCase(caseRng(7, 123), aSeeds);
+    const b = adapterCase(caseRng(7, 123), aSeeds);
+    expect(b.safetensors).toEqual(a.safetensors);
+    expect(b.config).toEqual(a.config);
+    expect(adapterCase(caseRng(7, 124), aSeeds).safetensors).not.toEqual(a.safetensors);
+  });
+
+  it('2,000 mutated adapter files and configs of every method (real and generated): typed error or finite, round-trip-exact output', async () => {
+    const t = await adapterCampaign({ seed: 1, cases: 2000, seeds: aSeeds });
+    expect(t.findingCount, summary(t)).toBe(0);
+    expect(t.count('accepted')).toBeGreaterThan(50);
+    expect(t.count('typed')).toBeGreaterThan(1000);
+    // Each family of refusal is exercised.
+    for (const name of ['ConfigError', 'AdapterFormatError', 'ShapeMismatchError', 'NonFiniteError']) expect(t.counts.get(`typed:${name}`) ?? 0, name).toBeGreaterThan(0);
+  });
+
+  it('1,000 mutated configs alone', async () => {
+    const t = await adapterCampaign({ seed: 2, cases: 1000, seeds: aSeeds, what: 'config' });
+    expect(t.findingCount, summary(t)).toBe(0);
+    expect(t.count('accepted')).toBeGreaterThan(0);
+  });
+
+  it('500 structurally mutated models through rewriteModel: typed error or a decodable rewrite on the targets only', () => {
+    // Left to `pnpm fuzz`: byte-level mutations and truncated initializer data, which currently
+    // reach rewrite.ts's protobuf decode and Float32Array views untyped (reported, not ours to fix).
+    const kinds = GRAPH_MUTATIONS.filter((k) => k !== 'truncate-data');
+    const t = modelCampaign({ seed: 3, cases: 500, seeds: modelSeeds(), how: 'graph', kinds });
+    expect(t.findingCount, summary(t)).toBe(0);
+    expect(t.count('accepted')).toBeGreaterThan(50);
+    expect(t.count('typed')).toBeGreaterThan(10);
+  });
+
+  it('hostile HTTP servers: every behaviour but the slow drip ends in a typed error (or a correct load) within 5 s', async () => {
+    // slow-drip (never idle, > 5 s in all) hangs the loader: no total deadline yet (issue 11's
+    // loader work); `pnpm fuzz` runs and reports it.
+    const behaviours = BEHAVIOURS.filter((b) => b !== 'slow-drip');
+    const s = aSeeds.find((x) => x.name === 'lora-bert')!;
+    const results = await httpCampaign({ config: s.config, safetensors: s.safetensors }, behaviours);
+    expect(results.filter((r) => !r.ok).map((r) => [r.behaviour, r.outcome])).toEqual([]);
+    expect(results.map((r) => r.behaviour)).toEqual(behaviours);
+  });
+});

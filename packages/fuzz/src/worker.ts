@@ -1,0 +1,52 @@
+/**
+ * Worker thread of `pnpm fuzz`: builds the seeds once, then runs the cases it is sent, posting
+ * `start` before and `done` (outcome, input bytes, memory growth) after each, so the main thread
+ * can tell a hang (no message for 5 s) from a slow run and attribute it to one case.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { caseRng } from './rng.js';
+import { adapterSeeds, modelSeeds } from './seeds.js';
+import { adapterCase, modelCase, runAdapterCase, runModelCase } from './targets.js';
+
+export interface WorkerJob {
+  target: 'adapter' | 'model';
+  seed: number;
+  from: number;
+  to: number;
+}
+
+export type WorkerMessage =
+  | { t: 'ready' }
+  | { t: 'start'; i: number }
+  | { t: 'done'; i: number; outcome: import('./classify.js').Outcome; what: string; seedName: string; inputBytes: number; grewBytes: number; ms: number };
+
+const port = parentPort!;
+const aSeeds = adapterSeeds();
+const mSeeds = modelSeeds();
+
+function used(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+port.on('message', async (job: WorkerJob) => {
+  for (let i = job.from; i < job.to; i++) {
+    port.postMessage({ t: 'start', i } satisfies WorkerMessage);
+    const rng = caseRng(job.seed, i);
+    const before = used();
+    const t0 = performance.now();
+    if (job.target === 'adapter') {
+      const c = adapterCase(rng, aSeeds);
+      const input = (typeof c.config === 'string' ? c.config.length : c.config.length) + c.safetensors.length;
+      const outcome = await runAdapterCase(c, aSeeds);
+      port.postMessage({ t: 'done', i, outcome, what: `adapter:${c.what}`, seedName: c.seed, inputBytes: input, grewBytes: used() - before, ms: performance.now() - t0 } satisfies WorkerMessage);
+    } else {
+      const c = modelCase(rng, mSeeds);
+      const outcome = runModelCase(c);
+      port.postMessage({ t: 'done', i, outcome, what: `model:${c.how}`, seedName: c.seed, inputBytes: c.bytes.length, grewBytes: used() - before, ms: performance.now() - t0 } satisfies WorkerMessage);
+    }
+  }
+  port.postMessage({ t: 'ready' } satisfies WorkerMessage);
+});
+port.postMessage({ t: 'ready' } satisfies WorkerMessage);
+void workerData;
