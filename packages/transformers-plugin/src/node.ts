@@ -7,3 +7,4 @@ export * from './index.js';
 export { verify, DEFAULT_TEXTS, type VerifyOptions, type VerifyResult } from './verify.js';
 export { toleranceFor, isVerifyDtype, VERIFY_DTYPES, type VerifyDtype } from './tolerance.js';
 export { runPluginBench, type PluginBenchOptions, type PluginBenchRow } from './bench.js';
+export { runStepBench, type StepBenchOptions } from './bench-step.js';
