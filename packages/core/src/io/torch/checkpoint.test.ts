@@ -148,6 +148,9 @@ describe('malformed checkpoints give typed errors', () => {
     const past = PickleWriter.pickle({ odict: [['a', tensorW('0', 6, [2, 3], { offset: 1 })]] });
     expectError(() => readTorchStateDict(torchSaveZip(past, [{ key: '0', bytes: new Uint8Array(24) }])), AdapterFormatError);
     expectError(() => readTorchStateDict(torchSaveZip(pkl, [])), AdapterFormatError, 'nothing');
+    // A stride-0 view of 2^28 elements over a 1-element storage: refused before allocating.
+    const expand = PickleWriter.pickle({ odict: [['a', tensorW('0', 1, [1 << 14, 1 << 14], { stride: [0, 0] })]] });
+    expect(() => readTorchStateDict(torchSaveZip(expand, [{ key: '0', bytes: new Uint8Array(4) }]))).toThrow(/overlapping strides/);
   });
 
   it('NaN values are a NonFiniteError naming the tensor', () => {

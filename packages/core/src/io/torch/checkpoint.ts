@@ -139,6 +139,11 @@ export function decodeTorchTensor(ckpt: TorchCheckpoint, t: TorchTensor, name: s
     count *= d;
     if (count > MAX_TORCH_TENSOR_ELEMENTS) throw new AdapterFormatError('tensor is larger than the element cap', { file, tensor: name, expected: `≤ ${MAX_TORCH_TENSOR_ELEMENTS} elements`, found: t.shape });
   }
+  // A view with more elements than its storage repeats elements (stride-0 "expand" views): never
+  // seen in checkpoints, and the way a tiny file could ask for a huge allocation — refused.
+  if (count > t.storage.numel) {
+    throw new AdapterFormatError('tensor view has more elements than its storage (overlapping strides)', { file, tensor: name, expected: `≤ ${t.storage.numel} elements`, found: { size: t.shape, stride: t.stride } });
+  }
   const bytes = ckpt.storages.get(t.storage.key)!;
   const item = TORCH_ITEMSIZE[t.storage.dtype];
   if (count > 0) {
