@@ -10,6 +10,7 @@ import {
   Prng,
   differentiableModel,
   getMethod,
+  NonFiniteError,
   shapeFromHfConfig,
   tensor,
   type Adapter,
@@ -333,6 +334,9 @@ export class Trainer {
         if (micro < accum) for (const g of grads.values()) for (let k = 0; k < g.length; k++) g[k]! *= accum / micro;
         loss /= micro;
         const norm = clipGlobalNorm(grads, o.max_grad_norm ?? 1);
+        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+          throw new NonFiniteError('training produced a non-finite loss or gradient (lower the learning rate, or check the adapter config)', { field: `step ${step + 1}`, found: { loss, grad_norm: norm } });
+        }
         const lr = linearSchedule(lr0, step, warmup, total);
         opt.step(trainable, grads, lr);
         step++;
