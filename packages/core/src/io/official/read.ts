@@ -52,7 +52,15 @@ export function need(sd: TensorMap, key: string, dims: number, file: string): Te
 }
 
 /** A model shape holding just the modules an official file adapts (layer-major order). */
+/** Largest module dimension an official file may imply (real models stay far below; a file cannot make us allocate more). */
+export const MAX_OFFICIAL_DIM = 1 << 20;
+
 export function shapeFromModules(mods: { path: string; n: number; m: number }[], facts: { numHeads?: number; numLayers?: number; nameOrPath?: string } = {}): ModelShape {
+  for (const x of mods) {
+    if (!(Number.isSafeInteger(x.n) && Number.isSafeInteger(x.m) && x.n >= 1 && x.m >= 1 && x.n <= MAX_OFFICIAL_DIM && x.m <= MAX_OFFICIAL_DIM)) {
+      throw new ShapeMismatchError('official tensors imply a module dimension out of range', { field: x.path, expected: `1 … ${MAX_OFFICIAL_DIM}`, found: [x.n, x.m] });
+    }
+  }
   const modules: LinearModule[] = mods.map((x) => {
     const { layer, type } = splitLayerPath(x.path);
     return { path: x.path, type, layer, in: x.n, out: x.m, fanInFanOut: false };

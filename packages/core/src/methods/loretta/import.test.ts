@@ -84,3 +84,17 @@ describe('LoRETTA official checkpoints import', () => {
     expect(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', writeTorchStateDict(odd)]]) })).toThrow(ShapeMismatchError);
   });
 });
+
+describe('LoRETTA import bounds', () => {
+  it('cores implying a module wider than 2^20 features are refused before the plan allocates for it', () => {
+    const { files, sd } = officialFiles(5, false);
+    const big = new Map(sd);
+    const p0 = `base_model.model.${path(0, 'query')}.lora_A.layer.tensor`;
+    // n·r = 4 · 2^19 · 4 = 2^23 → n = 2^21 (r = 4).
+    big.set(`${p0}.factors.0`, { shape: [1, 4, 1], data: new Float32Array(4).fill(0.1) });
+    big.set(`${p0}.factors.1`, { shape: [1, 1 << 19, 1], data: new Float32Array(1 << 19).fill(0.1) });
+    big.set(`${p0}.factors.2`, { shape: [1, 4, 1], data: new Float32Array(4).fill(0.1) });
+    for (let k = 0; k < 2; k++) big.set(`${p0}.rank_parameters.${k}`, { shape: [1], data: new Float32Array([1]) });
+    expect(() => importOfficial({ files: new Map([...files, ['adapter_model.bin', writeTorchStateDict(big)]]) })).toThrow(/out of range/);
+  });
+});

@@ -19,6 +19,7 @@
 import { ConfigError, ShapeMismatchError } from '../../errors.js';
 import { checkShapeHas, location, need, officialConfig, officialStateDict, shapeFromModules } from '../../io/official/read.js';
 import type { ImportedParts, OfficialFiles, OfficialImporter, OfficialImportOptions } from '../../io/official/types.js';
+import { MAX_TORCH_TENSOR_ELEMENTS } from '../../io/torch/checkpoint.js';
 import { matchesTarget } from '../../model/shape.js';
 import type { Tensor, TensorMap } from '../../tensor.js';
 import { lorettaCoreKey } from './plan.js';
@@ -127,6 +128,7 @@ function importLoretta(f: OfficialFiles, opts: OfficialImportOptions): ImportedP
     const bias = sd.get(biasKey);
     const out = bias ? bias.data.length : undefined;
     const total = cs.reduce((x, c) => x * c.shape[1]!, 1);
+    if (total > MAX_TORCH_TENSOR_ELEMENTS) throw new ShapeMismatchError('tensor-train head is larger than the element cap', { file, tensor: `${P}${head}.layer.tensor.factors.0`, expected: `≤ ${MAX_TORCH_TENSOR_ELEMENTS} elements`, found: total });
     if (out === undefined || total % out !== 0) throw new ShapeMismatchError('tensor-train head needs its bias to know its output size', { file, tensor: biasKey, expected: `a bias whose length divides ${total}`, found: bias?.shape ?? 'nothing' });
     used.add(biasKey);
     const inF = total / out;
