@@ -168,7 +168,10 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
   const dropNodes = new Set<number>();
   for (const [key, tensor] of extras) {
     const name = peftParamName(key);
-    const hits = [...inits.keys(), ...aliases.keys()].filter((k) => pathsMatch(name, k));
+    // The exact name first: a suffix match alone would also pick `bias` for `d.bias`.
+    const names = [...inits.keys(), ...aliases.keys()];
+    const exact = names.filter((k) => k === name);
+    const hits = exact.length > 0 ? exact : names.filter((k) => pathsMatch(name, k));
     if (hits.length !== 1) throw new PluginError(`merge: modules_to_save tensor ${name} matches ${hits.length} initializers`);
     const hit = hits[0]!;
     const aliasNode = aliases.get(hit);
