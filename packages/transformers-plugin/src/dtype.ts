@@ -72,7 +72,8 @@ export function castFeedsToInputTypes(
   const half = new Set((session.inputMetadata ?? []).filter((m) => m.name.startsWith(prefix) && m.type === 'float16').map((m) => m.name));
   if (half.size === 0) return run;
   const cache = new WeakMap<object, unknown>();
-  return (feeds, ...rest) => {
+  // async: a refused feed rejects the run's promise, as onnxruntime's own input errors do.
+  return async (feeds, ...rest) => {
     const out: Record<string, unknown> = { ...feeds };
     for (const name of half) {
       const t = feeds[name] as OrtTensorLike | undefined;
