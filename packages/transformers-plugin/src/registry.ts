@@ -2,7 +2,7 @@
  * The adapter registry of one transformers.js model: hooks its sessions' `run`, keeps each loaded
  * adapter's feeds (re-materialized after an LRU eviction), and swaps them atomically per run.
  */
-import { adapterFromBytes, getBackend, ShapeMismatchError, type Adapter, type AdapterFromBytesInput, type Backend, type ModuleUpdate, type TensorMap, type WeightLayout } from '@tensorpeft/core';
+import { adapterFromBytes, getBackend, loadOfficialIfAny, ShapeMismatchError, type Adapter, type AdapterFromBytesInput, type Backend, type ModuleUpdate, type TensorMap, type WeightLayout } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { INPUT_PREFIX, MERGE_PREFIX, PARAM_PREFIX, baseWeightOf, pathsMatch } from './rewrite.js';
 import { FAILURES } from './cache.js';
@@ -11,6 +11,7 @@ import { readAdapter } from './adapter-source.js';
 import { adapterPayload, filesPayload, weightedPayload, type Payload } from './payload.js';
 import { normalizeLoadArgs } from './load-args.js';
 import { withHalfFeeds } from './half-feeds.js';
+import { runMerged } from './feed-pool.js';
 import type { AdapterMemoryInfo, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
 
 function fmt(dims: readonly number[]): string {
@@ -175,8 +176,9 @@ export class AdapterRegistry {
     // while the run still reads them.
     return this.pinned(entry, () => {
       const f = entry.feeds;
-      if (f) return h.run({ ...feeds, ...f[idx]! }, ...rest);
-      return this.ensure(entry).then((fs) => h.run({ ...feeds, ...fs[idx]! }, ...rest));
+      // The merged feeds object is reused across runs (feed-pool.ts): no per-run copy of the adapter feeds.
+      if (f) return runMerged(h.run, f[idx]!, feeds, rest);
+      return this.ensure(entry).then((fs) => runMerged(h.run, fs[idx]!, feeds, rest));
     });
   }
 
@@ -295,8 +297,14 @@ export class AdapterRegistry {
       if (typeof source === 'object' && source !== null && 'method' in source && 'plan' in source) payload = adapterPayload(source as Adapter);
       else if (isBytesInput(source)) payload = filesPayload(adapterFromBytes(source), source);
       else {
-        const files = await readAdapter(source, name, opts);
-        payload = filesPayload(adapterFromBytes(files), files);
+        // A local folder saved by a method's official code (TRAC, LoRETTA, LoRTA port, TensLoRA) is
+        // imported by core on the fly (Node only; undefined for native folders, URLs and browsers).
+        const official = typeof source === 'string' ? await loadOfficialIfAny(source, opts.max_file_bytes !== undefined ? { maxBytes: opts.max_file_bytes } : {}) : undefined;
+        if (official) payload = adapterPayload(official.adapter);
+        else {
+          const files = await readAdapter(source, name, opts);
+          payload = filesPayload(adapterFromBytes(files), files);
+        }
       }
       const gpu = opts.gpu === null ? undefined : (opts.gpu ?? (typeof this.webgpu === 'object' ? this.webgpu : undefined));
       const scale = opts.scale ?? 1;
