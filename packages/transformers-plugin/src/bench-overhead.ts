@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
-import { from_pretrained } from './plugin.js';
+import { AdapterRegistry, from_pretrained } from './plugin.js';
 import type { PluginBenchRow } from './bench.js';
 
 export interface OverheadBenchOptions {
@@ -30,6 +30,31 @@ function median(xs: number[]): number {
 }
 
 type Gen = (opts: Record<string, unknown>) => Promise<unknown>;
+
+/** Median µs per run of a stand-in session called directly and through the registry's hook. */
+async function wrapperMicrosAsync(modules: number, n: number): Promise<{ direct: number; hooked: number }> {
+  const names = ['input_ids', 'attention_mask'];
+  const inputMetadata: Array<{ name: string; shape: Array<number | string> }> = [];
+  for (let i = 0; i < modules; i++) {
+    names.push(`tensorpeft.m${i}.A`, `tensorpeft.m${i}.B`);
+    inputMetadata.push({ name: `tensorpeft.m${i}.A`, shape: [64, `rho_${i}`] }, { name: `tensorpeft.m${i}.B`, shape: [`rho_${i}`, 64] });
+  }
+  const out = {};
+  const session = { inputNames: names, inputMetadata, run: async (_f: unknown) => out };
+  const direct = session.run;
+  new AdapterRegistry([session as never]);
+  const feeds = { input_ids: 1, attention_mask: 2 };
+  const res = { direct: [] as number[], hooked: [] as number[] };
+  for (let r = 0; r < 5; r++) {
+    for (const k of ['direct', 'hooked'] as const) {
+      const f = k === 'direct' ? direct : session.run;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await f(feeds);
+      res[k].push(((performance.now() - t0) / n) * 1000);
+    }
+  }
+  return { direct: median(res.direct), hooked: median(res.hooked) };
+}
 
 /** Rows: plain generation, and the plugin with no adapter / one LoRA as ratios to plain. */
 export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise<PluginBenchRow[]> {
@@ -98,6 +123,18 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
         note: `ratio to plain (spread ${spread(rs)}); overhead ${((med - 1) * 100).toFixed(1)} % of a token step; ${loadNote}`,
       });
     }
+    // The wrapper alone (deterministic, free of ORT's own time): a stand-in session with this model's
+    // adapter inputs whose run resolves at once, hooked vs called directly.
+    const modules = m.shape.modules.length;
+    const us = await wrapperMicrosAsync(modules, quick ? 5000 : 20000);
+    const stepUs = (plainMs / tokens) * 1000;
+    rows.push({
+      bench: 'plugin wrapper per session run (hook + pin + feeds), stand-in session',
+      shape: `${modules} modules (${2 * modules} adapter inputs)`,
+      ms: us.hooked / 1000,
+      ratio: (us.hooked - us.direct) / stepUs,
+      note: `ratio: (hooked − direct ${us.direct.toFixed(2)} µs) ÷ plain token step ${stepUs.toFixed(0)} µs`,
+    });
     await (model as unknown as { dispose(): Promise<unknown> }).dispose();
     await (plain as unknown as { dispose(): Promise<unknown> }).dispose();
     return rows;

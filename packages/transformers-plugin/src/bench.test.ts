@@ -11,5 +11,13 @@ test('runPluginBench (tiny, quick): swap, re-creation, forward and load rows', a
   expect(by('forward: plugin, branch').ratio).toBeGreaterThan(0);
   expect(rows.filter((r) => r.bench.endsWith('(folder → ready)')).length).toBe(6);
   expect(by('forward: plugin, merge mode').ratio).toBeGreaterThan(0);
+  // Issue 16's serving rows: load ratios, rewrite vs bytes at 4 sizes, per-run overhead.
+  for (const p of ['load: plugin, first load', 'load: plugin, cached rewrite', 'generate: plugin, no adapter', 'generate: plugin, one LoRA']) expect(by(p).ratio).toBeGreaterThan(0);
+  const sizes = rows.filter((r) => r.bench.startsWith('rewrite alone')).map((r) => r.bytes!);
+  expect(sizes.length).toBe(4);
+  expect([...sizes].sort((a, b) => a - b)).toEqual(sizes);
+  expect(sizes[3]!).toBeGreaterThan(16 * 2 ** 20);
+  expect(rows.filter((r) => r.bench.startsWith('rewrite through the cache')).length).toBe(4);
+  expect(by('plugin wrapper per session run').ratio).toBeLessThan(1);
   for (const r of rows) expect(Number.isFinite(r.ms) && r.ms >= 0).toBe(true);
 });

@@ -18,6 +18,8 @@ import path from 'node:path';
 import { createAdapter, listMethods, materializeAdapter, saveAdapter, type Backend, type ModelShape } from '@tensorpeft/core';
 import { mergeModel } from './merge.js';
 import { from_pretrained } from './plugin.js';
+import { loadRatioRows, rewriteScalingRows } from './bench-load.js';
+import { runOverheadBench } from './bench-overhead.js';
 
 export interface PluginBenchRow {
   bench: string;
@@ -48,6 +50,11 @@ export interface PluginBenchOptions {
   backend?: Backend;
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * Issue 16's serving rows (default true): load ratio first / cached vs plain per arch, rewrite time
+   * vs model bytes, per-run overhead on tiny LLaMA generation (bench-load.ts, bench-overhead.ts).
+   */
+  serving?: boolean;
 }
 
 function median(xs: number[]): number {
@@ -149,6 +156,10 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       rows.push({ bench: 'offline merge W0 + ΔW (protobuf decode/encode)', shape: `${dims}, LoRA r=${rank}`, ms: mergeMs });
       rows.push({ bench: 'session creation: base model', shape: dims, ms: baseCreate });
       rows.push({ bench: 'session creation: plugin, branch mode (rewrite + create)', shape: dims, ms: pluginCreate, ratio: pluginCreate / baseCreate });
+      if (opts.serving !== false) {
+        log(`${id}: load ratios (plain, plugin first load, cached rewrite)`);
+        rows.push(...(await loadRatioRows(env, AutoModelForSequenceClassification, id, dims, quick ? 2 : 5)));
+      }
 
       // Merge mode: the same adapter merged into fed weights by the backend.
       log(`${id}: plugin, merge mode`);
@@ -221,6 +232,15 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       }
       await (model as unknown as { dispose(): Promise<unknown> }).dispose();
       await (base as unknown as { dispose(): Promise<unknown> }).dispose();
+    }
+    if (opts.serving !== false) {
+      log('rewrite time vs model bytes (one tiny BERT graph, weights padded)');
+      const tiny = await gen.writeModel({ arch: 'bert', size: 'tiny', numLabels: 2, quantized: false, seed: 1 }, path.join(root, 'rewrite-scaling'));
+      const tinyBytes = new Uint8Array(await readFile(path.join(root, 'rewrite-scaling', 'onnx', 'model.onnx')));
+      const MB = 2 ** 20;
+      rows.push(...(await rewriteScalingRows(tinyBytes, tiny.shape.modules.map((x) => x.path), quick ? [MB, 4 * MB, 8 * MB, 16 * MB] : [MB, 16 * MB, 64 * MB, 256 * MB], quick ? 2 : 3)));
+      log('per-run overhead: tiny LLaMA generation');
+      rows.push(...(await runOverheadBench({ quick, log })));
     }
   } finally {
     Object.assign(env, saved);
