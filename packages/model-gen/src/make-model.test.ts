@@ -23,17 +23,14 @@ const json = (b: Uint8Array | undefined): Record<string, unknown> => JSON.parse(
 const combos = ARCHS.flatMap((arch) => ARCH_TASKS[arch].map((task) => [arch, task] as const));
 
 describe('makeModel', () => {
-  it('generates every tiny architecture × task in well under a second each', () => {
-    const times: Record<string, number> = {};
+  // Generation speed lives in benchmarks, not in timed assertions (the machines are shared).
+  it('generates every tiny architecture × task with the files transformers.js loads', () => {
     for (const [arch, task] of combos) {
-      const t0 = performance.now();
       const m = makeModel({ arch, task });
-      times[`${arch}/${task}`] = performance.now() - t0;
       expect([...m.files.keys()]).toEqual(
         expect.arrayContaining(['config.json', 'onnx/model.onnx', 'onnx/model_quantized.onnx', ...(arch === 'vit' ? ['preprocessor_config.json'] : ['tokenizer.json', 'tokenizer_config.json'])]),
       );
     }
-    for (const [k, ms] of Object.entries(times)) expect(ms, k).toBeLessThan(1000);
   });
 
   it('is deterministic: the same seed gives identical bytes, another seed other weights', () => {
@@ -194,19 +191,17 @@ describe('makeModel', () => {
 
   it('uses the real DistilBERT / GPT-2 tokenizers at base size, generated ones otherwise', () => {
     const fixtures = defaultFixturesDir();
-    const have = existsSync(path.join(fixtures, 'gpt2-lora-tigrinya', 'tokenizer.json'));
-    expect(makeTokenizer('gpt2', 'base')!.source).toBe(have ? 'gpt2-fixture' : 'generated');
-    expect(makeTokenizer('distilbert', 'base')!.source).toBe(have ? 'distilbert-fixture' : 'generated');
+    // The real tokenizers ship in the repo (fixtures/peft-real): base sizes must use them.
+    expect(existsSync(path.join(fixtures, 'gpt2-lora-tigrinya', 'tokenizer.json'))).toBe(true);
+    expect(makeTokenizer('gpt2', 'base')!.source).toBe('gpt2-fixture');
+    expect(makeTokenizer('distilbert', 'base')!.source).toBe('distilbert-fixture');
     expect(makeTokenizer('bert', 'base', '/nonexistent')!.source).toBe('generated');
     expect(makeTokenizer('gpt2', 'tiny')!.source).toBe('generated');
     expect(makeTokenizer('vit', 'tiny')).toBeUndefined();
   });
 
   it('generates a base-size DistilBERT classifier with the shapes of the real PEFT fixture adapter', () => {
-    const t0 = performance.now();
     const m = makeModel({ arch: 'distilbert', size: 'base', numLabels: 6, quantized: false });
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(20_000);
     const q = m.linears.find((l) => l.peftPath === 'distilbert.transformer.layer.5.attention.v_lin')!;
     expect([q.in, q.out]).toEqual([768, 768]);
     expect(m.weights.get('classifier.weight')!.dims).toEqual([6, 768]);

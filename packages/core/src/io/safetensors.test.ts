@@ -118,9 +118,8 @@ describe('safetensors reader rejects malformed files', () => {
   it('huge declared header length fails before any allocation', () => {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, 2n ** 53n, true);
-    const t0 = performance.now();
+    // An attempted 2^53-byte allocation would throw a RangeError, not this typed error.
     const e = expectError(() => parseSafetensors(b, F), AdapterFormatError, F, 'header length', `≤ ${MAX_HEADER_BYTES}`, String(2 ** 53));
-    expect(performance.now() - t0).toBeLessThan(50);
     expect(e.message).toContain('larger than the cap');
     new DataView(b.buffer).setBigUint64(0, 0xffffffffffffffffn, true);
     expectError(() => parseSafetensors(b, F), AdapterFormatError, F, 'header length');
