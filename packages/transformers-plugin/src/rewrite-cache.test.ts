@@ -63,11 +63,15 @@ test('rewrite cache (Node folder): 2nd load is a verified hit with identical log
   expect(second.logits.lora).toEqual(first.logits.lora);
   expect(second.logits.lora).not.toEqual(second.logits.base);
 
-  // Corrupt the stored model (one byte flipped): the hash check refuses it and the rewrite runs again.
+  // A torn entry (the stored model cut short, and one with its last byte changed): the check refuses
+  // it and the rewrite runs again.
   const onnxFile = path.join(cacheDir, files.find((f) => f.endsWith('.onnx'))!);
   const bytes = new Uint8Array(await readFile(onnxFile));
-  bytes[bytes.length >> 1]! ^= 0xff;
-  await writeFile(onnxFile, bytes);
+  await writeFile(onnxFile, bytes.subarray(0, bytes.length - 100));
+  expect((await load()).events.map((e) => e.cached)).toEqual([false]);
+  const edited = new Uint8Array(await readFile(onnxFile));
+  edited[edited.length - 1]! ^= 0xff;
+  await writeFile(onnxFile, edited);
   const third = await load();
   expect(third.events.map((e) => e.cached)).toEqual([false]);
   expect(third.logits.lora).toEqual(first.logits.lora);
