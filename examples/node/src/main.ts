@@ -1,9 +1,9 @@
 // A Node app with one transformers.js model and two TensorPEFT adapters, swapped at run time.
 //   npm run build && npm start -- [model id] [adapter folder]...
 // The model id is looked up under ./models/ (transformers.js' env.localModelPath), then on the Hub.
-import { AutoModelForSequenceClassification, AutoTokenizer, env } from '@huggingface/transformers';
+import { AutoModelForSequenceClassification, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
 import '@tensorpeft/kernels-wasm/register'; // SIMD WebAssembly kernels for materializing adapters
-import { from_pretrained } from '@tensorpeft/transformers-plugin';
+import { attachAdapters, enableAdapters, from_pretrained } from '@tensorpeft/transformers-plugin';
 
 const [modelId = 'tiny-distilbert', first = './adapters/lora', second = './adapters/tenslora'] = process.argv.slice(2);
 env.localModelPath = './models/';
@@ -26,4 +26,12 @@ const perCall = await logits({ adapter: 'first' }); // one call on another adapt
 model.disable_adapters(); // the exact base model
 const disabled = await logits();
 
-console.log(JSON.stringify({ base, first: withFirst, second: withSecond, perCall, disabled, adapters: model.list_adapters().map((a) => a.name) }));
+// Pipelines too: load them after enableAdapters(env), then attach; `adapter` is a per-call option.
+const restore = enableAdapters(env);
+const classify = attachAdapters(await pipeline('text-classification', modelId, { dtype: 'fp32' }));
+restore();
+await classify.load_adapter(first, { adapter_name: 'first' });
+const pipeFirst = await classify('i feel happy today', { top_k: null, adapter: 'first' });
+const pipeBase = await classify('i feel happy today', { top_k: null, adapter: null });
+
+console.log(JSON.stringify({ base, first: withFirst, second: withSecond, perCall, disabled, adapters: model.list_adapters().map((a) => a.name), pipeFirst, pipeBase }));

@@ -11,7 +11,7 @@
  *   local server standing in for the Hub.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -34,8 +34,13 @@ let packed: Packed[] = [];
 const servers: Server[] = [];
 let browser: Browser | undefined;
 
+/** The apps' install, started as soon as the tarballs exist: npm waits on the network while the lint checks run. */
+let apps: Promise<void> | undefined;
+
 beforeAll(async () => {
   packed = await packAll(path.join(work, 'tarballs'));
+  apps = setUpApps();
+  apps.catch(() => {}); // reported by the examples' beforeAll, which awaits it
 }, 300_000);
 
 /** Installs both apps and writes what they load; run by the first examples describe. */
@@ -139,7 +144,7 @@ describe('packed packages', () => {
 });
 
 describe('examples/node, installed from the packed tarballs with npm', () => {
-  beforeAll(setUpApps, 900_000);
+  beforeAll(() => apps, 900_000);
 
   it('gets the @tensorpeft packages from the tarballs and the newest @huggingface/transformers 4.x, no Dawn', () => {
     for (const p of packed.filter((q) => ['@tensorpeft/core', '@tensorpeft/transformers-plugin', '@tensorpeft/kernels-wasm'].includes(q.name))) {
@@ -151,10 +156,14 @@ describe('examples/node, installed from the packed tarballs with npm', () => {
     expect(existsSync(path.join(nodeApp, 'node_modules/webgpu'))).toBe(false);
   });
 
-  it('builds (strict tsc) and runs: adapters change the output, swap, per-call override, disable = base', { timeout: 180_000 }, async () => {
+  it('builds (strict tsc) and runs: adapters change the output, swap, per-call override, disable = base, a pipeline with a per-call adapter', { timeout: 180_000 }, async () => {
     await sh('npm', ['run', 'build'], nodeApp);
     const out = (await sh('npm', ['start', '--silent', '--', 'tiny-distilbert', './adapters/lora', './adapters/tenslora'], nodeApp)).trim().split('\n');
-    const r = JSON.parse(out[out.length - 1]!) as Record<'base' | 'first' | 'second' | 'perCall' | 'disabled', number[]> & { adapters: string[] };
+    const r = JSON.parse(out[out.length - 1]!) as Record<'base' | 'first' | 'second' | 'perCall' | 'disabled', number[]> & {
+      adapters: string[];
+      pipeFirst: { label: string; score: number }[];
+      pipeBase: { label: string; score: number }[];
+    };
     expect(r.base).toHaveLength(2 * 3); // two texts, three labels
     expect(r.adapters).toEqual(['first', 'second']);
     expect(r.first).not.toEqual(r.base);
@@ -162,6 +171,17 @@ describe('examples/node, installed from the packed tarballs with npm', () => {
     expect(r.second).not.toEqual(r.first);
     expect(r.perCall).toEqual(r.first); // the same feeds, the same session: bit for bit
     expect(r.disabled).toEqual(r.base);
+    // The pipeline's scores are softmaxes of the first text's logits (row 0 of the model's outputs).
+    const softmax = (l: number[]): number[] => {
+      const e = l.map((x) => Math.exp(x - Math.max(...l)));
+      const sum = e.reduce((s, y) => s + y, 0);
+      return e.map((y) => y / sum);
+    };
+    const scores = (out: { label: string; score: number }[]): number[] => [...out].sort((a, b) => a.label.localeCompare(b.label)).map((o) => o.score);
+    // Labels LABEL_0…LABEL_2 sort in logit order. 1e-5: the model ran the text padded in a batch of
+    // two, the pipeline alone (masked positions change the summation order, not the result).
+    scores(r.pipeFirst).forEach((p, i) => expect(Math.abs(p - softmax(r.first.slice(0, 3))[i]!)).toBeLessThan(1e-5));
+    scores(r.pipeBase).forEach((p, i) => expect(Math.abs(p - softmax(r.base.slice(0, 3))[i]!)).toBeLessThan(1e-5));
   });
 
   it('type-checks every library .d.ts strictly (skipLibCheck: false): no error outside transformers.js itself', { timeout: 180_000 }, async () => {
@@ -190,6 +210,18 @@ describe('examples/browser-vite, installed from the packed tarballs with npm', (
 
   it('type-checks every library .d.ts strictly (skipLibCheck: false): no error outside transformers.js itself', { timeout: 180_000 }, async () => {
     expect(await ownTypeErrors(webApp)).toEqual([]);
+  });
+
+  it("a bundle that imports one function of core keeps core's method registration (its sideEffects list)", async () => {
+    // core registers its methods in a side-effect import (index → methods/all); a sideEffects list
+    // that leaves either file out lets Rollup drop every method: "unknown peft_type" in the browser.
+    const probe = path.join(webApp, 'probe-methods');
+    mkdirSync(probe); // inside the app: '@tensorpeft/core' resolves from its node_modules
+    writeFileSync(path.join(probe, 'main.js'), "import { listMethods } from '@tensorpeft/core';\nexport const methods = listMethods().map((m) => m.peftType);\n");
+    writeFileSync(path.join(probe, 'vite.config.mjs'), "export default { logLevel: 'warn', build: { outDir: 'out', lib: { entry: 'main.js', formats: ['es'], fileName: 'probe' } } };\n");
+    await sh(process.execPath, [path.join(webApp, 'node_modules/vite/bin/vite.js'), 'build'], probe);
+    const out = await sh(process.execPath, ['--input-type=module', '-e', "const { methods } = await import('./out/probe.js'); console.log(JSON.stringify(methods));"], probe);
+    expect((JSON.parse(out) as string[]).sort()).toEqual(['LORA', 'LORETTA', 'LORTA', 'TENSLORA', 'TRAC', 'VERA']);
   });
 
   it('WebGPU in Node without the `webgpu` package: a typed error saying how to install it', async () => {
