@@ -13,7 +13,7 @@ import type { Example } from '../train/data.js';
     ort.env.wasm.numThreads = 1;
     const onnx = new Uint8Array(await (await fetch(`${origin}/model.onnx`)).arrayBuffer());
     const tr = await createTrainer({ onnx, config }, { method: 'trac', config: methodConfig, ort: ort as unknown as OrtLike, seed: 4 });
-    const r = await tr.train(data, { epochs: 2, batch_size: 8, learning_rate: 1e-2 });
+    const r = await tr.train(data, { epochs: 1, batch_size: 8, learning_rate: 1e-2 });
     await tr.release();
     return r.losses;
   },
