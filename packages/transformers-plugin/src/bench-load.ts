@@ -49,7 +49,7 @@ export async function loadRatioRows(env: CacheEnv, Auto: Loader, id: string, dim
     return [
       { bench: 'load: plain transformers.js from_pretrained', shape: dims, ms: median(t.plain), note: `${rounds} rounds` },
       { bench: 'load: plugin, first load (rewrite, branch mode)', shape: dims, ms: median(t.first), ratio: median(ratio('first')), note: `ratio to plain (spread ${spread(ratio('first'))})` },
-      { bench: 'load: plugin, cached rewrite (rewrite_cache)', shape: dims, ms: median(t.cached), ratio: median(ratio('cached')), note: `ratio to plain (spread ${spread(ratio('cached'))}); SHA-256 of model + stored bytes` },
+      { bench: 'load: plugin, cached rewrite (rewrite_cache)', shape: dims, ms: median(t.cached), ratio: median(ratio('cached')), note: `ratio to plain (spread ${spread(ratio('cached'))}); SHA-256 of the model + entry check` },
     ];
   } finally {
     await rm(cacheDir, { recursive: true, force: true });
@@ -99,7 +99,7 @@ export function rewriteScalingRows(baseModel: Uint8Array, targets: string[], pad
       const mb = bytes.length / 2 ** 20;
       const shape = `${nodes} nodes, ${mb.toFixed(1)} MB model`;
       rows.push({ bench: 'rewrite alone (decode + rewrite + encode)', shape, ms: median(times), bytes: bytes.length, note: `${(median(times) / mb).toFixed(2)} ms/MB; ${repeats} repeats` });
-      rows.push({ bench: 'rewrite through the cache (hit: hash model + verify stored)', shape, ms: median(hits), bytes: bytes.length, ratio: median(hits) / median(times), note: `ratio to the rewrite; ${(median(hits) / mb).toFixed(2)} ms/MB` });
+      rows.push({ bench: 'rewrite through the cache (hit: SHA-256 of the model + entry check)', shape, ms: median(hits), bytes: bytes.length, ratio: median(hits) / median(times), note: `ratio to the rewrite; ${(median(hits) / mb).toFixed(2)} ms/MB` });
     }
     return rows;
   })();
