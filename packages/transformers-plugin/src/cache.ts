@@ -204,13 +204,13 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     const store = mode === 'branch' ? resolveRewriteStore(opts.rewriteCache, IS_NODE) : undefined;
     if (store) {
       const targets = shape.modules.map((m) => m.path);
-      const r = await cachedRewrite(store, bytes, targets, mode, () => rewriteModel(decodeModel(bytes), { targets, mode }));
+      const r = await cachedRewrite(store, bytes, targets, mode, () => rewriteModel(decodeModel(bytes, path), { targets, mode, modelFile: path }));
       opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged, cached: r.cached });
       memo.set(key, r.bytes);
       while (memo.size > 2) memo.delete(memo.keys().next().value!);
       return bytesResponse(r.bytes);
     }
-    const model = decodeModel(bytes);
+    const model = decodeModel(bytes, path);
     // Merge mode feeds W0 (+ ΔW) from JS, so it needs the base weights' bytes: for external data
     // they are in the side files, read through the same path as the .onnx (locations checked first).
     let external: Map<string, Uint8Array> | undefined;
@@ -223,7 +223,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
         external.set(location, data);
       }
     }
-    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, ...(external ? { external } : {}) });
+    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, modelFile: path, ...(external ? { external } : {}) });
     opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
     memo.set(key, r.bytes);
     while (memo.size > 2) memo.delete(memo.keys().next().value!);

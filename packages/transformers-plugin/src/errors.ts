@@ -10,3 +10,12 @@ export class PluginError extends TensorPeftError {
   override name = 'PluginError';
   override readonly code: string = 'PLUGIN';
 }
+
+/**
+ * An ONNX model the plugin cannot read (bytes that do not decode as a ModelProto, no graph, tensor
+ * data that does not match its dims): names the model file where the caller gave one.
+ */
+export class ModelFormatError extends PluginError {
+  override name = 'ModelFormatError';
+  override readonly code: string = 'MODEL_FORMAT';
+}

@@ -57,5 +57,5 @@ export {
 } from './plugin.js';
 export { mergeModel } from './merge.js';
 export { REWRITE_VERSION, cacheStorageRewriteStore, folderRewriteStore, type RewriteCacheOption, type RewriteMeta, type RewriteStore } from './rewrite-cache.js';
-export { PluginError } from './errors.js';
+export { ModelFormatError, PluginError } from './errors.js';
 // Node-only helpers (node:fs, onnxruntime-node): import them from '@tensorpeft/transformers-plugin/node'.

@@ -76,6 +76,8 @@ export interface RewriteOptions {
    * reads W0 of external weights from here; branch mode never reads weight bytes (ORT does).
    */
   external?: ReadonlyMap<string, Uint8Array>;
+  /** Name of the model file, for errors about malformed bytes (ModelFormatError); default `model`. */
+  modelFile?: string;
 }
 
 /** A targeted linear whose weight is fed as an input (merge mode). */

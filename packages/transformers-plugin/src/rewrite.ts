@@ -19,7 +19,7 @@
  * kernel rounds differently (≈ 3e-7 on base-size DistilBERT).
  */
 import onnxProto from 'onnx-proto';
-import { PluginError } from './errors.js';
+import { ModelFormatError, PluginError } from './errors.js';
 import { externalLocations, isExternal, readExternalBytes } from './external-data.js';
 import { constSource, indexGraph } from './const-source.js';
 import { halfInitToFloats } from './dtype.js';
@@ -65,14 +65,39 @@ export function baseWeightOf(input: string): { data: Float32Array; layout: 'in_o
 
 let rewriteCounter = 0;
 
-function initFloats(t: TensorProto, external: ReadonlyMap<string, Uint8Array> | undefined): Float32Array {
+/**
+ * Check an initializer's data against its dims before any typed view is made of it: a file may
+ * declare dims its raw/typed data does not hold (a view of a length that is not a multiple of the
+ * element size is an untyped RangeError; a short one would be read past).
+ */
+export function checkInitData(t: TensorProto, elemBytes: number, bytes: number | undefined, file: string): number {
+  const dims = (t.dims ?? []).map(num);
+  let count = 1;
+  for (const d of dims) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new ModelFormatError(`${file}: initializer ${JSON.stringify(t.name ?? '')} has dims [${dims.join(', ')}], expected non-negative integers`);
+    count *= d;
+  }
+  if (!Number.isSafeInteger(count)) throw new ModelFormatError(`${file}: initializer ${JSON.stringify(t.name ?? '')} has ${dims.join(' × ')} elements, more than a model can hold`);
+  if (bytes !== undefined && bytes !== count * elemBytes) {
+    throw new ModelFormatError(`${file}: initializer ${JSON.stringify(t.name ?? '')} has dims [${dims.join(', ')}] (${count * elemBytes} bytes at ${elemBytes} per element) but ${bytes} bytes of data`);
+  }
+  return count;
+}
+
+function initFloats(t: TensorProto, external: ReadonlyMap<string, Uint8Array> | undefined, file = 'model'): Float32Array {
   // fp16 weights (fp16 graphs) are decoded exactly; the plugin feeds them back as fp16 (dtype.ts).
-  if (t.dataType === FLOAT16) return halfInitToFloats(t, external);
+  if (t.dataType === FLOAT16) {
+    if (!isExternal(t)) checkInitData(t, 2, t.rawData && t.rawData.length > 0 ? t.rawData.length : 2 * (t.int32Data?.length ?? 0), file);
+    else if (external) checkInitData(t, 2, readExternalBytes(t, external).byteLength, file);
+    return halfInitToFloats(t, external);
+  }
   if (isExternal(t)) {
     if (!external) throw new PluginError(`merge mode needs the base weight ${t.name}, which is ONNX external data: pass its file (external) to rewriteModel`);
     const b = readExternalBytes(t, external);
+    checkInitData(t, 4, b.byteLength, file);
     return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
   }
+  checkInitData(t, 4, t.rawData && t.rawData.length > 0 ? t.rawData.length : 4 * (t.floatData?.length ?? 0), file);
   if (t.rawData && t.rawData.length > 0) {
     const copy = new Uint8Array(t.rawData.length);
     copy.set(t.rawData);
@@ -423,8 +448,16 @@ function rewriteSubgraphs(nodes: readonly NodeProto[], outer: readonly TensorPro
 }
 
 /** Decode ONNX bytes (the plugin decodes once when it must look at a model before rewriting it). */
-export function decodeModel(bytes: Uint8Array): ModelProto {
-  return onnx.ModelProto.decode(bytes);
+export function decodeModel(bytes: Uint8Array, file = 'model'): ModelProto {
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    // protobufjs throws plain Errors/RangeErrors ("invalid wire type", "index out of range").
+    throw new ModelFormatError(`${file}: not an ONNX model (${bytes.length} bytes do not decode as a ModelProto: ${(e as Error).message})`);
+  }
+  if (!model.graph) throw new ModelFormatError(`${file}: the ONNX model has no graph`);
+  return model;
 }
 
 /**
@@ -433,8 +466,10 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
  * external data reference is malformed or leaves the model folder.
  */
 export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOptions): RewriteResult {
-  const model = bytes instanceof Uint8Array ? onnx.ModelProto.decode(bytes) : bytes;
-  const g = model.graph!;
+  const file = opts.modelFile ?? 'model';
+  const model = bytes instanceof Uint8Array ? decodeModel(bytes, file) : bytes;
+  if (!model.graph) throw new ModelFormatError(`${file}: the ONNX model has no graph`);
+  const g = model.graph;
   // Checked even in branch mode, where ORT reads them: a bad reference is a typed error here rather
   // than a native one (or a read outside the model folder) at session creation.
   externalLocations(g);
@@ -465,7 +500,7 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
       const input = `${MERGE_PREFIX}${token}.${path}`;
       const t = initByName.get(l.weight)!;
       const dims = (t.dims ?? []).map(num) as [number, number];
-      BASE_WEIGHTS.set(input, { data: initFloats(t, opts.external), layout: l.weightLayout });
+      BASE_WEIGHTS.set(input, { data: initFloats(t, opts.external, file), layout: l.weightLayout });
       // The node reading the initializer (the linear, or the Identity/Transpose in between).
       const rd = nodes[l.weightReader]!;
       rd.input = (rd.input ?? []).map((x, i) => (i === l.weightReaderInput ? input : x));
