@@ -132,7 +132,12 @@ const EDGE = 64 * 1024;
  * replaces. A deliberate edit inside the cache folder is not detected: it is as trusted as the model.
  */
 async function entryCheck(bytes: Uint8Array): Promise<string> {
-  const edges = bytes.length <= 2 * EDGE ? bytes : new Uint8Array([...bytes.subarray(0, EDGE), ...bytes.subarray(bytes.length - EDGE)]);
+  let edges = bytes;
+  if (bytes.length > 2 * EDGE) {
+    edges = new Uint8Array(2 * EDGE);
+    edges.set(bytes.subarray(0, EDGE));
+    edges.set(bytes.subarray(bytes.length - EDGE), EDGE);
+  }
   return `${bytes.length}:${await sha256Hex(edges)}`;
 }
 
