@@ -5,6 +5,10 @@ const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-E
 
 export default defineConfig({
   base: './',
+  // A multi-page app to Vite: a missing file is a 404, as on any static host, instead of the
+  // single-page fallback that answers every unknown path with index.html (a missing adapter then
+  // read as "not JSON" instead of "HTTP 404").
+  appType: 'mpa',
   server: { headers: isolation },
   preview: { headers: isolation },
   // transformers.js / onnxruntime-web locate their runtime files themselves: don't pre-bundle them.

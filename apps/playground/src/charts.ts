@@ -49,20 +49,75 @@ export function heatmapSize(rows: number, cols: number): { width: number; height
   return { width: Math.round(cols * px), height: Math.round(rows * px) };
 }
 
-export function methodsChart(rows: readonly MethodRow[]): SVGSVGElement | HTMLElement {
+/** One chart of the methods panel: one unit per x axis (bytes and parameter counts never share one). */
+export interface MethodPanel {
+  title: string;
+  axis: string;
+  metrics: MethodPoint['metric'][];
+  points: MethodPoint[];
+  tick: (v: number) => string;
+}
+
+/** `512 B`, `9.3 kB`, `1.2 MB` (powers of 1000, as file sizes are shown by browsers). */
+export function formatBytesTick(v: number): string {
+  if (v < 1000) return `${Math.round(v)} B`;
+  for (const [unit, f] of [['kB', 1e3], ['MB', 1e6], ['GB', 1e9]] as const) {
+    if (v < f * 1000 || unit === 'GB') return `${+(v / f).toPrecision(2)} ${unit}`;
+  }
+  return `${v} B`;
+}
+
+/** `850`, `26k`, `1.2M` parameters. */
+export function formatCountTick(v: number): string {
+  if (v < 1000) return `${Math.round(v)}`;
+  if (v < 1e6) return `${+(v / 1e3).toPrecision(2)}k`;
+  if (v < 1e9) return `${+(v / 1e6).toPrecision(2)}M`;
+  return `${+(v / 1e9).toPrecision(2)}B`;
+}
+
+/** The methods chart's two panels: file size in bytes, and parameters (stored, trainable). */
+export function methodPanels(rows: readonly MethodRow[]): MethodPanel[] {
   const pts = methodPoints(rows);
+  return [
+    { title: 'File size', axis: 'adapter file (bytes, log scale)', metrics: ['file bytes'], points: pts.filter((p) => p.metric === 'file bytes'), tick: formatBytesTick },
+    {
+      title: 'Parameters',
+      axis: 'parameters (count, log scale)',
+      metrics: ['stored params', 'trainable params'],
+      points: pts.filter((p) => p.metric !== 'file bytes'),
+      tick: formatCountTick,
+    },
+  ];
+}
+
+export function methodsChart(rows: readonly MethodRow[]): HTMLElement {
+  const names = [...new Set(methodPoints(rows).map((p) => p.name))];
   // Room for the longest "name (METHOD)" label (≈ 6.5 px per character at the default font).
-  const longest = Math.max(0, ...pts.map((p) => p.name.length));
-  return Plot.plot({
-    marginLeft: Math.min(320, Math.max(100, Math.ceil(longest * 6.5) + 12)),
-    width: 700,
-    height: 40 + 24 * rows.length,
-    grid: true,
-    x: { type: 'log', label: 'bytes / parameters (log scale)' },
-    y: { label: null, domain: [...new Set(pts.map((p) => p.name))] },
-    color: { legend: true, domain: ['file bytes', 'stored params', 'trainable params'] },
-    marks: [Plot.dot(pts, { x: 'value', y: 'name', fill: 'metric', r: 5, tip: true })],
-  });
+  const longest = Math.max(0, ...names.map((n) => n.length));
+  const box = document.createElement('div');
+  box.className = 'method-panels';
+  for (const panel of methodPanels(rows)) {
+    const fig = document.createElement('figure');
+    fig.dataset.panel = panel.title;
+    const cap = document.createElement('figcaption');
+    cap.textContent = panel.title;
+    fig.append(
+      cap,
+      Plot.plot({
+        marginLeft: Math.min(320, Math.max(100, Math.ceil(longest * 6.5) + 12)),
+        marginBottom: 40,
+        width: 700,
+        height: 60 + 24 * rows.length,
+        grid: true,
+        x: { type: 'log', label: panel.axis, labelAnchor: 'center', labelArrow: 'none', tickFormat: panel.tick, ticks: 4 },
+        y: { label: null, domain: names },
+        color: { legend: panel.metrics.length > 1, domain: panel.metrics },
+        marks: [Plot.dot(panel.points, { x: 'value', y: 'name', fill: 'metric', r: 5, tip: { format: { x: panel.tick } } })],
+      }),
+    );
+    box.append(fig);
+  }
+  return box;
 }
 
 /**

@@ -137,6 +137,10 @@ describe('playground in headless Chromium', () => {
     await browser.page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector<HTMLElement>('#status')!.dataset.state!), undefined, { timeout: 60_000 });
     expect(await browser.page.textContent('#status')).toMatch(/^Ready: tiny-distilbert \(fp32, ORT-web wasm, \d+ threads?\); 6 adapters\.$/);
     expect(await browser.page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    // A first visitor: the intro paragraph, and adapters materialized by the WASM kernels by default.
+    expect(await browser.page.textContent('#intro')).toMatch(/adapters.*never reloaded/s);
+    expect(await browser.page.textContent('#backend-active')).toBe('active: wasm');
+    expect(await browser.page.inputValue('#backend')).toBe('wasm');
 
     const base = JSON.parse((await browser.page.getAttribute('#output', 'data-logits'))!) as number[];
     expect(base.length).toBe(6);
@@ -246,17 +250,17 @@ describe('playground in headless Chromium', () => {
     expect(await swapTo('base')).toEqual(base);
     expect(await swapTo(names[0]!)).toEqual(seen[1]);
 
-    // Backend switch: every adapter is materialized again by the WASM kernels; same outputs (within
-    // float rounding), base still exact.
-    await browser.page.selectOption('#backend', 'wasm');
+    // Backend switch: every adapter is materialized again by the JS reference backend; same outputs
+    // as the default WASM kernels (within float rounding), base still exact.
+    await browser.page.selectOption('#backend', 'js');
     await browser.page.waitForFunction(() => {
       const el = document.querySelector<HTMLElement>('#backend-active')!;
-      return el.dataset.state === 'done' && el.dataset.backend === 'wasm';
+      return el.dataset.state === 'done' && el.dataset.backend === 'js';
     }, undefined, { timeout: 20_000 });
-    expect(await browser.page.textContent('#backend-active')).toBe('active: wasm');
+    expect(await browser.page.textContent('#backend-active')).toBe('active: js');
     for (const [i, n] of names.entries()) {
       const logits = await swapTo(n);
-      logits.forEach((x, k) => expect(Math.abs(x - seen[i + 1]![k]!), `${n} on wasm`).toBeLessThan(1e-4));
+      logits.forEach((x, k) => expect(Math.abs(x - seen[i + 1]![k]!), `${n} on js vs wasm`).toBeLessThan(1e-4));
     }
     expect(await swapTo('base')).toEqual(base);
 
@@ -280,7 +284,13 @@ describe('playground in headless Chromium', () => {
     await swapTo(dropped!);
 
     // Charts: the methods plot (log scale) and the ΔW heatmap of the active adapter.
-    expect(await browser.page.locator('#methods-chart svg').count()).toBeGreaterThan(0);
+    // Bytes and parameters on separate axes, each labelled with its unit.
+    expect(await browser.page.locator('#methods-chart .method-panels > figure').evaluateAll((fs) => fs.map((f) => (f as HTMLElement).dataset.panel))).toEqual(['File size', 'Parameters']);
+    const panelText = (name: string): Promise<string | null> => browser.page.locator(`#methods-chart .method-panels > figure[data-panel="${name}"]`).textContent();
+    expect(await panelText('File size')).toMatch(/bytes, log scale/);
+    expect(await panelText('File size')).not.toMatch(/param/);
+    expect(await panelText('Parameters')).toMatch(/parameters \(count, log scale\)/);
+    expect(await browser.page.locator('#methods-chart .method-panels > figure svg').count()).toBeGreaterThanOrEqual(2);
     await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#dw-chart')!.dataset.module !== '', undefined, { timeout: 10_000 });
     expect(await browser.page.locator('#dw-chart svg').count()).toBeGreaterThan(0);
     await browser.page.selectOption('#compare', 'base');
@@ -298,8 +308,9 @@ describe('playground in headless Chromium', () => {
     expect(browser.pageErrors).toEqual([]);
 
     // ---- Models: q8 weights, a Hub id, the base-size model with the real PEFT adapter ----
-    await browser.page.selectOption('#backend', 'js');
-    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#backend-active')!.dataset.backend === 'js', undefined, { timeout: 20_000 });
+    // Back on the default WASM kernels, which made the first outputs (compared bit for bit below).
+    await browser.page.selectOption('#backend', 'wasm');
+    await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#backend-active')!.dataset.backend === 'wasm', undefined, { timeout: 20_000 });
     await swapTo('base');
     const userAdded = (await tableNames()).filter((n) => !names.includes(n));
     expect(userAdded).toEqual([dropped, dragged, byUrl]);

@@ -724,6 +724,20 @@ function renderDtypeChoices(id: string | undefined): void {
   dtypeSel.value = keep;
 }
 
+/**
+ * Adapters are materialized by the WASM kernels from the start (the JS reference backend stays one
+ * choice away); when they cannot load here, the JS backend is kept and the page says why.
+ */
+async function useDefaultBackend(): Promise<void> {
+  try {
+    backend = await getBackend('wasm');
+    backendName = 'wasm';
+  } catch (e) {
+    backendSel.value = 'js';
+    showError(`WASM kernels unavailable, adapters are materialized by the JS reference backend: ${describeError(e)}`);
+  }
+}
+
 async function main(): Promise<void> {
   env.allowLocalModels = true;
   env.allowRemoteModels = false;
@@ -732,6 +746,7 @@ async function main(): Promise<void> {
   wasm.wasmPaths = new URL('ort/', generated).href;
   wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   installFetchCache();
+  await useDefaultBackend();
 
   manifest = parseManifest(await (await fetch(new URL('adapters/index.json', generated))).json());
   renderModelChoices();
