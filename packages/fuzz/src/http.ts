@@ -56,7 +56,8 @@ export const EXPECTED: Record<Behaviour, 'accepted' | 'typed'> = {
   'html-body': 'typed',
 };
 
-export const LOADER_OPTIONS = { maxBytes: 1 << 20, connectTimeoutMs: 1000, idleTimeoutMs: 1000 };
+// timeoutMs: the total deadline per file, under the 5 s watchdog (the slow drip is never idle for 1 s).
+export const LOADER_OPTIONS = { maxBytes: 1 << 20, connectTimeoutMs: 1000, idleTimeoutMs: 1000, timeoutMs: 3000 };
 const WATCHDOG_MS = 5000;
 
 interface Served {

@@ -12,6 +12,11 @@ export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** Default longest pause between two body chunks. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * Default limit on a whole download, headers to last byte: a server dripping a few bytes just inside
+ * the idle timeout would otherwise hold a load forever (256 MiB at 1 MB/s fits in it).
+ */
+export const DEFAULT_TIMEOUT_MS = 600_000;
 /** Redirect hops followed at most (like browsers' 20, but adapters have no reason for long chains). */
 const MAX_REDIRECTS = 10;
 
@@ -30,6 +35,8 @@ export interface FetchBytesOptions {
   connectTimeoutMs?: number;
   /** Longest pause between body chunks, in milliseconds (default 30 s; Infinity: none). */
   idleTimeoutMs?: number;
+  /** Limit on the whole download, request to last byte, in milliseconds (default 10 min; Infinity: none). */
+  timeoutMs?: number;
   redirect?: RedirectPolicy;
   /** Extra origins (`https://cdn.example.com`) redirects may go to under `same-origin`. */
   allowedOrigins?: readonly string[];
@@ -74,7 +81,7 @@ function originOf(url: string): string {
  * an opaque response) the request is repeated with `follow` and the final URL is checked before any
  * body byte is read.
  */
-async function request(url: string, o: Required<Pick<FetchBytesOptions, 'connectTimeoutMs' | 'redirect' | 'allowedOrigins'>> & { fetchFn: typeof fetch; ctl: AbortController }): Promise<Response> {
+async function request(url: string, o: Required<Pick<FetchBytesOptions, 'connectTimeoutMs' | 'redirect' | 'allowedOrigins'>> & { fetchFn: typeof fetch; ctl: AbortController; total: Deadline }): Promise<Response> {
   const start = originOf(url);
   const allowed = (target: string): boolean => {
     if (o.redirect === 'follow') return /^https?:$/.test(new URL(target).protocol);
@@ -90,8 +97,9 @@ async function request(url: string, o: Required<Pick<FetchBytesOptions, 'connect
   const fetchFn = o.fetchFn;
   const get = async (u: string, redirect: RequestRedirect): Promise<Response> => {
     try {
-      return await withTimeout(fetchFn(u, { redirect, signal: o.ctl.signal }), o.connectTimeoutMs, o.ctl, () =>
-        new FetchTimeoutError('no response within the connect timeout', { file: u, expected: `headers within ${o.connectTimeoutMs} ms` }),
+      const left = o.total.left();
+      return await withTimeout(fetchFn(u, { redirect, signal: o.ctl.signal }), Math.min(o.connectTimeoutMs, left), o.ctl, () =>
+        left < o.connectTimeoutMs ? o.total.error(0) : new FetchTimeoutError('no response within the connect timeout', { file: u, expected: `headers within ${o.connectTimeoutMs} ms` }),
       );
     } catch (e) {
       if (e instanceof FetchError) throw e;
@@ -124,6 +132,20 @@ async function request(url: string, o: Required<Pick<FetchBytesOptions, 'connect
   }
 }
 
+/** The total deadline of one download: time left, and its error. */
+interface Deadline {
+  left(): number;
+  error(received: number): FetchTimeoutError;
+}
+
+function deadline(url: string, ms: number): Deadline {
+  const t0 = Date.now();
+  return {
+    left: () => (Number.isFinite(ms) ? Math.max(0, ms - (Date.now() - t0)) : Infinity),
+    error: (received) => new FetchTimeoutError('download did not finish within its total timeout', { file: url, expected: `the whole file within ${ms} ms`, found: `${received} bytes received` }),
+  };
+}
+
 /**
  * Download one file. Every failure is a FetchError: HTTP status, connection refused / reset (also
  * in the middle of the body), timeouts (FetchTimeoutError), redirects (FetchRedirectError), sizes
@@ -134,6 +156,7 @@ export async function fetchBytes(url: string, options: FetchBytesOptions | numbe
   const opts: FetchBytesOptions = typeof options === 'number' ? { maxBytes: options, ...(fetchFn ? { fetch: fetchFn } : {}) } : options;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const total = deadline(url, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const ctl = new AbortController();
   const onAbort = (): void => ctl.abort(new FetchError('download cancelled', { file: url }));
   if (opts.signal?.aborted) onAbort();
@@ -142,6 +165,7 @@ export async function fetchBytes(url: string, options: FetchBytesOptions | numbe
     const res = await request(url, {
       fetchFn: opts.fetch ?? globalThis.fetch,
       ctl,
+      total,
       connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       redirect: opts.redirect ?? 'same-origin',
       allowedOrigins: (opts.allowedOrigins ?? []).map((o) => originOf(o)),
@@ -165,36 +189,40 @@ export async function fetchBytes(url: string, options: FetchBytesOptions | numbe
     }
     const reader = res.body.getReader();
     const chunks: Uint8Array[] = [];
-    let total = 0;
+    let received = 0;
     for (;;) {
       let step: ReadableStreamReadResult<Uint8Array>;
       try {
-        step = await withTimeout(reader.read(), idleMs, ctl, () =>
-          new FetchTimeoutError('download stalled: no data within the idle timeout', { file: url, expected: `a chunk within ${idleMs} ms`, found: `${total} bytes received` }),
+        // The idle timeout, or what is left of the total one when that comes first (a slow drip).
+        const left = total.left();
+        step = await withTimeout(reader.read(), Math.min(idleMs, left), ctl, () =>
+          left < idleMs
+            ? total.error(received)
+            : new FetchTimeoutError('download stalled: no data within the idle timeout', { file: url, expected: `a chunk within ${idleMs} ms`, found: `${received} bytes received` }),
         );
       } catch (e) {
         await reader.cancel().catch(() => undefined);
         if (e instanceof FetchError) throw e;
         const reason = ctl.signal.reason;
         if (reason instanceof FetchError) throw reason;
-        throw new FetchError(`connection failed during the download: ${errorText(e)}`, { file: url, expected: declared !== undefined ? `${declared} bytes` : 'the whole body', found: `${total} bytes received` });
+        throw new FetchError(`connection failed during the download: ${errorText(e)}`, { file: url, expected: declared !== undefined ? `${declared} bytes` : 'the whole body', found: `${received} bytes received` });
       }
       if (step.done) break;
-      total += step.value.length;
-      if (total > maxBytes) {
+      received += step.value.length;
+      if (received > maxBytes) {
         await reader.cancel().catch(() => undefined);
         throw tooBig(`more than ${maxBytes} bytes received`);
       }
       chunks.push(step.value);
-      opts.onProgress?.(total, declared);
+      opts.onProgress?.(received, declared);
     }
     // Runtimes that do not enforce Content-Length would hand over a truncated file as complete.
     // (A compressed body is declared by its encoded length, decoded by fetch: not comparable.)
     const encoding = (res.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
-    if (declared !== undefined && encoding === 'identity' && total !== declared) {
-      throw new FetchError('download ended before its declared length', { file: url, expected: `${declared} bytes (Content-Length)`, found: `${total} bytes` });
+    if (declared !== undefined && encoding === 'identity' && received !== declared) {
+      throw new FetchError('download ended before its declared length', { file: url, expected: `${declared} bytes (Content-Length)`, found: `${received} bytes` });
     }
-    const out = new Uint8Array(total);
+    const out = new Uint8Array(received);
     let off = 0;
     for (const c of chunks) {
       out.set(c, off);

@@ -20,6 +20,7 @@ export { loadAdapter, saveAdapter, type LoadAdapterOptions } from './load.js';
 export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
   DEFAULT_MAX_BYTES,
   fetchBytes,
   type FetchBytesOptions,
