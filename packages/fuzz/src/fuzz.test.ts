@@ -60,5 +60,8 @@ describe('fuzz campaign (CI size)', () => {
     const results = await httpCampaign({ config: s.config, safetensors: s.safetensors }, behaviours);
     expect(results.filter((r) => !r.ok).map((r) => [r.behaviour, r.outcome])).toEqual([]);
     expect(results.map((r) => r.behaviour)).toEqual(behaviours);
+    // The slow drip stops at the total deadline; the bomb at the cap on its decoded bytes.
+    expect(results.find((r) => r.behaviour === 'slow-drip')!.outcome).toEqual({ kind: 'typed', name: 'FetchTimeoutError' });
+    expect(results.find((r) => r.behaviour === 'gzip-bomb')!.outcome).toEqual({ kind: 'typed', name: 'SizeLimitError' });
   });
 });

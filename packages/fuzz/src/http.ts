@@ -169,7 +169,7 @@ async function hostile(behaviour: Behaviour, files: { config: string; safetensor
         return;
       }
       case 'gzip-bomb': {
-        const bomb = gzipSync(new Uint8Array(64 << 20));
+        const bomb = gzipBomb();
         res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': String(bomb.length) }).end(bomb);
         return;
       }
@@ -211,8 +211,20 @@ export interface HttpResult {
 }
 
 /** Run every behaviour once against `loadAdapter(url)`. */
+/**
+ * 64 MiB of zeros gzipped (~64 KiB), made once before any server runs: compressing it inside the
+ * request handler blocked this process (client included) past the 1 s connect timeout, so the bomb
+ * ended in a FetchTimeoutError before its decoded size was ever checked.
+ */
+let BOMB: Uint8Array | undefined;
+function gzipBomb(): Uint8Array {
+  BOMB ??= gzipSync(new Uint8Array(64 << 20));
+  return BOMB;
+}
+
 export async function httpCampaign(files: { config: string; safetensors: Uint8Array }, behaviours: readonly Behaviour[] = BEHAVIOURS): Promise<HttpResult[]> {
   const results: HttpResult[] = [];
+  if (behaviours.includes('gzip-bomb')) gzipBomb();
   const other = await listen((req, res) => {
     res.writeHead(200, { 'content-length': String(files.safetensors.length) }).end(files.safetensors);
   });
