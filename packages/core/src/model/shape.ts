@@ -78,7 +78,17 @@ export const MAX_TARGET_PATTERN_LENGTH = 4096;
  * MAX_TARGET_PATTERN_LENGTH is a ConfigError naming `target_modules`.
  */
 export function compileTarget(target: string | readonly string[]): (path: string) => boolean {
-  if (typeof target !== 'string') return (path) => target.some((t) => path === t || path.endsWith(`.${t}`));
+  if (typeof target !== 'string') {
+    // Configs reach here from importers too, sometimes before their schema ran: check the type.
+    if (!Array.isArray(target) || !target.every((t) => typeof t === 'string')) {
+      throw new ConfigError('target_modules must be a list of module names or a string', {
+        field: 'target_modules',
+        expected: 'string[] | string',
+        found: Array.isArray(target) ? 'a list with non-string entries' : typeof target,
+      });
+    }
+    return (path) => target.some((t) => path === t || path.endsWith(`.${t}`));
+  }
   if (target === 'all-linear') return () => true;
   const bad = (why: string): never => {
     throw new ConfigError(`target_modules is not a usable regular expression: ${why}`, {

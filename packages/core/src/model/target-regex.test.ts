@@ -62,4 +62,10 @@ describe('target_modules regex (untrusted)', () => {
       expect(() => matchesTarget(PATH, target)).toThrow(ConfigError);
     }
   });
+
+  it('a target_modules that is neither a string nor a list of strings is a ConfigError (found by the torch-checkpoint fuzz target)', () => {
+    for (const target of [7, { q: 1 }, null, ['query', 3]]) {
+      expect(() => matchesTarget(PATH, target as unknown as string[])).toThrow(ConfigError);
+    }
+  });
 });
