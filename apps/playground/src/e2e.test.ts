@@ -9,7 +9,8 @@
  * Needs /usr/bin/chromium (`apt-get install -y chromium`; another binary via TENSORPEFT_CHROMIUM);
  * never `npx playwright install`. Without it the test fails saying so (no skips).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,7 +35,9 @@ const TYPES: Record<string, string> = {
 
 const browser = useBrowserTest({
   site: async () => {
-    execFileSync(process.execPath, [path.join(app, 'scripts/prepare-assets.mjs')], { cwd: app, stdio: 'pipe' });
+    // Async: a blocking child process starves the vitest worker's RPC on a loaded machine
+    // ("Timeout calling onTaskUpdate" failed a whole run once).
+    await promisify(execFile)(process.execPath, [path.join(app, 'scripts/prepare-assets.mjs')], { cwd: app, maxBuffer: 64 << 20 });
     const { build } = await import('vite');
     await build({ root: app, configFile: path.join(app, 'vite.config.ts'), logLevel: 'error' });
     // dist/ as built, with COOP/COEP (the test checks crossOriginIsolated).
