@@ -23,6 +23,7 @@ export async function readAdapter(source: Exclude<AdapterSource, { plan: unknown
     ...(opts.max_file_bytes !== undefined ? { maxBytes: opts.max_file_bytes } : {}),
     ...(opts.connect_timeout_ms !== undefined ? { connectTimeoutMs: opts.connect_timeout_ms } : {}),
     ...(opts.idle_timeout_ms !== undefined ? { idleTimeoutMs: opts.idle_timeout_ms } : {}),
+    ...(opts.timeout_ms !== undefined ? { timeoutMs: opts.timeout_ms } : {}),
     ...(opts.redirect !== undefined ? { redirect: opts.redirect } : {}),
     ...(opts.allowed_origins !== undefined ? { allowedOrigins: opts.allowed_origins } : {}),
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),

@@ -30,6 +30,13 @@ beforeAll(async () => {
       return;
     }
     if (url.startsWith('/silent/')) return;
+    if (url.startsWith('/drip/')) {
+      // 64 bytes every 50 ms, never ending: never idle long enough for the idle timeout.
+      res.writeHead(200);
+      const t = setInterval(() => res.write(Buffer.alloc(64)), 50);
+      res.on('close', () => clearInterval(t));
+      return;
+    }
     if (url === '/app/models/bert/config.json') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"model_type":"bert"}');
       return;
@@ -77,6 +84,15 @@ describe('adapter downloads with progress (D11)', () => {
       .load_adapter(`${base}/silent/a`, { adapter_name: 'a', connect_timeout_ms: 150, progress_callback: () => undefined })
       .catch((x: unknown) => x);
     expect(silent).toBeInstanceOf(FetchTimeoutError);
+  });
+
+  test('timeout_ms: a server dripping bytes inside the idle timeout ends in a FetchTimeoutError of the total deadline', async () => {
+    const e = await registry()
+      .load_adapter(`${base}/drip/a`, { adapter_name: 'a', idle_timeout_ms: 1000, timeout_ms: 400, progress_callback: () => undefined })
+      .catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(FetchTimeoutError);
+    expect(String(e)).toContain('total timeout');
+    expect(String(e)).toContain(`${base}/drip/a/adapter_config.json`);
   });
 
   test('a failed load frees its name', async () => {

@@ -53,6 +53,8 @@ export interface LoadAdapterOptions {
   connect_timeout_ms?: number;
   /** Longest pause between received chunks, in milliseconds (default 30 000). */
   idle_timeout_ms?: number;
+  /** Limit on each file's whole download, in milliseconds (default 600 000: core's `DEFAULT_TIMEOUT_MS`). */
+  timeout_ms?: number;
   /**
    * Redirects: `same-origin` (default for URLs), `follow` (default for Hub ids: the Hub serves
    * files from CDN hosts) or `error`. `allowed_origins` are followed under `same-origin` too.
