@@ -468,7 +468,7 @@ async function addAdapter(name: string, src: Source, replace = false): Promise<v
   const t = performance.now();
   const parsed = adapterFromBytes({ config, safetensors, source });
   const gpu = await gpuFeeder();
-  await model.load_adapter(name, parsed, { backend, replace, gpu });
+  await model.load_adapter(parsed, { adapter_name: name, backend, replace, gpu });
   sources.set(name, src);
   const loadMs = performance.now() - t;
   const s = adapterStats(parsed);

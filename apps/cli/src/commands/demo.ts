@@ -255,7 +255,7 @@ async function hotSwapTiny(root: string, backend: Backend, progress: (s: string)
     const adapter = createAdapter({ method, shape: gen.shape, config, nonzero: true, seed: 100 + i });
     const files = adapterToFiles(adapter, { dtype: 'fp32' });
     t = performance.now();
-    const info = await model.load_adapter(method.cliName, adapter, { backend });
+    const info = await model.load_adapter(adapter, { adapter_name: method.cliName, backend });
     const load_ms = performance.now() - t;
     results.push({
       name: method.cliName,
@@ -365,7 +365,7 @@ async function realDistilbert(root: string, backend: Backend, progress: (s: stri
   progress(`loaded (plain ${(fresh_session_load_ms / 1000).toFixed(2)} s, with the plugin's rewrite ${(plugin_load_ms / 1000).toFixed(2)} s); loading the PEFT adapter…`);
 
   t = performance.now();
-  const info = await model.load_adapter('emotion', FIXTURES + REAL_ADAPTER, { backend });
+  const info = await model.load_adapter(FIXTURES + REAL_ADAPTER, { adapter_name: 'emotion', backend });
   const adapter_load_ms = performance.now() - t;
   const disabledBefore = await forward(model, inputs, EMOTION_LABELS);
   model.set_adapter('emotion');
