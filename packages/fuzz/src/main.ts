@@ -143,7 +143,7 @@ async function main(): Promise<number> {
       `tensorpeft fuzz, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(0)} s, peak RSS ${peakRssMiB.toFixed(0)} MiB (main thread + worker)`,
       table('adapter files and configs', adapters),
       table('models through rewriteModel', models),
-      'hostile HTTP servers (loadAdapter, maxBytes 1 MiB, connect/idle timeouts 1 s):',
+      'hostile HTTP servers (loadAdapter, maxBytes 1 MiB, connect/idle timeouts 1 s, total 3 s per file):',
       ...http.map((h) => `  ${h.ok ? 'ok  ' : 'FAIL'} ${h.behaviour.padEnd(26)} ${h.outcome.kind === 'typed' ? `typed ${h.outcome.name}` : h.outcome.kind} in ${h.ms.toFixed(0)} ms (expected ${h.expected})`),
       `findings: ${findings}`,
     ];
