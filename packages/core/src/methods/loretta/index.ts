@@ -1,6 +1,6 @@
 /**
  * LoRETTA-rep (Yang et al. 2024): LoRA whose two factor matrices are each stored as a tensor train
- * with small internal rank. See README.md and /work/shared/METHODS.md (LoRETTA-rep).
+ * with small internal rank. See README.md and docs/methods.md (repository root) (LoRETTA-rep).
  */
 import type { AdapterMethod } from '../types.js';
 import { lorettaConfigSchema, type LorettaConfig } from './config.js';

@@ -2,7 +2,7 @@
  * TRAC (tensor-train across-layer compression, ICLR 2026): each LoRA factor is a 3-core tensor
  * train whose middle core is frozen and shared per matrix type, whose last core is trainable and
  * shared per matrix type (gated per module by two controller vectors), and whose first core is
- * per module. See README.md and /work/shared/METHODS.md (TRAC).
+ * per module. See README.md and docs/methods.md (repository root) (TRAC).
  */
 import type { AdapterMethod } from '../types.js';
 import { tracConfigSchema, type TracConfig } from './config.js';
