@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { adapterCampaign, modelCampaign } from './campaign.js';
 import { BEHAVIOURS, httpCampaign } from './http.js';
+import { soak } from './soak.js';
 import { caseRng } from './rng.js';
 import { adapterSeeds, modelSeeds } from './seeds.js';
 import { adapterCase, GRAPH_MUTATIONS } from './targets.js';
@@ -64,4 +65,16 @@ describe('fuzz campaign (CI size)', () => {
     expect(results.find((r) => r.behaviour === 'slow-drip')!.outcome).toEqual({ kind: 'typed', name: 'FetchTimeoutError' });
     expect(results.find((r) => r.behaviour === 'gzip-bomb')!.outcome).toEqual({ kind: 'typed', name: 'SizeLimitError' });
   });
+});
+
+describe('hot-swap soak (CI size)', () => {
+  it('300 seeded load/run/set_adapter/disable/unload/replace operations: every run equals its adapter\'s solo output bit for bit', async () => {
+    const r = await soak({ seed: 15, ops: 300 });
+    expect(r.distinctRefs).toBe(r.specs + 1);
+    expect(r.first).toBeUndefined();
+    expect(r.errors).toBe(0);
+    expect(r.wrong).toBe(0);
+    expect(r.correct).toBe(r.runs);
+    expect(r.runs).toBeGreaterThan(100);
+  }, 120_000);
 });
