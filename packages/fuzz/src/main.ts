@@ -5,7 +5,7 @@
  * 5 s is a hang: the worker is replaced and the campaign goes on) and a 2 GiB heap limit (a case
  * that exhausts it is a crash). Prints a summary (or JSON with --json); exits 1 on any finding.
  *
- *   pnpm fuzz [--adapter-cases N] [--model-cases N] [--soak-ops N] [--seed S] [--json]
+ *   pnpm fuzz [--adapter-cases N] [--model-cases N] [--torch-cases N] [--soak-ops N] [--seed S] [--json]
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -123,6 +123,7 @@ async function main(): Promise<number> {
     options: {
       'adapter-cases': { type: 'string', default: '100000' },
       'model-cases': { type: 'string', default: '5000' },
+      'torch-cases': { type: 'string', default: '20000' },
       'soak-ops': { type: 'string', default: '10000' },
       seed: { type: 'string', default: '15' },
       json: { type: 'boolean', default: false },
@@ -133,6 +134,7 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const adapters = await runTarget('adapter', seed, Number(values['adapter-cases']), (d) => say(`adapter cases: ${d}`));
   const models = await runTarget('model', seed, Number(values['model-cases']), (d) => say(`model cases: ${d}`));
+  const torch = await runTarget('torch', seed, Number(values['torch-cases']), (d) => say(`official checkpoint cases: ${d}`));
   const s = adapterSeeds({ real: false })[0]!;
   const http: HttpResult[] = await httpCampaign({ config: s.config, safetensors: s.safetensors });
   // The soak runs here (onnxruntime in the main thread); RSS before and after tells a leak per cycle.
@@ -143,15 +145,16 @@ async function main(): Promise<number> {
   const rssAfter = process.memoryUsage().rss;
   const soakFindings = sk.wrong + sk.errors + (sk.distinctRefs === sk.specs + 1 ? 0 : 1);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-  const findings = adapters.tally.findingCount + models.tally.findingCount + http.filter((h) => !h.ok).length + adapters.overBound + models.overBound + soakFindings;
+  const findings = adapters.tally.findingCount + models.tally.findingCount + torch.tally.findingCount + torch.overBound + http.filter((h) => !h.ok).length + adapters.overBound + models.overBound + soakFindings;
   if (values.json) {
     const j = (st: Stats) => ({ cases: st.tally.cases, seconds: st.seconds, slowest_ms: st.maxMs, counts: Object.fromEntries(st.tally.counts), worst_growth: st.worstGrowth, over_bound: st.overBound, findings: st.tally.findings });
-    process.stdout.write(`${JSON.stringify({ seed, adapters: j(adapters), models: j(models), http, soak: { ...sk, seconds: soakSeconds, rss_before_mib: rssBefore / MiB, rss_after_mib: rssAfter / MiB }, peak_rss_mib: peakRssMiB, findings }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ seed, adapters: j(adapters), models: j(models), torch: j(torch), http, soak: { ...sk, seconds: soakSeconds, rss_before_mib: rssBefore / MiB, rss_after_mib: rssAfter / MiB }, peak_rss_mib: peakRssMiB, findings }, null, 2)}\n`);
   } else {
     const out = [
       `tensorpeft fuzz, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(0)} s, peak RSS ${peakRssMiB.toFixed(0)} MiB (main thread + worker)`,
       table('adapter files and configs', adapters),
       table('models through rewriteModel', models),
+      table('official torch checkpoints (TRAC / LoRTA-port .bin through importOfficial)', torch),
       'hostile HTTP servers (loadAdapter, maxBytes 1 MiB, connect/idle timeouts 1 s, total 3 s per file):',
       ...http.map((h) => `  ${h.ok ? 'ok  ' : 'FAIL'} ${h.behaviour.padEnd(26)} ${h.outcome.kind === 'typed' ? `typed ${h.outcome.name}` : h.outcome.kind} in ${h.ms.toFixed(0)} ms (expected ${h.expected})`),
       `hot-swap soak (tiny BERT, ${sk.specs} adapters + base, distinct references ${sk.distinctRefs}): ${sk.ops} operations in ${soakSeconds.toFixed(0)} s, ${sk.runs} runs, ${sk.correct} equal to their solo output, ${sk.wrong} wrong, ${sk.errors} errors; RSS ${(rssBefore / MiB).toFixed(0)} → ${(rssAfter / MiB).toFixed(0)} MiB${sk.first ? `; first: ${sk.first}` : ''}`,

@@ -7,9 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { caseRng } from './rng.js';
 import { adapterSeeds, modelSeeds } from './seeds.js';
 import { adapterCase, modelCase, runAdapterCase, runModelCase } from './targets.js';
+import { runTorchCase, torchCase, torchSeeds } from './torch-target.js';
 
 export interface WorkerJob {
-  target: 'adapter' | 'model';
+  target: 'adapter' | 'model' | 'torch';
   seed: number;
   from: number;
   to: number;
@@ -23,6 +24,7 @@ export type WorkerMessage =
 const port = parentPort!;
 const aSeeds = adapterSeeds();
 const mSeeds = modelSeeds();
+const tSeeds = torchSeeds();
 
 function used(): number {
   const m = process.memoryUsage();
@@ -40,6 +42,12 @@ port.on('message', async (job: WorkerJob) => {
       const input = (typeof c.config === 'string' ? c.config.length : c.config.length) + c.safetensors.length;
       const outcome = await runAdapterCase(c, aSeeds);
       port.postMessage({ t: 'done', i, outcome, what: `adapter:${c.what}`, seedName: c.seed, inputBytes: input, grewBytes: used() - before, ms: performance.now() - t0 } satisfies WorkerMessage);
+    } else if (job.target === 'torch') {
+      const c = torchCase(rng, tSeeds);
+      let input = 0;
+      for (const b of c.files.values()) input += b.length;
+      const outcome = await runTorchCase(c, tSeeds);
+      port.postMessage({ t: 'done', i, outcome, what: `torch:${c.how}`, seedName: c.seed, inputBytes: input, grewBytes: used() - before, ms: performance.now() - t0 } satisfies WorkerMessage);
     } else {
       const c = modelCase(rng, mSeeds);
       const outcome = runModelCase(c);

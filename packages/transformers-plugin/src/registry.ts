@@ -386,30 +386,36 @@ export class AdapterRegistry {
 
   /** Module paths and shapes, head shapes, against the model's sessions (before materializing). */
   private checkFits(name: string, payload: Payload): void {
-    for (const u of payload.modules) {
-      let found = false;
-      for (const h of this.sessions) {
-        const mod = h.modules.find((x) => x.path === u.path) ?? h.modules.find((x) => pathsMatch(u.path, x.path));
-        if (!mod) continue;
-        found = true;
-        if (mod.n !== u.n || mod.m !== u.m) {
-          throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
-        }
+    for (const u of payload.modules) this.checkModule(name, u);
+    for (const { key, shape } of payload.heads) this.headParams(name, stripPeftKey(key), shape);
+  }
+
+  /** A module update's path and [out, in] against every hooked session: a ShapeMismatchError if it does not fit. */
+  private checkModule(name: string, u: { path: string; n: number; m: number }): void {
+    let found = false;
+    for (const h of this.sessions) {
+      const mod = h.modules.find((x) => x.path === u.path) ?? h.modules.find((x) => pathsMatch(u.path, x.path));
+      if (!mod) continue;
+      found = true;
+      if (mod.n !== u.n || mod.m !== u.m) {
+        throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
       }
-      if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
     }
-    for (const { key, shape } of payload.heads) {
-      const pname = stripPeftKey(key);
-      let found = false;
-      for (const h of this.sessions) {
-        const p = h.params.find((x) => x.name === pname) ?? h.params.find((x) => pathsMatch(pname, x.name));
-        if (!p) continue;
-        found = true;
-        const same = p.dims.length === shape.length && p.dims.every((d, i) => d === shape[i]);
-        if (!same) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} is ${fmt(shape)} in the adapter but ${fmt(p.dims)} in the model`);
-      }
-      if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} (${fmt(shape)}) has no overridable parameter in the model`);
-    }
+    if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
+  }
+
+  /** The overridable parameters (per session index) a modules_to_save tensor replaces; a ShapeMismatchError if none or a shape differs. */
+  private headParams(name: string, pname: string, shape: readonly number[]): Array<{ si: number; p: SessionParam }> {
+    const out: Array<{ si: number; p: SessionParam }> = [];
+    this.sessions.forEach((h, si) => {
+      const p = h.params.find((x) => x.name === pname) ?? h.params.find((x) => pathsMatch(pname, x.name));
+      if (!p) return;
+      const same = p.dims.length === shape.length && p.dims.every((d, i) => d === shape[i]);
+      if (!same) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} is ${fmt(shape)} in the adapter but ${fmt(p.dims)} in the model`);
+      out.push({ si, p });
+    });
+    if (out.length === 0) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} (${fmt(shape)}) has no overridable parameter in the model`);
+    return out;
   }
 
   /** The bytes `build` will hold for `payload`, from its plan (the same accounting as `build`). */
@@ -514,18 +520,7 @@ export class AdapterRegistry {
     const btData = new Map<AnyUpdate, Float32Array>();
     const prepared: Array<{ u: AnyUpdate; A: () => OrtTensor; Bt: () => OrtTensor; bytes: number }> = [];
     for (const u of updates) {
-      let found = false;
-      for (const h of this.sessions) {
-        const mod = h.modules.find((x) => x.path === u.path) ?? h.modules.find((x) => pathsMatch(u.path, x.path));
-        if (!mod) continue;
-        found = true;
-        if (mod.n !== u.n || mod.m !== u.m) {
-          throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
-        }
-      }
-      if (!found) {
-        throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
-      }
+      this.checkModule(name, u);
       if ('release' in u) {
         // GPU-resident: A′ [n, ρ] and s·B′ᵀ [ρ, m] already (materializeToGpu with foldScale, transposeB).
         // Held whatever the sessions feed (released with the adapter), so counted in full.
@@ -545,17 +540,7 @@ export class AdapterRegistry {
     const heads: string[] = [];
     for (const [key, t] of extras) {
       const pname = stripPeftKey(key);
-      let found = false;
-      for (let si = 0; si < this.sessions.length; si++) {
-        const h = this.sessions[si]!;
-        const p = h.params.find((x) => x.name === pname) ?? h.params.find((x) => pathsMatch(pname, x.name));
-        if (!p) continue;
-        found = true;
-        const same = p.dims.length === t.shape.length && p.dims.every((d, i) => d === t.shape[i]);
-        if (!same) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} is ${fmt(t.shape)} in the adapter but ${fmt(p.dims)} in the model`);
-        feeds[si]![p.input] = ortTensor(Float32Array.from(t.data), [1, ...p.dims]);
-      }
-      if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: modules_to_save tensor ${pname} (${fmt(t.shape)}) has no overridable parameter in the model`);
+      for (const { si, p } of this.headParams(name, pname, t.shape)) feeds[si]![p.input] = ortTensor(Float32Array.from(t.data), [1, ...p.dims]);
       heads.push(pname);
       bytes += t.data.length * 4;
     }
