@@ -465,7 +465,13 @@ export function decodeModel(bytes: Uint8Array, file = 'model'): ModelProto {
  * comment. Throws if a target maps to two graph linears, or (PluginError, naming the tensor) if an
  * external data reference is malformed or leaves the model folder.
  */
-export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOptions): RewriteResult {
+export function rewriteModel(
+  bytes: Uint8Array | ModelProto,
+  opts: RewriteOptions,
+  // Hook for proto-splice.ts: encodes the rewritten model (there: with the untouched initializer
+  // fields spliced through from the source bytes instead of re-encoded).
+  encode: (model: ModelProto) => Uint8Array = (m) => onnx.ModelProto.encode(m).finish(),
+): RewriteResult {
   const file = opts.modelFile ?? 'model';
   const model = bytes instanceof Uint8Array ? decodeModel(bytes, file) : bytes;
   if (!model.graph) throw new ModelFormatError(`${file}: the ONNX model has no graph`);
@@ -627,5 +633,5 @@ export function rewriteModel(bytes: Uint8Array | ModelProto, opts: RewriteOption
   g.node = site.ordered().map((n) => onnx.NodeProto.fromObject(n));
   g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
   g.initializer = (g.initializer ?? []).filter((t) => !dropInits.has(t.name!)).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
-  return { bytes: onnx.ModelProto.encode(model).finish(), branches, params, merged };
+  return { bytes: encode(model), branches, params, merged };
 }
