@@ -13,7 +13,8 @@ import { acquireDevice, type DeviceOptions } from './device.js';
 import { WebGpuDeviceLostError, WebGpuKernelError } from './errors.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { Program } from './program.js';
-import { SHADERS, SLOT_WORDS, type KernelName } from './shaders.js';
+import { HALF_NATIVE, HALF_PACK, halfBufferBytes, halfInvocations } from './half.js';
+import { EW, SHADERS, SLOT_WORDS, type KernelName } from './shaders.js';
 
 // GPUBufferUsage / GPUMapMode values (spelled out: Node has no such globals without Dawn's).
 const MAP_READ = 0x0001;
@@ -29,6 +30,12 @@ export interface WebGpuBackendOptions extends DeviceOptions {
    * barriers), or 'auto' (default: simple on software adapters such as SwiftShader, tiled otherwise).
    */
   gemm?: 'tiled' | 'simple' | 'auto';
+  /**
+   * float16 results (`materializeToGpu(…, { dtype: 'float16' })`): 'native' writes `f16` (needs the
+   * device feature `shader-f16`), 'pack' packs pairs with WGSL's core `pack2x16float` (any device),
+   * 'auto' (default): native where the device has `shader-f16`, pack otherwise.
+   */
+  half?: 'native' | 'pack' | 'auto';
 }
 
 /** One module's A′ `[n, ρ]` and B′ `[m, ρ]` (or `[ρ, m]`, see options) living in GPUBuffers. */
@@ -39,9 +46,14 @@ export interface GpuModuleUpdate {
   rho: number;
   /** The scale; 1 when it was folded into B. */
   s: number;
-  /** `[n, ρ]` float32, usage STORAGE | COPY_SRC | COPY_DST, exactly `n·ρ·4` bytes (≥ 4). */
+  /** Element type of A and B (`GpuMaterializeOptions.dtype`). */
+  dtype: 'float32' | 'float16';
+  /**
+   * `[n, ρ]`, usage STORAGE | COPY_SRC | COPY_DST: float32, exactly `n·ρ·4` bytes (≥ 4); or
+   * float16, `n·ρ` binary16 values in `⌈n·ρ/2⌉` 32-bit words.
+   */
   A: GPUBuffer;
-  /** `[m, ρ]` float32, or `[ρ, m]` with `transposeB` (the plugin's graph-input layout). */
+  /** `[m, ρ]`, or `[ρ, m]` with `transposeB` (the plugin's graph-input layout); dtype and size as A. */
   B: GPUBuffer;
   bLayout: 'm_rho' | 'rho_m';
   /** Hand A and B back to the backend's pool (reused by the next materialization of that size). */
@@ -53,6 +65,12 @@ export interface GpuMaterializeOptions {
   foldScale?: boolean;
   /** Write B′ᵀ `[ρ, m]` instead of B′ `[m, ρ]` (the plugin's graph input B is `[ρ, m]`). */
   transposeB?: boolean;
+  /**
+   * Element type of the results (default 'float32'). 'float16': A′ and B′ (after folding s) are
+   * computed in float32 as always, then each value rounded once to binary16 (the inputs of fp16
+   * graphs: `Tensor.fromGpuBuffer(u.A, { dataType: 'float16', dims })`).
+   */
+  dtype?: 'float32' | 'float16';
 }
 
 function checkUpdate(u: ModuleUpdate): void {
@@ -67,7 +85,8 @@ function checkJob(j: MaterializeJob): void {
   if (lb !== j.m * j.rho) throw new ShapeMismatchError(`B′ of ${j.path} must be [m, ρ]`, { expected: [j.m, j.rho], found: lb });
 }
 
-type Target = { kind: 'read' } | { kind: 'gpu'; buffers: GPUBuffer[] };
+/** Read back, or copy into GPU buffers (converted to binary16 with `half`). */
+type Target = { kind: 'read' } | { kind: 'gpu'; buffers: GPUBuffer[]; half?: boolean };
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
@@ -83,6 +102,10 @@ export class WebGpuBackend implements Backend {
   private readonly waiters = new Set<(e: Error) => void>();
   /** Which GEMM kernel this backend runs ('tiled' or 'simple', see WebGpuBackendOptions.gemm). */
   gemmKernel: 'tiled' | 'simple' = 'tiled';
+  /** Which float16 kernel `dtype: 'float16'` results use (see WebGpuBackendOptions.half). */
+  halfKernel: 'native' | 'pack' = 'pack';
+  /** Compiled on first use: most callers never ask for float16. */
+  private halfPipeline: Promise<GPUComputePipeline> | undefined;
   /** Dawn's instance in Node (see AcquiredDevice.instance). */
   private instance: GPU | undefined;
 
@@ -110,6 +133,13 @@ export class WebGpuBackend implements Backend {
     b.instance = got.instance;
     const gemm = opts.gemm ?? 'auto';
     b.gemmKernel = gemm === 'auto' ? (got.software ? 'simple' : 'tiled') : gemm;
+    const f16 = got.device.features.has('shader-f16');
+    const half = opts.half ?? 'auto';
+    if (half === 'native' && !f16) {
+      b.destroy();
+      throw new WebGpuKernelError("half: 'native' needs the device feature shader-f16", { expected: 'shader-f16', found: `features: ${[...got.device.features].join(', ') || 'none'}` });
+    }
+    b.halfKernel = half === 'auto' ? (f16 ? 'native' : 'pack') : half;
     try {
       await b.compile();
     } catch (e) {
@@ -136,6 +166,30 @@ export class WebGpuBackend implements Backend {
     const err = await d.popErrorScope();
     if (err) throw new WebGpuKernelError('WGSL pipeline creation failed', { found: err.message });
     this.pipelines = Object.fromEntries(entries) as Record<KernelName, GPUComputePipeline>;
+  }
+
+  private half(): Promise<GPUComputePipeline> {
+    this.halfPipeline ??= (async () => {
+      const d = this.device;
+      const code = this.halfKernel === 'native' ? HALF_NATIVE : HALF_PACK;
+      d.pushErrorScope('validation');
+      let pipe: GPUComputePipeline;
+      try {
+        const module = d.createShaderModule({ code, label: `tensorpeft-half-${this.halfKernel}` });
+        pipe = await d.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: `tensorpeft-half-${this.halfKernel}` });
+      } catch (e) {
+        await d.popErrorScope().catch(() => null);
+        throw new WebGpuKernelError('WGSL pipeline creation failed (float16 results)', { found: (e as Error).message });
+      }
+      const err = await d.popErrorScope();
+      if (err) throw new WebGpuKernelError('WGSL pipeline creation failed (float16 results)', { found: err.message });
+      return pipe;
+    })();
+    // A failed compile is not cached: the next call reports it again.
+    this.halfPipeline.catch(() => {
+      this.halfPipeline = undefined;
+    });
+    return this.halfPipeline;
   }
 
   private lostError(): WebGpuDeviceLostError {
@@ -205,6 +259,7 @@ export class WebGpuBackend implements Backend {
   private async run(prog: Program, outputs: Array<[number, number]>, target: Target = { kind: 'read' }): Promise<Float32Array[]> {
     this.alive();
     const d = this.device;
+    const half = target.kind === 'gpu' && target.half ? await this.guard(this.half()) : undefined;
     const heapBytes = Math.max(4, prog.size * 4);
     const maxBinding = d.limits.maxStorageBufferBindingSize;
     if (heapBytes > maxBinding) {
@@ -216,15 +271,18 @@ export class WebGpuBackend implements Backend {
     d.pushErrorScope('validation');
     const heap = pool.acquire(heapBytes, STORAGE | COPY_SRC | COPY_DST);
     const nd = prog.dispatches.length;
-    const pbuf = pool.acquire(Math.max(1, nd) * SLOT_BYTES, STORAGE | COPY_DST);
+    // float16 results: one more parameter slot per output, for its conversion dispatch.
+    const slots = nd + (half ? outputs.length : 0);
+    const pbuf = pool.acquire(Math.max(1, slots) * SLOT_BYTES, STORAGE | COPY_DST);
     const staging = target.kind === 'read' ? pool.acquire(Math.max(4, total * 4), MAP_READ | COPY_DST) : undefined;
     let readback: Float32Array | undefined;
     let scopes = 2;
     try {
       for (const up of prog.uploads) d.queue.writeBuffer(heap, up.off * 4, up.data.buffer, up.data.byteOffset, up.data.byteLength);
-      if (nd) {
-        const params = new Uint32Array(nd * SLOT_WORDS);
+      if (slots) {
+        const params = new Uint32Array(slots * SLOT_WORDS);
         prog.dispatches.forEach((x, i) => params.set(x.params, i * SLOT_WORDS));
+        if (half) outputs.forEach(([off, len], i) => params.set([off, len], (nd + i) * SLOT_WORDS));
         d.queue.writeBuffer(pbuf, 0, params.buffer, 0, params.byteLength);
       }
       const enc = d.createCommandEncoder({ label: 'tensorpeft' });
@@ -248,9 +306,10 @@ export class WebGpuBackend implements Backend {
         });
         pass.end();
       }
+      if (half && target.kind === 'gpu') this.encodeHalf(enc, half, heap, pbuf, nd, outputs, target.buffers);
       let pos = 0;
       outputs.forEach(([off, len], i) => {
-        if (len === 0) return;
+        if (len === 0 || half) return;
         if (staging) enc.copyBufferToBuffer(heap, off * 4, staging, pos * 4, len * 4);
         else if (target.kind === 'gpu') enc.copyBufferToBuffer(heap, off * 4, target.buffers[i]!, 0, len * 4);
         pos += len;
@@ -284,6 +343,32 @@ export class WebGpuBackend implements Backend {
       pos += len;
     }
     return out;
+  }
+
+  /** One dispatch per output: heap region (float32) → binary16 in `buffers[i]`. */
+  private encodeHalf(enc: GPUCommandEncoder, pipe: GPUComputePipeline, heap: GPUBuffer, pbuf: GPUBuffer, nd: number, outputs: Array<[number, number]>, buffers: GPUBuffer[]): void {
+    const pass = enc.beginComputePass({ label: 'tensorpeft-half' });
+    pass.setPipeline(pipe);
+    outputs.forEach(([, len], i) => {
+      const groups = Math.ceil(halfInvocations(this.halfKernel, len) / EW);
+      if (groups === 0) return;
+      const gx = Math.min(groups, 65535);
+      const gy = Math.ceil(groups / gx);
+      if (gy > 65535) throw new WebGpuKernelError('problem too large for one dispatch', { expected: '≤ 65535 workgroups per dimension', found: [gx, gy, 1] });
+      pass.setBindGroup(
+        0,
+        this.device.createBindGroup({
+          layout: pipe.getBindGroupLayout(0),
+          entries: [
+            { binding: 0, resource: { buffer: heap } },
+            { binding: 1, resource: { buffer: pbuf, offset: (nd + i) * SLOT_BYTES, size: SLOT_BYTES } },
+            { binding: 2, resource: { buffer: buffers[i]! } },
+          ],
+        }),
+      );
+      pass.dispatchWorkgroups(gx, gy, 1);
+    });
+    pass.end();
   }
 
   /** Errors from a failed submission: device loss wins (it explains everything else). */
@@ -372,9 +457,10 @@ export class WebGpuBackend implements Backend {
     }
     this.alive();
     const usage = STORAGE | COPY_SRC | COPY_DST;
-    const buffers = outs.map(([, len]) => this.pool.acquire(len * 4, usage, true));
+    const half = opts.dtype === 'float16';
+    const buffers = outs.map(([, len]) => this.pool.acquire(half ? halfBufferBytes(len) : len * 4, usage, true));
     try {
-      await this.run(prog, outs, { kind: 'gpu', buffers });
+      await this.run(prog, outs, { kind: 'gpu', buffers, half });
     } catch (e) {
       buffers.forEach((b) => this.pool.release(b));
       throw e;
@@ -389,6 +475,7 @@ export class WebGpuBackend implements Backend {
         m: j.m,
         rho: j.rho,
         s: opts.foldScale ? 1 : j.s,
+        dtype: half ? 'float16' : 'float32',
         A,
         B,
         bLayout: opts.transposeB ? 'rho_m' : 'm_rho',
@@ -420,12 +507,19 @@ export class WebGpuBackend implements Backend {
       B = prog.input(u.B as Float32Array);
     } else {
       const g = u as GpuModuleUpdate;
+      if (g.dtype === 'float16') throw new ShapeMismatchError(`A′/B′ of ${u.path} for a float32 merge`, { expected: 'float32 buffers', found: 'float16' });
       if (g.bLayout !== 'm_rho') throw new ShapeMismatchError(`B′ of ${u.path} layout for merge`, { expected: 'm_rho', found: g.bLayout });
       A = prog.inputGpu(g.A, u.n * u.rho);
       B = prog.inputGpu(g.B, u.m * u.rho);
     }
     prog.merge(w, layout, { ...u, A: new Float32Array(0), B: new Float32Array(0) } as ModuleUpdate, A, B);
     await this.run(prog, [[w, len]], { kind: 'gpu', buffers: [W] });
+  }
+
+  /** Read `length` binary16 values (as their bits) of a float16 result buffer (tests, debugging). */
+  async readHalfBuffer(buffer: GPUBuffer, length: number): Promise<Uint16Array> {
+    const words = await this.readBuffer(buffer, Math.ceil(length / 2));
+    return new Uint16Array(words.buffer, words.byteOffset, length);
   }
 
   /** Read `length` floats of a GPUBuffer of this device (tests, debugging). */

@@ -125,6 +125,8 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   try {
     device = await withTimeout(
       adapter.requestDevice({
+        // float16 results are written natively where the adapter offers shader-f16 (half.ts).
+        ...(adapter.features.has('shader-f16') ? { requiredFeatures: ['shader-f16' as GPUFeatureName] } : {}),
         // Large merges (a 4096×4096 weight plus A′, B′) need more than the 128 MiB default binding.
         requiredLimits: { maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize, maxBufferSize: lim.maxBufferSize },
       }),

@@ -1,0 +1,156 @@
+/**
+ * float16 results of `materializeToGpu` (half.ts), in Node on Dawn (SwiftShader here, which has no
+ * `shader-f16`: the `pack2x16float` kernel). Reference: an independent binary16 rounding written
+ * here from the format's definition (spacing 2^(e−10) in binade e ≥ −14, 2⁻²⁴ below), in float64.
+ *
+ * Criterion. The float32 values entering the conversion are known exactly (dense leaf expressions
+ * copy their source; folding s is one float32 product, which WGSL rounds correctly, reproduced with
+ * Math.fround), so each binary16 output is checked element by element. WGSL lets the implementation
+ * pick either adjacent binary16 value for an inexact conversion, so the assertion is that the output
+ * is one of the two neighbours (exact when the value is representable; beyond ±65504 the kernel pins
+ * round-to-nearest-even's ±65504 / ±∞ itself); agreement with round-to-nearest-even is logged.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildShape, createAdapter, getMethod, type MaterializeJob } from '@tensorpeft/core';
+import type { WebGpuBackend } from './backend.js';
+import { halfBufferBytes } from './half.js';
+import { mulberry32 } from './test-utils/compare.js';
+import { makeBackend } from './test-utils/gpu.js';
+
+let gpu: WebGpuBackend;
+beforeAll(async () => {
+  gpu = await makeBackend();
+});
+afterAll(() => gpu?.destroy());
+
+/** binary16 bits → value (float64, exact). */
+function halfValue(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0x1f) return f ? NaN : sign * Infinity;
+  return sign * (e === 0 ? f * 2 ** -24 : (1024 + f) * 2 ** (e - 25));
+}
+
+/** The two binary16 values adjacent to x (equal when x is representable), and the nearest-even one. */
+function halfNeighbours(x: number): { lo: number; hi: number; nearest: number } {
+  if (Number.isNaN(x)) return { lo: NaN, hi: NaN, nearest: NaN };
+  const a = Math.abs(x);
+  const sign = x < 0 ? -1 : 1;
+  // Round-to-nearest-even sends [65520, ∞) to ∞ and (65504, 65520) to 65504: the kernel writes exactly that.
+  if (a >= 65520) return { lo: sign * Infinity, hi: sign * Infinity, nearest: sign * Infinity };
+  if (a > 65504) return { lo: sign * 65504, hi: sign * 65504, nearest: sign * 65504 };
+  let e = -14;
+  while (e < 15 && a >= 2 ** (e + 1)) e++;
+  const ulp = 2 ** (e - 10);
+  const q = a / ulp; // exact: a power-of-two division of a float32 value
+  const [fl, ce] = [Math.floor(q), Math.ceil(q)];
+  const even = q - fl === 0.5 ? (fl % 2 === 0 ? fl : ce) : Math.round(q);
+  return { lo: sign * fl * ulp, hi: sign * ce * ulp, nearest: sign * even * ulp };
+}
+
+/** Random float32 values over binary16's whole range: subnormal, normal, ties, beyond ±65504. */
+function values(len: number, rng: () => number): Float32Array {
+  const out = new Float32Array(len);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < len; i++) {
+    const kind = Math.floor(rng() * 8);
+    const exp = kind === 0 ? -27 + Math.floor(rng() * 14) : kind === 1 ? 15 + Math.floor(rng() * 2) : -14 + Math.floor(rng() * 29);
+    out[i] = (rng() < 0.5 ? -1 : 1) * 2 ** exp * (1 + rng());
+    // Every third value a tie of binary16 rounding at its exponent (mantissa bit 12 set, 0–11 clear).
+    if (kind === 2 || kind === 3) bits[i] = (bits[i]! & ~0x1fff) | 0x1000 | ((rng() < 0.5 ? 1 : 0) << 13);
+  }
+  return out;
+}
+
+const dense = (src: Float32Array, rows: number, cols: number): MaterializeJob['a'] => ({ kind: 'dense', src, rows, cols, takeRows: rows, takeCols: cols });
+
+interface Tally {
+  checked: number;
+  nearest: number;
+}
+
+function expectHalf(got: Uint16Array, want: Float32Array, what: string, t: Tally): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const v = halfValue(got[i]!);
+    const { lo, hi, nearest } = halfNeighbours(want[i]!);
+    if (!(v === lo || v === hi)) throw new Error(`${what}[${i}]: float32 ${want[i]} became binary16 ${v} (0x${got[i]!.toString(16)}), not one of its neighbours ${lo}, ${hi}`);
+    t.checked++;
+    if (v === nearest) t.nearest++;
+  }
+}
+
+describe("materializeToGpu({ dtype: 'float16' })", () => {
+  it('writes each A′ and s·B′ᵀ value rounded once to binary16 (random shapes, fast-check)', async () => {
+    expect(gpu.halfKernel).toBe(gpu.device.features.has('shader-f16') ? 'native' : 'pack');
+    const tally: Tally = { checked: 0, nearest: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ n: fc.integer({ min: 1, max: 70 }), m: fc.integer({ min: 1, max: 70 }), rho: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 3 }),
+        fc.double({ min: -4, max: 4, noNaN: true }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        async (shapes, s, transposeB, seed) => {
+          const rng = mulberry32(seed);
+          const jobs: MaterializeJob[] = shapes.map(({ n, m, rho }, i) => ({ path: `m${i}`, n, m, rho, s, a: dense(values(n * rho, rng), n, rho), b: dense(values(m * rho, rng), m, rho) }));
+          const res = await gpu.materializeToGpu(jobs, { foldScale: true, transposeB, dtype: 'float16' });
+          try {
+            for (const [i, r] of res.entries()) {
+              const j = jobs[i]!;
+              expect(r.dtype).toBe('float16');
+              expect(r.A.size).toBe(halfBufferBytes(j.n * j.rho));
+              expect(r.B.size).toBe(halfBufferBytes(j.m * j.rho));
+              const A = (j.a as { src: Float32Array }).src;
+              const B = (j.b as { src: Float32Array }).src;
+              // s·B′ (ᵀ): one float32 product per element.
+              const sB = new Float32Array(j.m * j.rho);
+              for (let a = 0; a < j.m; a++) for (let k = 0; k < j.rho; k++) sB[transposeB ? k * j.m + a : a * j.rho + k] = Math.fround(Math.fround(s) * B[a * j.rho + k]!);
+              expectHalf(await gpu.readHalfBuffer(r.A, j.n * j.rho), A, `${r.path} A′`, tally);
+              expectHalf(await gpu.readHalfBuffer(r.B, j.m * j.rho), sB, `${r.path} s·B′${transposeB ? 'ᵀ' : ''}`, tally);
+            }
+          } finally {
+            res.forEach((r) => r.release());
+          }
+        },
+      ),
+      { numRuns: 25, seed: 12 },
+    );
+    console.log(JSON.stringify({ kernel: gpu.halfKernel, values_checked: tally.checked, round_to_nearest_even: tally.nearest }));
+    expect(tally.checked).toBeGreaterThan(1000);
+  }, 120_000);
+
+  it('a whole adapter: binary16 of the float32 results of the same materialization (TRAC, tiny BERT)', async () => {
+    const tiny = buildShape('bert', { hiddenSize: 18, numLayers: 2, numHeads: 3, numKvHeads: 3, intermediateSize: 30 }, 'tiny-bert');
+    const a = createAdapter({ method: getMethod('trac'), config: { r: 3, lora_alpha: 6, tensor_shape: [2, 3, 3], tensor_rank_a: [1, 3, 2], tensor_rank_b: [1, 2, 5] }, shape: tiny, seed: 5, nonzero: true });
+    const jobs = a.method.jobs(a.config, a.plan, a.params);
+    const f32 = await gpu.materializeToGpu(jobs, { foldScale: true, transposeB: true });
+    const f16 = await gpu.materializeToGpu(jobs, { foldScale: true, transposeB: true, dtype: 'float16' });
+    const tally: Tally = { checked: 0, nearest: 0 };
+    for (const [i, h] of f16.entries()) {
+      const w = f32[i]!;
+      expect(w.dtype).toBe('float32');
+      // The same program on the same device: the float32 values the conversion saw.
+      expectHalf(await gpu.readHalfBuffer(h.A, h.n * h.rho), await gpu.readBuffer(w.A, w.n * w.rho), `${h.path} A′`, tally);
+      expectHalf(await gpu.readHalfBuffer(h.B, h.m * h.rho), await gpu.readBuffer(w.B, w.m * w.rho), `${h.path} s·B′ᵀ`, tally);
+    }
+    expect(tally.checked).toBe(jobs.reduce((t, j) => t + (j.n + j.m) * j.rho, 0));
+    [...f32, ...f16].forEach((u) => u.release());
+  });
+
+  it('rejects a float16 update in a float32 merge, and native float16 without shader-f16', async () => {
+    const job: MaterializeJob = { path: 'w', n: 3, m: 2, rho: 1, s: 1, a: dense(new Float32Array(3), 3, 1), b: dense(new Float32Array(2), 2, 1) };
+    const [u] = await gpu.materializeToGpu([job], { dtype: 'float16' });
+    const W = gpu.device.createBuffer({ size: 24, usage: 0x80 | 0x4 | 0x8 });
+    await expect(gpu.mergeOnGpu(W, 'out_in', u!)).rejects.toMatchObject({ name: 'ShapeMismatchError' });
+    W.destroy();
+    u!.release();
+    if (!gpu.device.features.has('shader-f16')) await expect(makeBackend({ half: 'native' })).rejects.toMatchObject({ name: 'WebGpuKernelError' });
+    else {
+      const native = await makeBackend({ half: 'native' });
+      expect(native.halfKernel).toBe('native');
+      native.destroy();
+    }
+  });
+});
