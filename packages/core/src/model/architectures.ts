@@ -21,7 +21,17 @@ interface ArchLayout {
   modules: (d: ArchDims) => Array<[type: string, inF: number, outF: number]>;
   fanInFanOut: boolean;
   defaultTargets: string[];
+  /**
+   * Encoder–decoder models: the decoder's layer stack, after the encoder's (`prefix`/`modules`).
+   * Layer indices count within each stack, as PEFT's `layers_pattern` reads a path
+   * (`model.decoder.layers.0.…` is layer 0, like `model.encoder.layers.0.…`).
+   */
+  decoder?: { prefix: (l: number) => string; modules: (d: ArchDims) => Array<[type: string, inF: number, outF: number]> };
 }
+
+/** Whisper's attention projections (`k_proj` has no bias, which does not change its shape). */
+const whisperAttn = (name: string, d: ArchDims): Array<[string, number, number]> =>
+  ['q_proj', 'k_proj', 'v_proj', 'out_proj'].map((p) => [`${name}.${p}`, d.hiddenSize, d.hiddenSize]);
 
 const bertLike = (root: string): ArchLayout => ({
   prefix: (l) => `${root}.encoder.layer.${l}.`,
@@ -95,6 +105,18 @@ export const ARCHITECTURES: Record<string, ArchLayout> = {
     fanInFanOut: false,
     defaultTargets: ['query', 'value'],
   },
+  // WhisperForConditionalGeneration: pre-LN encoder and decoder (self-attention, cross-attention
+  // `encoder_attn`, fc1/fc2); PEFT's default LoRA targets for whisper are q_proj, v_proj.
+  whisper: {
+    prefix: (l) => `model.encoder.layers.${l}.`,
+    modules: (d) => [...whisperAttn('self_attn', d), ['fc1', d.hiddenSize, d.intermediateSize], ['fc2', d.intermediateSize, d.hiddenSize]],
+    decoder: {
+      prefix: (l) => `model.decoder.layers.${l}.`,
+      modules: (d) => [...whisperAttn('self_attn', d), ...whisperAttn('encoder_attn', d), ['fc1', d.hiddenSize, d.intermediateSize], ['fc2', d.intermediateSize, d.hiddenSize]],
+    },
+    fanInFanOut: false,
+    defaultTargets: ['q_proj', 'v_proj'],
+  },
 };
 
 /** Build the full module list of an architecture. */
@@ -117,7 +139,11 @@ export function dimOverLimit(dims: ArchDims): keyof ArchDims | undefined {
   return (Object.keys(MODEL_LIMITS) as (keyof ArchDims)[]).find((k) => dims[k] > MODEL_LIMITS[k]);
 }
 
-export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: string): ModelShape {
+/**
+ * `decoderDims` (encoder–decoder architectures): the decoder stack's dimensions when they differ
+ * from the encoder's `dims` (distil-whisper keeps 2 of 32 decoder layers); default `dims`.
+ */
+export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: string, decoderDims?: ArchDims): ModelShape {
   // hasOwn: names of Object.prototype members ('constructor', 'toString') are not architectures.
   const arch = Object.hasOwn(ARCHITECTURES, modelType) ? ARCHITECTURES[modelType] : undefined;
   if (!arch) {
@@ -154,7 +180,18 @@ export function buildShape(modelType: string, dims: ArchDims, nameOrPath?: strin
       modules.push({ path: arch.prefix(l) + type, type, layer: l, in: inF, out: outF, fanInFanOut: arch.fanInFanOut });
     }
   }
-  const shape: ModelShape = { modelType, ...dims, modules, defaultTargets: [...arch.defaultTargets] };
+  const dec = decoderDims ?? dims;
+  if (arch.decoder) {
+    const over = dimOverLimit(dec);
+    if (over) throw new ModelShapeError('model dimension is beyond any supported model', { field: `decoder ${over}`, expected: `≤ ${MODEL_LIMITS[over]}`, found: dec[over] });
+    for (let l = 0; l < dec.numLayers; l++) {
+      for (const [type, inF, outF] of arch.decoder.modules(dec)) {
+        modules.push({ path: arch.decoder.prefix(l) + type, type, layer: l, in: inF, out: outF, fanInFanOut: arch.fanInFanOut });
+      }
+    }
+  }
+  // numLayers: the deeper stack (layer indices count within each stack).
+  const shape: ModelShape = { modelType, ...dims, numLayers: Math.max(dims.numLayers, arch.decoder ? dec.numLayers : 0), modules, defaultTargets: [...arch.defaultTargets] };
   if (nameOrPath !== undefined) shape.nameOrPath = nameOrPath;
   return shape;
 }

@@ -26,6 +26,14 @@ const HfConfig = z
     n_layers: posInt.optional(),
     n_heads: posInt.optional(),
     hidden_dim: posInt.optional(),
+    // Whisper (encoder–decoder)
+    d_model: posInt.optional(),
+    encoder_layers: posInt.optional(),
+    decoder_layers: posInt.optional(),
+    encoder_attention_heads: posInt.optional(),
+    decoder_attention_heads: posInt.optional(),
+    encoder_ffn_dim: posInt.optional(),
+    decoder_ffn_dim: posInt.optional(),
   })
   .passthrough();
 
@@ -71,6 +79,8 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
     return v;
   };
   let hidden: number, layers: number, heads: number, inter: number, kv: number;
+  // Encoder–decoder models: the decoder stack's own dimensions.
+  let decoder: { numLayers: number; numHeads: number; intermediateSize: number } | undefined;
   // The config's own name of the heads field, for errors raised by buildShape.
   let headsField = 'num_attention_heads';
   switch (c.model_type) {
@@ -90,6 +100,15 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
       inter = need(c.hidden_dim ?? c.intermediate_size, 'hidden_dim');
       kv = heads;
       break;
+    case 'whisper':
+      hidden = need(c.d_model, 'd_model');
+      layers = need(c.encoder_layers, 'encoder_layers');
+      heads = need(c.encoder_attention_heads, 'encoder_attention_heads');
+      headsField = 'encoder_attention_heads';
+      inter = need(c.encoder_ffn_dim, 'encoder_ffn_dim');
+      kv = heads;
+      decoder = { numLayers: need(c.decoder_layers, 'decoder_layers'), numHeads: need(c.decoder_attention_heads, 'decoder_attention_heads'), intermediateSize: need(c.decoder_ffn_dim, 'decoder_ffn_dim') };
+      break;
     default:
       hidden = need(c.hidden_size, 'hidden_size');
       layers = need(c.num_hidden_layers, 'num_hidden_layers');
@@ -99,11 +118,18 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
   }
   // Limits before buildShape allocates a record per module, named by the config's own field.
   const dims = { hiddenSize: hidden, numLayers: layers, numHeads: heads, numKvHeads: kv, intermediateSize: inter };
+  const decoderDims = decoder ? { ...dims, ...decoder, numKvHeads: decoder.numHeads } : undefined;
+  const decoderOver = decoderDims ? dimOverLimit(decoderDims) : undefined;
+  if (decoderDims && decoderOver) {
+    const field = { hiddenSize: 'd_model', numLayers: 'decoder_layers', numHeads: 'decoder_attention_heads', numKvHeads: 'decoder_attention_heads', intermediateSize: 'decoder_ffn_dim' }[decoderOver];
+    throw new ModelShapeError('model dimension is beyond any supported model', { file: source, field, expected: `≤ ${MODEL_LIMITS[decoderOver]}`, found: decoderDims[decoderOver] });
+  }
   const over = dimOverLimit(dims);
   if (over) {
     const names: Record<string, Record<keyof typeof dims, string>> = {
       gpt2: { hiddenSize: 'n_embd', numLayers: 'n_layer', numHeads: headsField, numKvHeads: headsField, intermediateSize: 'n_inner' },
       distilbert: { hiddenSize: 'dim', numLayers: 'n_layers', numHeads: headsField, numKvHeads: headsField, intermediateSize: 'hidden_dim' },
+      whisper: { hiddenSize: 'd_model', numLayers: 'encoder_layers', numHeads: headsField, numKvHeads: headsField, intermediateSize: 'encoder_ffn_dim' },
     };
     const field = (names[c.model_type] ?? { hiddenSize: 'hidden_size', numLayers: 'num_hidden_layers', numHeads: 'num_attention_heads', numKvHeads: 'num_key_value_heads', intermediateSize: 'intermediate_size' })[over];
     throw new ModelShapeError('model dimension is beyond any supported model', { file: source, field, expected: `≤ ${MODEL_LIMITS[over]}`, found: dims[over] });
@@ -113,6 +139,7 @@ export function shapeFromHfConfig(json: unknown, source = 'config.json'): ModelS
       c.model_type,
       { hiddenSize: hidden, numLayers: layers, numHeads: heads, numKvHeads: kv, intermediateSize: inter },
       c._name_or_path || undefined,
+      decoderDims,
     );
   } catch (e) {
     if (e instanceof ModelShapeError) {
