@@ -5,6 +5,7 @@
  * A decoded model is an opaque `OnnxModel` here; bytes are accepted everywhere.
  */
 import * as impl from './rewrite.js';
+import { rewriteSpliced } from './proto-splice.js';
 import type { FoundLinear, RewriteOptions, RewriteResult } from './rewrite-types.js';
 
 export type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
@@ -36,7 +37,8 @@ export function findLinears(model: Uint8Array | OnnxModel): FoundLinear[] {
 
 /** The load-time rewrite of one `.onnx` (bytes or decoded): side branches, head overrides, merge inputs. */
 export function rewriteModel(model: Uint8Array | OnnxModel, opts: RewriteOptions): RewriteResult {
-  return impl.rewriteModel(model instanceof Uint8Array ? model : proto(model), opts);
+  // Bytes: branch mode splices the weights through without decoding them (proto-splice.ts).
+  return model instanceof Uint8Array ? rewriteSpliced(model, opts) : impl.rewriteModel(proto(model), opts);
 }
 
 /** Module path of a node named like torch exports (`/bert/encoder/layer.0/attention/self/query/MatMul` → `bert.encoder.layer.0.attention.self.query`). */
