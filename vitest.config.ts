@@ -6,6 +6,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@tensorpeft/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
+      '@tensorpeft/autodiff/node': fileURLToPath(new URL('./packages/autodiff/src/node.ts', import.meta.url)),
       '@tensorpeft/autodiff': fileURLToPath(new URL('./packages/autodiff/src/index.ts', import.meta.url)),
       '@tensorpeft/model-gen': fileURLToPath(new URL('./packages/model-gen/src/index.ts', import.meta.url)),
       '@tensorpeft/transformers-plugin/node': fileURLToPath(new URL('./packages/transformers-plugin/src/node.ts', import.meta.url)),

@@ -4,6 +4,7 @@
  */
 import { registerWebGpuBackend, WebGpuBackend } from '@tensorpeft/kernels-wgsl';
 import { benchPluginCommand, benchPluginHelp } from './bench-plugin.js';
+import { benchTrainCommand, benchTrainHelp } from './bench-train.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,7 @@ export const benchKernelsHelp = `tensorpeft bench kernels [--json] [--quick] [--
   {kernel, shape, backend, ms, gflops}; --quick takes fewer repetitions (same shapes);
   --out also writes the JSON rows to a file. Progress goes to stderr.`;
 
-export const benchHelp = `${benchKernelsHelp}\n\n${benchPluginHelp}`;
+export const benchHelp = `${benchKernelsHelp}\n\n${benchPluginHelp}\n\n${benchTrainHelp}`;
 
 function table(rows: BenchRow[]): string[] {
   const js = new Map(rows.filter((r) => r.backend === 'js').map((r) => [`${r.kernel}|${r.shape}`, r.ms]));
@@ -36,6 +37,7 @@ function table(rows: BenchRow[]): string[] {
 export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
   // `bench plugin …` has its own options (model sizes, archs); dispatch before parsing.
   if (argv[0] === 'plugin') return benchPluginCommand(argv.slice(1), io);
+  if (argv[0] === 'train') return benchTrainCommand(argv.slice(1), io);
   const { values, positionals } = parseArgs({
     args: argv,
     options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, backends: { type: 'string' }, out: { type: 'string' } },
@@ -43,7 +45,7 @@ export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
     strict: true,
   });
   if (positionals.length !== 1 || positionals[0] !== 'kernels') {
-    throw new UsageError(`expected the benchmark name "kernels" or "plugin", got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'nothing'}`);
+    throw new UsageError(`expected the benchmark name "kernels", "plugin" or "train", got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'nothing'}`);
   }
   registerWasmBackend();
   registerWebGpuBackend();
