@@ -12,6 +12,7 @@ import { adapterPayload, filesPayload, weightedPayload, type Payload } from './p
 import { normalizeLoadArgs } from './load-args.js';
 import { withHalfFeeds } from './half-feeds.js';
 import { runMerged } from './feed-pool.js';
+import { adaptMixedFeeds, initMixedSession } from './mixed-feeds.js';
 import type { AdapterMemoryInfo, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
 
 function fmt(dims: readonly number[]): string {
@@ -53,6 +54,8 @@ export interface Entry {
   lastUse: number;
   /** Calls / generate() runs and session runs in progress pinned to this entry (not evicted while > 0). */
   pins: number;
+  /** Checks each session run's inputs before it starts (mixed batches: one row per adapter name). */
+  checkRun?: (feeds: Feeds) => void;
 }
 
 /** `{ config, safetensors }` already in memory (not Blobs): parsed as given (its `shape` kept). */
@@ -137,8 +140,9 @@ export class AdapterRegistry {
       } else if (name.endsWith('.A')) {
         const path = name.slice(INPUT_PREFIX.length, -2);
         const inputB = `${INPUT_PREFIX}${path}.B`;
-        const n = Number(dimsOf(name)[0]);
-        const m = Number(dimsOf(inputB)[1]);
+        // The last two dims ([slots, n, rho] / [slots, rho, m] in a mixed-batch rewrite).
+        const n = Number(dimsOf(name).at(-2));
+        const m = Number(dimsOf(inputB).at(-1));
         modules.push({ path, inputA: name, inputB, n, m });
         // ρ = 0 (exact base); on WebGPU, which cannot bind empty tensors, ρ = 1 zeros.
         const r0 = this.webgpu ? 1 : 0;
@@ -149,6 +153,7 @@ export class AdapterRegistry {
     // fp16 graphs declare the adapter inputs float16; float32 feeds are converted (half-feeds.ts, issue 12).
     const run = withHalfFeeds(session, session.run.bind(session));
     const hooked: HookedSession = { session, modules, params, baseFeeds, run };
+    initMixedSession(hooked, ours);
     const idx = this.sessions.length;
     this.sessions.push(hooked);
     this.index.set(session, idx);
@@ -175,6 +180,7 @@ export class AdapterRegistry {
     // GPU buffers, which an eviction would hand back to the pool — and to the next materialization —
     // while the run still reads them.
     return this.pinned(entry, () => {
+      entry.checkRun?.(feeds);
       const f = entry.feeds;
       // The merged feeds object is reused across runs (feed-pool.ts): no per-run copy of the adapter feeds.
       if (f) return runMerged(h.run, f[idx]!, feeds, rest);
@@ -500,6 +506,7 @@ export class AdapterRegistry {
       else for (let i = 0; i < d.length; i++) d[i] = factor * data[i]!;
       out[si]![input] = ortTensor(d, dims);
     }
+    out.forEach((f, si) => adaptMixedFeeds(this.sessions[si]!, f));
     return out;
   }
 
@@ -585,6 +592,7 @@ export class AdapterRegistry {
       done++;
       cb?.({ status: 'progress', name, file: 'materialize', loaded: done, total: prepared.length, progress: (done / Math.max(1, prepared.length)) * 100 });
     }
+    feeds.forEach((f, si) => adaptMixedFeeds(this.sessions[si]!, f));
     return {
       feeds,
       info: { name, peft_type: payload.peft_type, modules: updates.length, rank: payload.rank, modules_to_save: heads, bytes, gpu_bytes: gpuBytes, materialized: true, scale },
@@ -602,6 +610,16 @@ export class AdapterRegistry {
     const a = this.adapters.get(name);
     if (!a) throw new PluginError(`no adapter named "${name}" is loaded (loaded: ${[...this.adapters.keys()].join(', ') || 'none'})`);
     return a;
+  }
+
+  /** The hooked sessions (mixed-feeds.ts stacks their feeds). */
+  hookedSessions(): readonly HookedSession[] {
+    return this.sessions;
+  }
+
+  /** `entry`'s feeds per hooked session, re-materialized first if evicted (call it pinned). */
+  feedsOf(entry: Entry): Promise<Feeds[]> {
+    return this.ensure(entry);
   }
 
   /** The entry runs starting now use. */
