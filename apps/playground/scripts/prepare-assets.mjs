@@ -1,5 +1,6 @@
 // Generates what the playground serves offline into public/generated/ (gitignored):
 //   models/tiny-distilbert/…           a tiny DistilBERT sequence classifier (@tensorpeft/model-gen), fp32 + q8
+//                                      + every other dtype model-gen emits (fp16, int8, uint8, q4, q4f16, bnb4)
 //   models/distilbert-base-emotion/…   a base-size DistilBERT (distilbert-base-uncased shapes, 6 labels,
 //                                      generated weights) for the real PEFT LoRA below, fp32 + q8
 //   adapters/<method>/…                one nonzero adapter per method on the tiny model
@@ -14,7 +15,7 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adapterStats, adapterToFiles, createAdapter, listMethods, loadAdapter } from '@tensorpeft/core';
-import { defaultFixturesDir, makeModel } from '@tensorpeft/model-gen';
+import { defaultFixturesDir, EXTRA_DTYPES, makeModel } from '@tensorpeft/model-gen';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(here, '../public/generated');
@@ -28,6 +29,9 @@ const MODELS = [
     id: 'tiny-distilbert',
     size: 'tiny',
     seed: 7,
+    // The tiny model only: each file is ~100 KiB and takes milliseconds; the base-size one stays
+    // fp32 + q8 (another 4 files of 60–130 MiB would make every prepare and the e2e much slower).
+    dtypes: EXTRA_DTYPES,
     description: 'tiny DistilBERT (hidden 32, 2 layers, generated weights) with one shipped adapter per method',
   },
   {
@@ -78,7 +82,7 @@ if (!reuse) {
   const shapes = new Map();
   for (const spec of MODELS) {
     const t = performance.now();
-    const model = makeModel({ arch: 'distilbert', size: spec.size, numLabels: LABELS.length, seed: spec.seed });
+    const model = makeModel({ arch: 'distilbert', size: spec.size, numLabels: LABELS.length, seed: spec.seed, dtypes: spec.dtypes ?? [] });
     const dtypes = {};
     for (const [rel, bytes] of model.files) {
       let data = bytes;
@@ -90,6 +94,8 @@ if (!reuse) {
       }
       if (rel === 'onnx/model.onnx') dtypes.fp32 = bytes.length;
       if (rel === 'onnx/model_quantized.onnx') dtypes.q8 = bytes.length;
+      const extra = /^onnx\/model_(\w+)\.onnx$/.exec(rel)?.[1];
+      if (extra && EXTRA_DTYPES.includes(extra)) dtypes[extra] = bytes.length;
       const file = path.join(out, 'models', spec.id, rel);
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, data);
@@ -103,6 +109,8 @@ if (!reuse) {
       labels: LABELS,
       modules: model.shape.modules.length,
       dtypes,
+      // adapter_config.json fields the Train panel starts from, by peft_type (the same as the shipped adapters').
+      method_configs: spec.size === 'tiny' ? TINY_CONFIG : {},
       tokenizer: model.tokenizerSource ?? 'generated',
     });
     console.log(`  model ${spec.id}: ${Object.entries(dtypes).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(1)} MiB`).join(', ')} in ${((performance.now() - t) / 1000).toFixed(1)} s`);

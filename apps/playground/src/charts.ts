@@ -138,3 +138,19 @@ export function heatmap(data: ArrayLike<number>, rows: number, cols: number, tit
     marks: [Plot.raster(Array.from(data), { width: cols, height: rows, x1: 0, y1: 0, x2: cols, y2: rows, imageRendering: 'pixelated' })],
   });
 }
+
+/**
+ * The Train panel's live loss curve: training loss per optimizer step (line and dots), x from 1 to
+ * the run's total steps so that the axis does not rescale while the run goes on.
+ */
+export function lossChart(points: readonly { step: number; loss: number }[], totalSteps: number): SVGSVGElement | HTMLElement {
+  return Plot.plot({
+    width: 520,
+    height: 220,
+    marginLeft: 50,
+    grid: true,
+    x: { domain: [1, Math.max(2, totalSteps)], label: 'optimizer step', labelAnchor: 'center', labelArrow: 'none' },
+    y: { label: 'training loss (cross-entropy)', labelArrow: 'none', zero: true },
+    marks: [Plot.line(points, { x: 'step', y: 'loss', stroke: '#2b6cb0' }), Plot.dot(points, { x: 'step', y: 'loss', fill: '#2b6cb0', r: 2.5 })],
+  });
+}

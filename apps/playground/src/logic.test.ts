@@ -6,6 +6,7 @@ import {
   hubFileUrl,
   describeError,
   DTYPES,
+  dtypeUnavailable,
   formatProgress,
   onnxFileFor,
   formatBytes,
@@ -39,7 +40,7 @@ describe('parseManifest', () => {
     expect(() => parseManifest(null)).toThrow(PlaygroundFileError);
     expect(() => parseManifest({ model: tiny, adapters: [] })).toThrow(/expected \{ models\[\], adapters\[\] \}/);
     expect(() => parseManifest({ models: [], adapters: [] })).toThrow(/no models/);
-    expect(() => parseManifest({ ...good, models: [{ ...tiny, dtypes: {} }] })).toThrow(/no fp32 or q8 file/);
+    expect(() => parseManifest({ ...good, models: [{ ...tiny, dtypes: {} }] })).toThrow(/no ONNX file of a known dtype/);
     expect(() => parseManifest({ ...good, models: [tiny, tiny] })).toThrow(/duplicate model id/);
     expect(() => parseManifest({ ...good, adapters: [{ name: 'x' }] })).toThrow(/adapter 0 needs/);
     expect(() => parseManifest({ ...good, adapters: [lora, lora] })).toThrow(/duplicate adapter name lora/);
@@ -76,7 +77,32 @@ describe('progress and dtypes', () => {
     expect(formatProgress('f', 300, 200)).toMatch(/\(100 %\)$/);
   });
   it('maps dtypes to the file names transformers.js loads', () => {
-    expect(DTYPES.map(onnxFileFor)).toEqual(['onnx/model.onnx', 'onnx/model_quantized.onnx']);
+    // transformers.js' DEFAULT_DTYPE_SUFFIX_MAPPING: '' / _quantized / _fp16 / _int8 / _uint8 / _q4 / _q4f16 / _bnb4.
+    expect(DTYPES.map(onnxFileFor)).toEqual([
+      'onnx/model.onnx',
+      'onnx/model_quantized.onnx',
+      'onnx/model_fp16.onnx',
+      'onnx/model_int8.onnx',
+      'onnx/model_uint8.onnx',
+      'onnx/model_q4.onnx',
+      'onnx/model_q4f16.onnx',
+      'onnx/model_bnb4.onnx',
+    ]);
+  });
+  it('keeps the sizes of every known dtype and the method configs from the manifest', () => {
+    const m = parseManifest({ models: [{ id: 't', labels: [], dtypes: { fp32: 10, q4: 3, bnb4: 4, q3: 9 }, method_configs: { TRAC: { tensor_shape: { 32: [2, 4, 4] } } } }], adapters: [] });
+    expect(m.models[0]!.dtypes).toEqual({ fp32: 10, q4: 3, bnb4: 4 });
+    expect(m.models[0]!.methodConfigs).toEqual({ TRAC: { tensor_shape: { 32: [2, 4, 4] } } });
+    expect(parseManifest({ models: [{ id: 't', labels: [], dtypes: { fp32: 1 } }], adapters: [] }).models[0]!.methodConfigs).toEqual({});
+    expect(() => parseManifest({ models: [{ id: 't', labels: [], dtypes: { fp32: 1 }, method_configs: { TRAC: 3 } }], adapters: [] })).toThrow(/method_configs.TRAC must be an object/);
+  });
+  it('says why a dtype cannot run on the WebGPU EP, and never on wasm', () => {
+    for (const d of DTYPES) expect(dtypeUnavailable(d, 'wasm', undefined)).toBeUndefined();
+    const noF16 = { shaderF16: false };
+    expect(DTYPES.filter((d) => dtypeUnavailable(d, 'webgpu', noF16) !== undefined)).toEqual(['fp16', 'q4f16']);
+    expect(dtypeUnavailable('fp16', 'webgpu', noF16)).toMatch(/shader-f16/);
+    expect(DTYPES.filter((d) => dtypeUnavailable(d, 'webgpu', { shaderF16: true }) !== undefined)).toEqual([]);
+    expect(dtypeUnavailable('fp32', 'webgpu', undefined)).toMatch(/no WebGPU adapter/);
   });
 });
 

@@ -2,6 +2,7 @@
  * The playground's logic without the DOM: the shipped-adapter manifest, picking the two files of a
  * dropped adapter, output formatting, error rendering. Unit-tested in logic.test.ts.
  */
+import { DatasetError, NoGradientRuleError, TrainingGraphError } from '@tensorpeft/autodiff';
 import { AdapterFormatError, ConfigError, FetchError, ModelShapeError, NonFiniteError, ShapeMismatchError, TensorPeftError } from '@tensorpeft/core';
 
 /** A problem with what the user gave the playground (files, manifest), shown like core's typed errors. */
@@ -30,8 +31,31 @@ export interface ManifestAdapter {
   origin: string;
 }
 
-export type Dtype = 'fp32' | 'q8';
-export const DTYPES: readonly Dtype[] = ['fp32', 'q8'];
+/**
+ * transformers.js dtypes the playground offers (`from_pretrained(…, { dtype })`): fp32 and q8 for
+ * every embedded model, the others (model-gen's `EXTRA_DTYPES`) for the tiny one.
+ */
+export const DTYPES = ['fp32', 'q8', 'fp16', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+/** What the WebGPU adapter offers that a dtype may need. */
+export interface GpuCaps {
+  /** `shader-f16` is among the adapter's features (WGSL f16: fp16 activations on the WebGPU EP). */
+  shaderF16: boolean;
+}
+
+/**
+ * Why `dtype` cannot run on `device`, or undefined when it can. fp16 activations (fp16, q4f16) on
+ * the WebGPU EP need the adapter's `shader-f16` feature (transformers.js refuses fp16 without it,
+ * and ORT's fp16 WebGPU kernels are WGSL f16). The wasm EP runs every dtype (CPU kernels, the
+ * com.microsoft MatMulNBits / MatMulBnb4 included).
+ */
+export function dtypeUnavailable(dtype: Dtype, device: 'wasm' | 'webgpu', gpu: GpuCaps | undefined): string | undefined {
+  if (device !== 'webgpu') return undefined;
+  if (!gpu) return 'no WebGPU adapter';
+  if ((dtype === 'fp16' || dtype === 'q4f16') && !gpu.shaderF16) return 'fp16 activations need the GPU feature shader-f16, which this adapter lacks';
+  return undefined;
+}
 
 export interface ManifestModel {
   id: string;
@@ -40,8 +64,10 @@ export interface ManifestModel {
   description: string;
   labels: string[];
   modules: number;
-  /** Bytes of each ONNX file shipped (fp32 = onnx/model.onnx, q8 = onnx/model_quantized.onnx). */
+  /** Bytes of each ONNX file shipped (`onnxFileFor(dtype)`: fp32 = onnx/model.onnx, q8 = onnx/model_quantized.onnx, q4 = onnx/model_q4.onnx, …). */
   dtypes: Partial<Record<Dtype, number>>;
+  /** adapter_config.json fields the Train panel starts from, by peft_type (e.g. tensor shapes that fit a tiny model). */
+  methodConfigs: Record<string, Record<string, unknown>>;
 }
 
 export interface Manifest {
@@ -71,9 +97,17 @@ export function parseManifest(v: unknown): Manifest {
     ids.add(mm.id);
     const dtypes: Partial<Record<Dtype, number>> = {};
     for (const d of DTYPES) if (typeof mm.dtypes[d] === 'number') dtypes[d] = mm.dtypes[d] as number;
-    if (Object.keys(dtypes).length === 0) bad(`model ${mm.id} has no fp32 or q8 file`);
+    if (Object.keys(dtypes).length === 0) bad(`model ${mm.id} has no ONNX file of a known dtype (${DTYPES.join(', ')})`);
     const str = (k: string): string => (typeof mm[k] === 'string' ? (mm[k] as string) : '');
-    return { id: mm.id, arch: str('arch'), size: str('size'), description: str('description'), labels: mm.labels.map(String), modules: typeof mm.modules === 'number' ? mm.modules : 0, dtypes };
+    const methodConfigs: Record<string, Record<string, unknown>> = {};
+    if (mm.method_configs !== undefined) {
+      if (!isObj(mm.method_configs)) bad(`model ${mm.id}: method_configs must be an object`);
+      for (const [k, c] of Object.entries(mm.method_configs as Record<string, unknown>)) {
+        if (!isObj(c)) bad(`model ${mm.id}: method_configs.${k} must be an object`);
+        methodConfigs[k] = c as Record<string, unknown>;
+      }
+    }
+    return { id: mm.id, arch: str('arch'), size: str('size'), description: str('description'), labels: mm.labels.map(String), modules: typeof mm.modules === 'number' ? mm.modules : 0, dtypes, methodConfigs };
   });
   const names = new Set<string>();
   const adapters = o.adapters.map((a, i): ManifestAdapter => {
@@ -124,7 +158,8 @@ export function formatProgress(file: string, loaded: number, total: number): str
 
 /** ONNX file name transformers.js loads for a dtype. */
 export function onnxFileFor(dtype: Dtype): string {
-  return dtype === 'q8' ? 'onnx/model_quantized.onnx' : 'onnx/model.onnx';
+  if (dtype === 'fp32') return 'onnx/model.onnx';
+  return dtype === 'q8' ? 'onnx/model_quantized.onnx' : `onnx/model_${dtype}.onnx`;
 }
 
 export interface NamedBytes {
@@ -199,6 +234,9 @@ const TYPED: Array<[new (...a: never[]) => Error, string]> = [
   [ModelShapeError, 'ModelShapeError'],
   [NonFiniteError, 'NonFiniteError'],
   [FetchError, 'FetchError'],
+  [DatasetError, 'DatasetError'],
+  [TrainingGraphError, 'TrainingGraphError'],
+  [NoGradientRuleError, 'NoGradientRuleError'],
   [PlaygroundFileError, 'PlaygroundFileError'],
   [TensorPeftError, 'TensorPeftError'],
 ];

@@ -9,6 +9,7 @@ import { createWasmBackend } from '@tensorpeft/kernels-wasm';
 import { WebGpuBackend } from '@tensorpeft/kernels-wgsl';
 import { heatmap, methodsChart } from './charts.js';
 import { adapterStructure, structureSvg } from './structure.js';
+import { TrainPanel } from './train-panel.js';
 import { from_pretrained } from '@tensorpeft/transformers-plugin';
 import {
   adapterCandidates,
@@ -17,6 +18,7 @@ import {
   PlaygroundFileError,
   describeError,
   DTYPES,
+  dtypeUnavailable,
   formatBytes,
   formatProgress,
   onnxFileFor,
@@ -30,6 +32,7 @@ import {
   shortcutChoice,
   uniqueName,
   type Dtype,
+  type GpuCaps,
   type Manifest,
   type ManifestModel,
   type NamedBytes,
@@ -113,6 +116,27 @@ let pendingRun: Promise<void> = Promise.resolve();
 let tokenizer: Model;
 let active = 'base';
 let runSeq = 0;
+/** What the WebGPU adapter offers (shader-f16), once probed; undefined without WebGPU. */
+let gpuCaps: GpuCaps | undefined;
+
+/** The Train panel; its host is this page's model, tokenizer and adapter list. */
+const trainPanel = new TrainPanel({
+  model: () => (modelState.dataset.state === 'loading' || !model ? undefined : { id: modelId, dtype: modelDtype, labels, methodConfigs: (modelIsHub ? undefined : embeddedModel(modelId))?.methodConfigs ?? {} }),
+  fileUrl: (rel) => (modelIsHub ? hubFileUrl(env.remoteHost, env.remotePathTemplate, modelId, rel) : new URL(`models/${modelId}/${rel}`, generated).href),
+  tokenize: (text) => Array.from((tokenizer(text) as { input_ids: { data: BigInt64Array } }).input_ids.data, Number),
+  takenNames: () => [...rows.keys(), ...userSources.keys(), ...manifest.adapters.map((a) => a.name)],
+  async addTrained(name, files) {
+    const src = { ...files, source: 'trained in this browser', origin: 'trained' };
+    await addAdapter(name, src);
+    // Kept across model switches like the user's other adapters.
+    userSources.set(name, src);
+    renderChoices();
+    if (started) showReady();
+  },
+  setBusy(busy) {
+    modelSel.disabled = dtypeSel.disabled = deviceSel.disabled = hubBtnEl.disabled = busy;
+  },
+});
 
 /** The page is interactive (set at the end of main(); model switches before that do not claim it). */
 let started = false;
@@ -423,8 +447,9 @@ async function probeWebGpu(): Promise<void> {
   if (!gpu) why = 'this browser has no WebGPU (navigator.gpu is missing; Chromium needs https or localhost)';
   else {
     try {
-      const adapter = await Promise.race([gpu.requestAdapter(), new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      const adapter = (await Promise.race([gpu.requestAdapter(), new Promise<null>((r) => setTimeout(() => r(null), 5000))])) as { features?: { has(f: string): boolean } } | null;
       if (!adapter) why = 'navigator.gpu gave no adapter (WebGPU disabled or no usable GPU)';
+      else gpuCaps = { shaderF16: adapter.features?.has('shader-f16') === true };
     } catch (e) {
       why = `requestAdapter failed: ${(e as Error).message}`;
     }
@@ -436,6 +461,7 @@ async function probeWebGpu(): Promise<void> {
   dev.textContent = why ? 'ORT-web WebGPU (unavailable)' : 'ORT-web WebGPU EP';
   note.dataset.webgpu = why ? 'unavailable' : 'available';
   note.textContent = why ? `WebGPU unavailable: ${why}.` : '';
+  trainPanel.setWebGpu(why);
 }
 
 /** Switch the materialization backend: every adapter is materialized again on it (load times update). */
@@ -624,6 +650,8 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean, device: RunDe
   // One switch at a time: the pickers and the Hub button wait for this one.
   modelSel.disabled = dtypeSel.disabled = deviceSel.disabled = hubBtnEl.disabled = true;
   try {
+    const blocked = dtypeUnavailable(dtype, device, gpuCaps);
+    if (blocked) throw new PlaygroundFileError(`${dtype} weights cannot run on ORT-web ${device}: ${blocked}`);
     const loaded = await loadModel(id, dtype, hub, device);
     const old = model;
     await pendingRun;
@@ -675,6 +703,7 @@ async function switchModel(id: string, dtype: Dtype, hub: boolean, device: RunDe
     renderChoices();
     await startRun();
     if (started) showReady();
+    trainPanel.ready();
     return true;
   } catch (e) {
     const msg = describeError(e);
@@ -711,17 +740,24 @@ function renderModelChoices(): void {
 function renderDtypeChoices(id: string | undefined): void {
   const m = id === undefined ? undefined : embeddedModel(id);
   const keep = dtypeSel.value || 'fp32';
+  const blocked: string[] = [];
   dtypeSel.replaceChildren(
     ...DTYPES.map((d) => {
       const o = document.createElement('option');
       o.value = d;
       const size = m?.dtypes[d];
-      o.textContent = `${d} (${onnxFileFor(d)}${size === undefined ? '' : `, ${formatBytes(size)}`})`;
-      o.disabled = m !== undefined && size === undefined;
+      // Dtypes the EP in use cannot run stay listed, disabled, with the reason (in the note below too).
+      const why = dtypeUnavailable(d, runDevice, gpuCaps);
+      o.textContent = `${d} (${onnxFileFor(d)}${size === undefined ? '' : `, ${formatBytes(size)}`})${why ? ` — not on ${runDevice}` : ''}`;
+      o.disabled = (m !== undefined && size === undefined) || why !== undefined;
+      if (why && (m === undefined || size !== undefined)) blocked.push(`${d}: ${why}`);
       return o;
     }),
   );
   dtypeSel.value = keep;
+  const note = $<HTMLParagraphElement>('#dtype-note');
+  note.dataset.blocked = blocked.map((b) => b.split(':')[0]).join(',');
+  note.textContent = blocked.length ? `Not on ORT-web ${runDevice}: ${blocked.join('; ')}.` : '';
 }
 
 /**
