@@ -33,13 +33,21 @@ export const linearRules: GradRule[] = [
       const bd = c.dims(b);
       let da: string | undefined;
       let db: string | undefined;
-      if (c.needs(0)) da = c.unbroadcast(e.one('MatMul', [dy, swapLast(c, b)]), a, [...lead, ...ad.slice(-2)]);
+      // Rows of a tensor with its batch axes folded: [-1, last dim], read at run time (the probe's
+      // sizes, an adapter rank among them, are not the run's).
+      const rows = (t: string): string => e.one('Concat', [e.constI64([-1]), e.one('Shape', [t], [A.int('start', -1)])], [A.int('axis', 0)]);
+      if (c.needs(0)) {
+        if (rb === 2) {
+          // A 2-D b (a frozen weight or an adapter factor): dy · bᵀ as one Gemm with transB over the
+          // folded rows, so bᵀ is never materialized (a Transpose of every weight on every step).
+          // a's batch axes are y's, so no unbroadcast is needed: reshape back to Shape(a).
+          da = e.one('Reshape', [e.one('Gemm', [e.one('Reshape', [dy, rows(dy)]), b], [A.int('transB', 1)]), e.one('Shape', [a])]);
+        } else da = c.unbroadcast(e.one('MatMul', [dy, swapLast(c, b)]), a, [...lead, ...ad.slice(-2)]);
+      }
       if (c.needs(1)) {
         if (rb === 2 && ra > 2) {
           // A 2-D b (a weight or an adapter factor) shared over the batch: fold the batch axes of a
           // and dy into rows, so aᵀ · dy is one [k, rows] × [rows, n] product instead of a batch of them.
-          // Last dims read at run time: the probe's sizes (an adapter rank among them) are not the run's.
-          const rows = (t: string): string => e.one('Concat', [e.constI64([-1]), e.one('Shape', [t], [A.int('start', -1)])], [A.int('axis', 0)]);
           const a2 = e.one('Reshape', [a, rows(a)]);
           const dy2 = e.one('Reshape', [dy, rows(dy)]);
           db = e.one('Gemm', [a2, dy2], [A.int('transA', 1)]);
