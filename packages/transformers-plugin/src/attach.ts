@@ -6,6 +6,7 @@ import { PluginError } from './errors.js';
 import { AdapterRegistry, VIEW, type Entry } from './registry.js';
 import type { SessionLike } from './ort-feeds.js';
 import type { AdapterMethods, AttachOptions, WithAdapters } from './types.js';
+import { configureMixed, hasAdapterNames, mixedCall } from './mixed-feeds.js';
 
 interface ModelLike {
   sessions: Record<string, SessionLike>;
@@ -52,6 +53,8 @@ function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => Mo
     configurable: true,
     writable: true,
     value(this: ModelLike & Record<symbol, unknown>, inputs: unknown, opts?: unknown, ...rest: unknown[]) {
+      // Per-row adapters (mixed-feeds.ts): the whole call pinned to the stacks of its adapters.
+      if (hasAdapterNames(opts)) return mixedCall(reg, opts).then(({ entry }) => reg.pinned(entry, () => origCall.call(makeView(entry), inputs, ...rest)));
       if (hasCallOptions(opts)) {
         let entry: Entry;
         try {
@@ -72,6 +75,8 @@ function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => Mo
       configurable: true,
       writable: true,
       value(this: ModelLike & Record<symbol, unknown>, opts: Record<string, unknown> = {}) {
+        // Each row keeps its adapter for every token step.
+        if (hasAdapterNames(opts)) return mixedCall(reg, opts).then(({ entry, rest }) => reg.pinned(entry, () => origGenerate.call(makeView(entry), rest)));
         if (hasCallOptions(opts)) {
           let picked: { entry: Entry; rest: Record<string, unknown> };
           try {
@@ -125,6 +130,7 @@ function hookPipeline(pipe: PipelineLike, reg: AdapterRegistry, modelView: (e: E
     writable: true,
     value(this: PipelineLike, ...args: unknown[]) {
       const last = args[args.length - 1];
+      if (args.length >= 2 && hasAdapterNames(last)) return mixedCall(reg, last).then(({ entry, rest }) => runPinned(this, entry, [...args.slice(0, -1), rest]));
       if (args.length >= 2 && hasCallOptions(last)) {
         let picked: { entry: Entry; rest: Record<string, unknown> };
         try {
@@ -157,6 +163,7 @@ export function attachAdapters<T extends object>(target: T, opts: AttachOptions 
   const reg = holder[REGISTRY] ?? new AdapterRegistry(Object.values(model.sessions), opts);
   holder[REGISTRY] = reg;
   if (opts.max_adapter_bytes !== undefined) reg.set_max_adapter_bytes(opts.max_adapter_bytes);
+  configureMixed(reg, opts.mixed_batches, opts.webgpu !== undefined);
   const modelView = hookModel(model, reg);
   const view = isModel ? (modelView as unknown as (e: Entry) => T) : (hookPipeline(target as unknown as PipelineLike, reg, modelView) as unknown as (e: Entry) => T);
   const t = target as WithAdapters<T>;

@@ -36,6 +36,11 @@ export interface EnableOptions {
    * when it is loaded: no extra FLOPs per token, one full weight copy per module per adapter.
    */
   mode?: 'branch' | 'merge';
+  /**
+   * Branch mode: rewrite for mixed-adapter batches (stacked adapter inputs gathered per row, so
+   * `adapter_names` can give each batch row its own adapter; mixed-rewrite.ts). Default false.
+   */
+  mixedBatches?: boolean;
   /** Called with each rewritten file and what was rewritten (`cached`: taken from the rewrite cache). */
   onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'> & { cached?: boolean }) => void;
   /**
@@ -204,7 +209,8 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     const store = mode === 'branch' ? resolveRewriteStore(opts.rewriteCache, IS_NODE) : undefined;
     if (store) {
       const targets = shape.modules.map((m) => m.path);
-      const r = await cachedRewrite(store, bytes, targets, mode, () => rewriteModel(decodeModel(bytes, path), { targets, mode, modelFile: path }));
+      const mixed = opts.mixedBatches ? { mixedBatches: true } : {};
+      const r = await cachedRewrite(store, bytes, targets, opts.mixedBatches ? `${mode}+mixed` : mode, () => rewriteModel(decodeModel(bytes, path), { targets, mode, modelFile: path, ...mixed }));
       opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged, cached: r.cached });
       memo.set(key, r.bytes);
       while (memo.size > 2) memo.delete(memo.keys().next().value!);
@@ -223,7 +229,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
         external.set(location, data);
       }
     }
-    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, modelFile: path, ...(external ? { external } : {}) });
+    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, modelFile: path, ...(external ? { external } : {}), ...(opts.mixedBatches ? { mixedBatches: true } : {}) });
     opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
     memo.set(key, r.bytes);
     while (memo.size > 2) memo.delete(memo.keys().next().value!);

@@ -30,6 +30,11 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
   adapters?: Record<string, AdapterSource | AdapterEntry>;
   /** `branch` (default) or `merge` (fp32 models; see `EnableOptions.mode`). */
   mode?: 'branch' | 'merge';
+  /**
+   * Rewrite for mixed-adapter batches (`model(inputs, { adapter_names })`, branch mode): `true`, or
+   * `{ max_adapters }` (most distinct adapters per call, default 8). Off by default.
+   */
+  mixed_batches?: boolean | { max_adapters?: number };
   /** Cache the rewritten model (off by default; see `EnableOptions.rewriteCache`). */
   rewrite_cache?: RewriteCacheOption;
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
@@ -51,8 +56,9 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, ...rest } = options;
-  const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...(rewrite_cache === undefined ? {} : { rewriteCache: rewrite_cache }) });
+  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, ...rest } = options;
+  const mixed = mixed_batches === undefined || mixed_batches === false ? undefined : mixed_batches === true ? {} : mixed_batches;
+  const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...(rewrite_cache === undefined ? {} : { rewriteCache: rewrite_cache }), ...(mixed ? { mixedBatches: true } : {}) });
   const since = failureMark();
   let model: M;
   try {
@@ -67,7 +73,7 @@ export async function from_pretrained<M extends object>(
   // transformers.js fell back to the unrewritten file: the model would run without adapter inputs.
   const failed = failuresSince(since);
   if (failed.length > 0) throw failed[0];
-  const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }) });
+  const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }), ...(mixed ? { mixed_batches: mixed } : {}) });
   const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;
   for (const [name, src] of Object.entries(adapters ?? {})) {

@@ -78,6 +78,11 @@ export interface RewriteOptions {
   external?: ReadonlyMap<string, Uint8Array>;
   /** Name of the model file, for errors about malformed bytes (ModelFormatError); default `model`. */
   modelFile?: string;
+  /**
+   * Branch mode: stacked adapter inputs gathered per batch row, so one run can give each row its own
+   * adapter (`adapter_names`; mixed-rewrite.ts). Default false.
+   */
+  mixedBatches?: boolean;
 }
 
 /** A targeted linear whose weight is fed as an input (merge mode). */

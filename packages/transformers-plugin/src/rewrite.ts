@@ -23,6 +23,7 @@ import { ModelFormatError, PluginError } from './errors.js';
 import { externalLocations, isExternal, readExternalBytes } from './external-data.js';
 import { constSource, indexGraph } from './const-source.js';
 import { halfInitToFloats } from './dtype.js';
+import { toMixedBatches } from './mixed-rewrite.js';
 import type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
 
 export type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
@@ -633,5 +634,7 @@ export function rewriteModel(
   g.node = site.ordered().map((n) => onnx.NodeProto.fromObject(n));
   g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
   g.initializer = (g.initializer ?? []).filter((t) => !dropInits.has(t.name!)).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
+  // Hook: per-row adapters (mixed-rewrite.ts), opt-in.
+  if (opts.mixedBatches) toMixedBatches(model, branches, params, merged);
   return { bytes: encode(model), branches, params, merged };
 }

@@ -116,6 +116,11 @@ export interface AdapterCallOptions {
   adapter?: string | null;
   /** Scale on the adapter's ΔW for this call only (times its own scale). */
   scale?: number;
+  /**
+   * One adapter name (or `null`: the base model) per batch row, PEFT's `adapter_names`: one run in
+   * which each row uses its own adapter (models loaded with `mixed_batches`; not with `adapter` or `scale`).
+   */
+  adapter_names?: ReadonlyArray<string | null>;
 }
 
 /** Memory held by the registry. */
@@ -188,4 +193,9 @@ export interface AttachOptions {
    * (`load_adapter`'s `gpu`; `{ gpu: null }` for CPU feeds).
    */
   webgpu?: GpuMaterializer | true;
+  /**
+   * Models rewritten for mixed batches (`from_pretrained`'s `mixed_batches`): the most distinct
+   * adapters one `adapter_names` call may use (default 8; each set's stacked tensors are kept).
+   */
+  mixed_batches?: { max_adapters?: number };
 }
