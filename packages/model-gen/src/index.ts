@@ -17,3 +17,5 @@ export { quantizeQ4, quantizeBnb4, quantizeQ4Graph, quantizeBnb4Graph, NF4, Q4_B
 export { dedupeInitializers } from './onnx/dedupe.js';
 export { encodeModelExternal, DEFAULT_SIZE_THRESHOLD, DEFAULT_ALIGN_THRESHOLD, DEFAULT_ALIGNMENT, type ExternalDataOptions, type ExternalEntry, type ExternalEncoded } from './onnx/external.js';
 export { makeTokenizer, defaultFixturesDir, type TokenizerFiles } from './tokenizers.js';
+export { ENCODER_DECODER_ARCHS, type EncoderDecoderArch } from './spec.js';
+export { mergeDecoders, whisperDims, type WhisperDims } from './build/whisper.js';

@@ -27,6 +27,8 @@ import {
   type Task,
 } from './spec.js';
 import { makeTokenizer, type TokenizerFiles } from './tokenizers.js';
+import { makeWhisperModel } from './whisper-model.js';
+import type { EncoderDecoderArch } from './spec.js';
 
 export interface MakeModelOptions {
   arch: Arch | string;
@@ -87,9 +89,10 @@ export interface GeneratedModel {
   files: Map<string, Uint8Array>;
   /** Core's shape of the model (what `shapeFromHfConfig(config.json)` returns): PEFT module paths. */
   shape: ModelShape;
-  arch: Arch;
+  arch: Arch | EncoderDecoderArch;
   size: Size;
-  task: Task;
+  /** `speech-seq2seq`: WhisperForConditionalGeneration. */
+  task: Task | 'speech-seq2seq';
   /** The config.json object. */
   config: Record<string, unknown>;
   /** Where each linear module lives in the graph (targets and heads), in model order. */
@@ -97,6 +100,8 @@ export interface GeneratedModel {
   /** Graph inputs and outputs of model.onnx (and model_quantized.onnx); a merged decoder adds `use_cache_branch`. */
   inputs: ValueInfo[];
   outputs: ValueInfo[];
+  /** Encoder–decoder models: inputs and outputs of each file (`encoder_model`, `decoder_model_merged`). */
+  parts?: Record<string, { inputs: ValueInfo[]; outputs: ValueInfo[] }>;
   /** Every parameter in torch layout ([out, in] for Linear, [in, out] for Conv1D), by state-dict name. */
   weights: StateDict;
   /** Where the tokenizer came from (`undefined` for ViT). */
@@ -308,6 +313,7 @@ export function buildGraph(
 
 /** Generate a model folder in memory. Deterministic: the same options give the same bytes. */
 export function makeModel(opts: MakeModelOptions): GeneratedModel {
+  if (opts.arch === 'whisper') return makeWhisperModel(opts);
   const arch = check(opts.arch, ARCHS, 'arch');
   const size = check(opts.size ?? 'tiny', SIZES, 'size');
   const task = resolveTask(arch, opts.task);

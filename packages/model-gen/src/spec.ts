@@ -4,6 +4,10 @@ import { presetShape, type ArchDims } from '@tensorpeft/core';
 export const ARCHS = ['bert', 'roberta', 'distilbert', 'gpt2', 'llama', 'vit'] as const;
 export type Arch = (typeof ARCHS)[number];
 
+/** Encoder–decoder architectures: two ONNX files, built by whisper-model.ts (not in ARCHS' tables). */
+export const ENCODER_DECODER_ARCHS = ['whisper'] as const;
+export type EncoderDecoderArch = (typeof ENCODER_DECODER_ARCHS)[number];
+
 export const SIZES = ['tiny', 'base'] as const;
 export type Size = (typeof SIZES)[number];
 

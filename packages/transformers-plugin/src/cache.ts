@@ -6,6 +6,7 @@
 import { shapeFromHfConfig } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { decodeModel, rewriteModel } from './rewrite.js';
+import { shapeForFile } from './encoder-decoder.js';
 import type { RewriteResult } from './rewrite-types.js';
 import { cachedRewrite, resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
@@ -204,7 +205,8 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     const cfgBytes = await readSource(configKeyFor(key), env, prev);
     const bytes = await readSource(key, env, prev);
     if (!bytes || !cfgBytes) return undefined;
-    const shape = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
+    // Encoder–decoder folders: each file gets its own stack's modules (encoder-decoder.ts).
+    const shape = shapeForFile(path, shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes))));
     const mode = opts.mode ?? 'branch';
     const store = mode === 'branch' ? resolveRewriteStore(opts.rewriteCache, IS_NODE) : undefined;
     if (store) {

@@ -307,3 +307,6 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+// Building blocks for the other architectures' references (whisper-reference.ts).
+export { add, attention, gelu, layerNorm, linear, rows };
