@@ -20,6 +20,7 @@ import { DATA_FILE_RE, externalLocations } from './external-data.js';
 import { mergeModel } from './merge.js';
 import { attachAdapters, enableAdapters } from './plugin.js';
 import { toleranceFor, type VerifyDtype } from './tolerance.js';
+import { isEncoderDecoderFolder, verifyEncoderDecoder } from './verify-encoder-decoder.js';
 
 export interface VerifyOptions {
   /** Local model folder (config.json, tokenizer files, onnx/model.onnx[, onnx/model_quantized.onnx]). */
@@ -89,14 +90,19 @@ export interface VerifyResult {
   peft_type: string;
   modules: number;
   modules_to_save: string[];
-  /** What the model was fed: tokenized texts or preprocessed images. */
-  input_kind: 'text' | 'image';
+  /** What the model was fed: tokenized texts, preprocessed images, or audio features (encoder–decoder speech models). */
+  input_kind: 'text' | 'image' | 'audio';
   /** Rows of the batch (= `texts` or `images`). */
   inputs: number;
   /** Texts fed (0 for an image model). */
   texts: number;
   /** Images fed (0 for a text model). */
   images: number;
+  /**
+   * Encoder–decoder models (verify-encoder-decoder.ts): greedy `generate()` tokens with the KV cache
+   * — the plugin's with the adapter (`tokens`) against the merged model's, and disabled against the base.
+   */
+  generate?: { tokens: number[]; merged_tokens: number[]; base_tokens: number[]; disabled_tokens: number[]; match: boolean; disabled_match: boolean };
 }
 
 export const DEFAULT_TEXTS = ['i feel happy today', 'this is a longer sentence that the model reads to check the adapter.', 'no'];
@@ -233,6 +239,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const { env } = tf;
   const dtype = opts.dtype ?? 'fp32';
   const dir = path.resolve(opts.model);
+  // optimum's encoder_model + decoder_model_merged folders (Whisper): two sessions, speech inputs.
+  if (await isEncoderDecoderFolder(dir)) return verifyEncoderDecoder(opts);
   const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { architectures?: string[]; model_type?: string };
   const arch = config.architectures?.[0] ?? '';
   const image = await isImageModel(dir, config.model_type, arch);
