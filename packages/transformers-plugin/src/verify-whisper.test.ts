@@ -15,7 +15,7 @@ let dir: string;
 let m: GeneratedModel;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tp-verify-whisper-'));
-  m = await writeModel({ arch: 'whisper', seed: 8 }, path.join(dir, 'whisper'));
+  m = await writeModel({ arch: 'whisper', seed: 8, dtypes: ['fp16', 'q4f16'] }, path.join(dir, 'whisper'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -42,12 +42,17 @@ describe('verify: Whisper (encoder_model + decoder_model_merged)', () => {
     expect(r.generate!.disabled_match).toBe(true);
     expect(r.generate!.tokens).toEqual(r.generate!.merged_tokens);
 
-    // q8 (encoder_model_quantized + decoder_model_merged_quantized): disabled is still the q8 base bit for bit.
-    const q = await verify({ model: path.join(dir, 'whisper'), adapter, dtype: 'q8' });
-    expect(q.base_max_abs_diff).toBe(0);
-    expect(q.dtype_error).toBeGreaterThan(0);
-    expect(q.max_abs_diff).toBeLessThanOrEqual(q.tolerance);
-    expect(q.generate!.disabled_match).toBe(true);
+  });
+
+  test('q8, fp16, q4f16 files of both stacks: disabled = that dtype\'s base bit for bit, adapter within the derived tolerance', async () => {
+    const adapter = louder(createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 4, config: { target_modules: 'all-linear', r: 4 } }), 20);
+    for (const dtype of ['q8', 'fp16', 'q4f16'] as const) {
+      const q = await verify({ model: path.join(dir, 'whisper'), adapter, dtype });
+      expect(q.base_max_abs_diff, dtype).toBe(0);
+      expect(q.dtype_error, dtype).toBeGreaterThan(0);
+      expect(q.max_abs_diff, dtype).toBeLessThanOrEqual(q.tolerance);
+      expect(q.generate!.disabled_match, dtype).toBe(true);
+    }
   });
 
   test('texts are refused for a speech model', async () => {
