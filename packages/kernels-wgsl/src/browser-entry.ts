@@ -74,4 +74,40 @@ async function ortCase(ortUrl: string, model: number[], wireJobs: unknown, x: nu
   }
 }
 
-Object.assign(globalThis, { tensorpeftTest: { runCases, missing, ortCase } });
+/**
+ * float16 feeds: the binary16 buffers of `materializeToGpu(…, { dtype: 'float16' })` fed to an ORT
+ * WebGPU session as `Tensor.fromGpuBuffer(…, { dataType: 'float16' })`, passed through Identity and
+ * read back as ORT's own float16 CPU tensors; beside them the float32 values the conversion saw
+ * (the float32 results of the same materialization) for the reference in Node.
+ */
+async function ortHalfCase(ortUrl: string, model: number[], wireJobs: unknown): Promise<{ halfKernel: string; f32: number[][]; viaOrt: number[][] }> {
+  const ort = (await import(/* @vite-ignore */ ortUrl)) as any;
+  ort.env.wasm.wasmPaths = new URL('./', ortUrl).href;
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(Uint8Array.from(model), { executionProviders: ['webgpu'] });
+  const backend = await WebGpuBackend.create({ device: (await ort.env.webgpu.device) as GPUDevice });
+  const j = (revive(wireJobs) as MaterializeJob[])[0]!;
+  try {
+    const [h] = await backend.materializeToGpu([j], { foldScale: true, transposeB: true, dtype: 'float16' });
+    const [w] = await backend.materializeToGpu([j], { foldScale: true, transposeB: true });
+    const out = await session.run({
+      A: ort.Tensor.fromGpuBuffer(h!.A, { dataType: 'float16', dims: [j.n, j.rho] }),
+      B: ort.Tensor.fromGpuBuffer(h!.B, { dataType: 'float16', dims: [j.rho, j.m] }),
+    });
+    const bits = (t: { type: string; data: ArrayLike<number> }): number[] => {
+      if (t.type !== 'float16') throw new Error(`ORT returned ${t.type}`);
+      // onnxruntime-web gives float16 data as the raw bits (Uint16Array) or as Float16Array values.
+      const d = t.data as Uint16Array;
+      return Array.from(d instanceof Uint16Array ? d : new Uint16Array((d as unknown as { buffer: ArrayBuffer }).buffer));
+    };
+    const f32 = [Array.from(await backend.readBuffer(w!.A, j.n * j.rho)), Array.from(await backend.readBuffer(w!.B, j.m * j.rho))];
+    h!.release();
+    w!.release();
+    return { halfKernel: backend.halfKernel, f32, viaOrt: [bits(out.a), bits(out.b)] };
+  } finally {
+    backend.destroy();
+    await session.release();
+  }
+}
+
+Object.assign(globalThis, { tensorpeftTest: { runCases, missing, ortCase, ortHalfCase } });

@@ -18,6 +18,7 @@ import { buildShape, createAdapter, evaluateExpr, getMethod, JsBackend, type Mat
 import { encodeModel, type Graph } from '@tensorpeft/model-gen';
 import type { BrowserCase } from './browser-entry.js';
 import { absExpr, expectWithin, exprDepth, mulberry32, positive, randF32 } from './test-utils/compare.js';
+import { expectHalf, type Tally } from './test-utils/half-ref.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');
@@ -143,6 +144,42 @@ describe('WebGPU backend in headless Chromium', () => {
     const scale = Math.max(...y.map(Math.abs));
     expect(scale).toBeGreaterThan(0);
     r.gpu.forEach((v, i) => expect(Math.abs(v - y[i]!)).toBeLessThan(1e-5 * scale + 1e-6));
+    expect(browser.pageErrors).toEqual([]);
+  });
+
+  it('ORT-web WebGPU session: float16 GPU-resident A′/s·B′ᵀ are read by ORT as binary16, each the rounding of its float32 value', async () => {
+    needChromium();
+    const tiny = buildShape('bert', { hiddenSize: 18, numLayers: 2, numHeads: 3, numKvHeads: 3, intermediateSize: 30 }, 'tiny-bert');
+    const a = createAdapter({ method: getMethod('trac'), config: { r: 3, lora_alpha: 6, tensor_shape: [2, 3, 3], tensor_rank_a: [1, 3, 2], tensor_rank_b: [1, 2, 5] }, shape: tiny, seed: 6, nonzero: true });
+    const j = a.method.jobs(a.config, a.plan, a.params)[0]!;
+    // Identity on float16 inputs: ORT moves the buffers without a shader (its float16 kernels need
+    // shader-f16, which SwiftShader lacks), so what comes back is what ORT read from our buffers.
+    const graph: Graph = {
+      name: 'half-feeds',
+      nodes: [
+        { op: 'Identity', name: 'ia', inputs: ['A'], outputs: ['a'], attrs: {} },
+        { op: 'Identity', name: 'ib', inputs: ['B'], outputs: ['b'], attrs: {} },
+      ],
+      initializers: new Map(),
+      inputs: [
+        { name: 'A', dtype: 'float16', dims: [j.n, 'rho'] },
+        { name: 'B', dtype: 'float16', dims: ['rho', j.m] },
+      ],
+      outputs: [
+        { name: 'a', dtype: 'float16', dims: [j.n, 'rho'] },
+        { name: 'b', dtype: 'float16', dims: ['rho', j.m] },
+      ],
+      opset: 17,
+    };
+    const r = (await browser.page.evaluate(
+      ([url, model, w]) => (globalThis as any).tensorpeftTest.ortHalfCase(url, model, w),
+      [`${browser.origin}/ort/ort.webgpu.bundle.min.mjs`, Array.from(encodeModel(graph)), wire([j])] as const,
+    )) as { halfKernel: string; f32: number[][]; viaOrt: number[][] };
+    const tally: Tally = { checked: 0, nearest: 0 };
+    expectHalf(Uint16Array.from(r.viaOrt[0]!), Float32Array.from(r.f32[0]!), 'A′ via ORT', tally);
+    expectHalf(Uint16Array.from(r.viaOrt[1]!), Float32Array.from(r.f32[1]!), 's·B′ᵀ via ORT', tally);
+    expect(tally.checked).toBe((j.n + j.m) * j.rho);
+    console.log(JSON.stringify({ half_kernel: r.halfKernel, ...tally }));
     expect(browser.pageErrors).toEqual([]);
   });
 

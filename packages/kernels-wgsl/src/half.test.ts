@@ -16,6 +16,7 @@ import { buildShape, createAdapter, getMethod, type MaterializeJob } from '@tens
 import type { WebGpuBackend } from './backend.js';
 import { halfBufferBytes } from './half.js';
 import { mulberry32 } from './test-utils/compare.js';
+import { expectHalf, type Tally } from './test-utils/half-ref.js';
 import { makeBackend } from './test-utils/gpu.js';
 
 let gpu: WebGpuBackend;
@@ -23,32 +24,6 @@ beforeAll(async () => {
   gpu = await makeBackend();
 });
 afterAll(() => gpu?.destroy());
-
-/** binary16 bits → value (float64, exact). */
-function halfValue(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0x1f) return f ? NaN : sign * Infinity;
-  return sign * (e === 0 ? f * 2 ** -24 : (1024 + f) * 2 ** (e - 25));
-}
-
-/** The two binary16 values adjacent to x (equal when x is representable), and the nearest-even one. */
-function halfNeighbours(x: number): { lo: number; hi: number; nearest: number } {
-  if (Number.isNaN(x)) return { lo: NaN, hi: NaN, nearest: NaN };
-  const a = Math.abs(x);
-  const sign = x < 0 ? -1 : 1;
-  // Round-to-nearest-even sends [65520, ∞) to ∞ and (65504, 65520) to 65504: the kernel writes exactly that.
-  if (a >= 65520) return { lo: sign * Infinity, hi: sign * Infinity, nearest: sign * Infinity };
-  if (a > 65504) return { lo: sign * 65504, hi: sign * 65504, nearest: sign * 65504 };
-  let e = -14;
-  while (e < 15 && a >= 2 ** (e + 1)) e++;
-  const ulp = 2 ** (e - 10);
-  const q = a / ulp; // exact: a power-of-two division of a float32 value
-  const [fl, ce] = [Math.floor(q), Math.ceil(q)];
-  const even = q - fl === 0.5 ? (fl % 2 === 0 ? fl : ce) : Math.round(q);
-  return { lo: sign * fl * ulp, hi: sign * ce * ulp, nearest: sign * even * ulp };
-}
 
 /** Random float32 values over binary16's whole range: subnormal, normal, ties, beyond ±65504. */
 function values(len: number, rng: () => number): Float32Array {
@@ -65,22 +40,6 @@ function values(len: number, rng: () => number): Float32Array {
 }
 
 const dense = (src: Float32Array, rows: number, cols: number): MaterializeJob['a'] => ({ kind: 'dense', src, rows, cols, takeRows: rows, takeCols: cols });
-
-interface Tally {
-  checked: number;
-  nearest: number;
-}
-
-function expectHalf(got: Uint16Array, want: Float32Array, what: string, t: Tally): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const v = halfValue(got[i]!);
-    const { lo, hi, nearest } = halfNeighbours(want[i]!);
-    if (!(v === lo || v === hi)) throw new Error(`${what}[${i}]: float32 ${want[i]} became binary16 ${v} (0x${got[i]!.toString(16)}), not one of its neighbours ${lo}, ${hi}`);
-    t.checked++;
-    if (v === nearest) t.nearest++;
-  }
-}
 
 describe("materializeToGpu({ dtype: 'float16' })", () => {
   it('writes each A′ and s·B′ᵀ value rounded once to binary16 (random shapes, fast-check)', async () => {

@@ -80,7 +80,7 @@ export function castFeedsToInputTypes(
       if (!t || t.type !== 'float32') continue;
       let h = cache.get(t);
       if (h === undefined) {
-        if (t.location !== undefined && t.location !== 'cpu') throw new PluginError(`input ${name} is float16 in this model (an fp16 graph): GPU-resident float32 adapter tensors cannot be converted; use CPU feeds`);
+        if (t.location !== undefined && t.location !== 'cpu') throw new PluginError(`input ${name} is float16 in this model (an fp16 graph): a GPU-resident float32 tensor cannot be converted here; GPU-fed adapters on fp16 graphs need a backend giving float16 results (kernels-wgsl materializeToGpu dtype 'float16'), or CPU feeds`);
         h = make(toHalfBits(t.data as Float32Array), t.dims);
         cache.set(t, h);
       }

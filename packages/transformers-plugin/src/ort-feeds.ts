@@ -20,13 +20,13 @@ export function ortTensor(data: Float32Array, dims: number[]): OrtTensor {
   return (new Tensor('float32', data, dims) as unknown as { ort_tensor: OrtTensor }).ort_tensor;
 }
 
-/** A float32 ORT tensor on a GPUBuffer, from the ORT build transformers.js runs on (`Tensor.fromGpuBuffer`). */
-export function ortGpuTensor(buffer: unknown, dims: number[]): OrtTensor {
+/** An ORT tensor on a GPUBuffer (float32, or float16 for fp16 graphs), from the ORT build transformers.js runs on (`Tensor.fromGpuBuffer`). */
+export function ortGpuTensor(buffer: unknown, dims: number[], dataType: 'float32' | 'float16' = 'float32'): OrtTensor {
   const ctor = (ortTensor(new Float32Array(0), [0]) as { constructor: unknown }).constructor as {
-    fromGpuBuffer?: (b: unknown, o: { dataType: 'float32'; dims: readonly number[] }) => OrtTensor;
+    fromGpuBuffer?: (b: unknown, o: { dataType: 'float32' | 'float16'; dims: readonly number[] }) => OrtTensor;
   };
   if (typeof ctor.fromGpuBuffer !== 'function') throw new PluginError('the ONNX Runtime transformers.js uses has no Tensor.fromGpuBuffer (GPU-fed adapters need onnxruntime-web with WebGPU)');
-  return ctor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+  return ctor.fromGpuBuffer(buffer, { dataType, dims });
 }
 
 /**
@@ -40,12 +40,14 @@ export interface GpuModuleUpdateLike {
   rho: number;
   A: unknown;
   B: unknown;
+  /** Element type of A and B (absent: float32, as backends without float16 results give). */
+  dtype?: 'float32' | 'float16';
   release(): void;
 }
 
 /** What the plugin needs of a WebGPU backend (structurally @tensorpeft/kernels-wgsl's `WebGpuBackend`). */
 export interface GpuMaterializer {
-  materializeToGpu(jobs: never, opts: { foldScale: boolean; transposeB: boolean }): Promise<GpuModuleUpdateLike[]>;
+  materializeToGpu(jobs: never, opts: { foldScale: boolean; transposeB: boolean; dtype?: 'float32' | 'float16' }): Promise<GpuModuleUpdateLike[]>;
 }
 
 /** The adapter's materialization jobs, exactly as core's `materialize` builds them (method-agnostic). */

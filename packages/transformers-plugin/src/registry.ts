@@ -11,6 +11,7 @@ import { readAdapter } from './adapter-source.js';
 import { adapterPayload, filesPayload, weightedPayload, type Payload } from './payload.js';
 import { normalizeLoadArgs } from './load-args.js';
 import { withHalfFeeds } from './half-feeds.js';
+import { adapterInputDtype, gpuElementBytes, gpuForSessions, type AdapterDtype } from './gpu-half.js';
 import { runMerged } from './feed-pool.js';
 import { adaptMixedFeeds, initMixedSession } from './mixed-feeds.js';
 import type { AdapterMemoryInfo, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
@@ -91,6 +92,8 @@ export class AdapterRegistry {
   private rematerializations = 0;
 
   private readonly webgpu: GpuMaterializer | true | undefined;
+  /** Element types the hooked sessions declare for branch inputs: GPU-fed buffers follow them (gpu-half.ts). */
+  private readonly adapterDtypes = new Set<AdapterDtype>();
 
   constructor(sessions: SessionLike[], opts: AttachOptions = {}) {
     this.webgpu = opts.webgpu;
@@ -152,6 +155,8 @@ export class AdapterRegistry {
     }
     // fp16 graphs declare the adapter inputs float16; float32 feeds are converted (half-feeds.ts, issue 12).
     const run = withHalfFeeds(session, session.run.bind(session));
+    const adt = adapterInputDtype(session);
+    if (adt) this.adapterDtypes.add(adt);
     const hooked: HookedSession = { session, modules, params, baseFeeds, run };
     initMixedSession(hooked, ours);
     const idx = this.sessions.length;
@@ -207,7 +212,7 @@ export class AdapterRegistry {
     // to the pool before materializeToGpu asks it for buffers, so an adapter of the same shapes
     // reuses them instead of the device holding budget + one adapter at the peak.
     if (entry.info && !entry.removed) this.enforceBudget(entry, { cpu: entry.info.bytes, gpu: entry.info.gpu_bytes });
-    const p = entry.payload!.materialize(entry.backend, entry.gpu)
+    const p = entry.payload!.materialize(entry.backend, gpuForSessions(entry.gpu, this.adapterDtypes))
       .then(({ updates, extras }) =>
         this.build(entry.name!, entry.payload!, updates, extras, entry.backend, entry.scale).then(
           (built) => ({ built, updates }),
@@ -357,7 +362,7 @@ export class AdapterRegistry {
     const total = payload.modules.length;
     cb?.({ status: 'initiate', name, file: 'materialize' });
     cb?.({ status: 'progress', name, file: 'materialize', loaded: 0, total, progress: 0 });
-    const { updates, extras } = await payload.materialize(o.backend, gpu);
+    const { updates, extras } = await payload.materialize(o.backend, gpuForSessions(gpu, this.adapterDtypes));
     let built: Awaited<ReturnType<AdapterRegistry['build']>>;
     try {
       built = await this.build(name, payload, updates, extras, o.backend, o.scale, cb);
@@ -437,7 +442,7 @@ export class AdapterRegistry {
         else branch = true;
       }
       if (branch) {
-        if (gpu) gpuBytes += (u.n + u.m) * u.rho * 4;
+        if (gpu) gpuBytes += (u.n + u.m) * u.rho * gpuElementBytes(this.adapterDtypes);
         else cpu += (u.n + u.m) * u.rho * 4;
       }
     }
@@ -532,7 +537,7 @@ export class AdapterRegistry {
         // GPU-resident: A′ [n, ρ] and s·B′ᵀ [ρ, m] already (materializeToGpu with foldScale, transposeB).
         // Held whatever the sessions feed (released with the adapter), so counted in full.
         gpuBytes += gpuBufferBytes(u.A, u.n * u.rho) + gpuBufferBytes(u.B, u.rho * u.m);
-        prepared.push({ u, A: () => ortGpuTensor(u.A, [u.n, u.rho]), Bt: () => ortGpuTensor(u.B, [u.rho, u.m]), bytes: 0 });
+        prepared.push({ u, A: () => ortGpuTensor(u.A, [u.n, u.rho], u.dtype), Bt: () => ortGpuTensor(u.B, [u.rho, u.m], u.dtype), bytes: 0 });
         continue;
       }
       const cu = u as ModuleUpdate;
