@@ -15,6 +15,7 @@ export { EXTRA_DTYPES, dtypeGraph, type ExtraDtype } from './onnx/dtypes.js';
 export { convertToFloat16, inferTypes } from './onnx/float16.js';
 export { quantizeQ4, quantizeBnb4, quantizeQ4Graph, quantizeBnb4Graph, NF4, Q4_BLOCK, BNB4_BLOCK } from './onnx/quant4.js';
 export { dedupeInitializers } from './onnx/dedupe.js';
+export { buildGenaiLlama, genaiQ4Graph, genaiConfig, encodeGenai, GENAI_DTYPES, GENAI_ACCURACY_LEVEL, type GenaiBuild, type GenaiDtype } from './build/genai.js';
 export { encodeModelExternal, DEFAULT_SIZE_THRESHOLD, DEFAULT_ALIGN_THRESHOLD, DEFAULT_ALIGNMENT, type ExternalDataOptions, type ExternalEntry, type ExternalEncoded } from './onnx/external.js';
 export { makeTokenizer, defaultFixturesDir, type TokenizerFiles } from './tokenizers.js';
 export { ENCODER_DECODER_ARCHS, type EncoderDecoderArch } from './spec.js';

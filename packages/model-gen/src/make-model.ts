@@ -12,6 +12,7 @@ import { encodeModelExternal } from './onnx/external.js';
 import { dedupeInitializers } from './onnx/dedupe.js';
 import { mergedDecoder } from './onnx/merged.js';
 import { dtypeGraph, EXTRA_DTYPES, type ExtraDtype } from './onnx/dtypes.js';
+import { genaiFiles } from './build/genai-model.js';
 import {
   ARCH_TASKS,
   ARCHS,
@@ -80,8 +81,11 @@ export interface MakeModelOptions {
    * merged decoder — an `If` on `use_cache_branch` with the decoder in its two subgraphs and the weights
    * on the main graph (optimum's legacy `decoder_model_merged.onnx`, here under the file names
    * transformers.js 4.3 loads for decoders, `model*.onnx`).
+   * `genai` (LLaMA causal LM only): onnxruntime-genai's model builder layout — packed `qkv_proj` MatMul
+   * into GroupQueryAttention, SkipSimplifiedLayerNormalization, `genai_config.json`; dtypes `q4`,
+   * `q4f16` only, no q8 file (see build/genai.ts and the README).
    */
-  layout?: 'optimum' | 'merged-decoder';
+  layout?: 'optimum' | 'merged-decoder' | 'genai';
 }
 
 export interface GeneratedModel {
@@ -326,6 +330,8 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
   const tok = makeTokenizer(arch, size, opts.fixturesDir);
   if (tok && d.vocabSize < tok.vocabSize) d.vocabSize = tok.vocabSize;
 
+  if (opts.layout === 'genai') return genaiFiles(opts, { arch, size, task, d, seed, json, ...(tok ? { tok } : {}), config: (meta) => hfConfig(arch, task, d, numLabels, tok, meta) });
+
   const conv1d = opts.gpt2Conv1d ?? 'Gemm';
   if (conv1d !== 'Gemm' && conv1d !== 'MatMul') throw new ConfigError('unknown gpt2Conv1d', { field: 'gpt2Conv1d', expected: 'Gemm | MatMul', found: conv1d });
   const { graph, ctx } = buildGraph(arch, task, d, numLabels, seed, conv1d, {
@@ -358,7 +364,7 @@ export function makeModel(opts: MakeModelOptions): GeneratedModel {
     files.set('generation_config.json', json({ bos_token_id: config['bos_token_id'], eos_token_id: config['eos_token_id'], transformers_version: '4.46.3' }));
   }
   const layout = opts.layout ?? 'optimum';
-  if (layout !== 'optimum' && layout !== 'merged-decoder') throw new ConfigError('unknown layout', { field: 'layout', expected: 'optimum | merged-decoder', found: layout });
+  if (layout !== 'optimum' && layout !== 'merged-decoder') throw new ConfigError('unknown layout', { field: 'layout', expected: 'optimum | merged-decoder | genai', found: layout });
   if (layout === 'merged-decoder' && task !== 'causal-lm') throw new ConfigError('the merged-decoder layout needs a decoder with past (task causal-lm)', { field: 'layout', expected: 'causal-lm', found: task });
   const onnxFile = (name: string, flat: Graph): void => {
     // Each dtype is made from the flat graph, then wrapped (the quantizers see the plain decoder).
