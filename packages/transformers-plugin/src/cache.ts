@@ -8,7 +8,8 @@ import { PluginError } from './errors.js';
 import { decodeModel, rewriteModel } from './rewrite.js';
 import { shapeForFile } from './encoder-decoder.js';
 import type { RewriteResult } from './rewrite-types.js';
-import { cachedRewrite, resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
+import { resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
+import { loadRewrite, ownedBytesResponse } from './rewrite-load.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
 // IS_NODE: Node, where transformers.js asks the cache twice for a file (see `enableAdapters`).
 import { IS_NODE, isUrl, readModelFile } from './model-files.js';
@@ -83,14 +84,6 @@ async function readSource(key: string, env: CacheEnv, prev: CacheLike | null): P
   return readModelFile(key, env);
 }
 
-/**
- * A Response for rewritten bytes, with Content-Length: without it transformers.js' `readResponse`
- * grows its buffer by reallocating and copying it for every stream chunk.
- */
-function bytesResponse(bytes: Uint8Array): Response {
-  return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Length': String(bytes.byteLength) } });
-}
-
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -139,8 +132,9 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
   // transformers.js asks `match` for the local path, then (in Node, to get the bytes of a
   // non-file Response) again for the cache key, which may be the Hub URL: answer both from a small
   // memo of rewritten files (the two most recent), with a fresh Response each time.
-  const memo = new Map<string, Uint8Array>();
-  const lookup = (key: string): Uint8Array | undefined => {
+  // (A string: the rewritten file's path, handed to transformers.js in Node; see rewrite-load.ts.)
+  const memo = new Map<string, Uint8Array | string>();
+  const lookup = (key: string): Uint8Array | string | undefined => {
     const hit = memo.get(key);
     if (hit) return hit;
     const rel = hubRelative(key, env);
@@ -178,7 +172,8 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     }
     return bytes;
   };
-  const cache: CacheLike = {
+  // transformers.js takes a string answer as the file's path (what it gives ONNX Runtime in Node).
+  const cache: { match(key: string): Promise<Response | string | undefined>; put: CacheLike['put'] } = {
     async match(key: string) {
       try {
         return await answer(key);
@@ -193,31 +188,42 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
       if (prev) await prev.put(key, res);
     },
   };
-  const answer = async (key: string): Promise<Response | undefined> => {
+  const answer = async (key: string): Promise<Response | string | undefined> => {
     const path = key.split('?')[0]!;
     if (DATA_FILE_RE.test(path)) {
       const bytes = await sideFile(key);
-      return bytes ? bytesResponse(bytes) : undefined;
+      return bytes ? ownedBytesResponse(bytes) : undefined;
     }
     if (!path.endsWith('.onnx')) return prev ? prev.match(key) : undefined;
     const known = lookup(key);
-    if (known) return bytesResponse(known);
+    if (known !== undefined) return typeof known === 'string' ? known : ownedBytesResponse(known);
     const cfgBytes = await readSource(configKeyFor(key), env, prev);
-    const bytes = await readSource(key, env, prev);
-    if (!bytes || !cfgBytes) return undefined;
+    if (!cfgBytes) return undefined;
     // Encoder–decoder folders: each file gets its own stack's modules (encoder-decoder.ts).
     const shape = shapeForFile(path, shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes))));
     const mode = opts.mode ?? 'branch';
-    const store = mode === 'branch' ? resolveRewriteStore(opts.rewriteCache, IS_NODE) : undefined;
-    if (store) {
+    if (mode === 'branch') {
+      // Spliced rewrite, the original read once; through the rewrite cache when enabled, a Node
+      // hit being the cached file's path (rewrite-load.ts).
       const targets = shape.modules.map((m) => m.path);
       const mixed = opts.mixedBatches ? { mixedBatches: true } : {};
-      const r = await cachedRewrite(store, bytes, targets, opts.mixedBatches ? `${mode}+mixed` : mode, () => rewriteModel(decodeModel(bytes, path), { targets, mode, modelFile: path, ...mixed }));
-      opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged, cached: r.cached });
-      memo.set(key, r.bytes);
+      const r = await loadRewrite({
+        read: () => readSource(key, env, prev),
+        opts: { targets, mode, modelFile: path, ...mixed },
+        store: resolveRewriteStore(opts.rewriteCache, IS_NODE),
+        cacheMode: opts.mixedBatches ? `${mode}+mixed` : mode,
+        localFile: IS_NODE && !prev && !isUrl(key) && env.allowLocalModels !== false ? key : undefined,
+        acceptsFile: IS_NODE,
+      });
+      if (!r) return undefined;
+      opts.onRewrite?.(key, { ...r.meta, ...(r.cached === undefined ? {} : { cached: r.cached }) });
+      const out = r.file ?? r.bytes!;
+      memo.set(key, out);
       while (memo.size > 2) memo.delete(memo.keys().next().value!);
-      return bytesResponse(r.bytes);
+      return typeof out === 'string' ? out : ownedBytesResponse(out);
     }
+    const bytes = await readSource(key, env, prev);
+    if (!bytes) return undefined;
     const model = decodeModel(bytes, path);
     // Merge mode feeds W0 (+ ΔW) from JS, so it needs the base weights' bytes: for external data
     // they are in the side files, read through the same path as the .onnx (locations checked first).
@@ -235,7 +241,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
     memo.set(key, r.bytes);
     while (memo.size > 2) memo.delete(memo.keys().next().value!);
-    return bytesResponse(r.bytes);
+    return ownedBytesResponse(r.bytes);
   };
   (cache as unknown as Record<symbol, unknown>)[OURS] = true;
   env.useCustomCache = true;

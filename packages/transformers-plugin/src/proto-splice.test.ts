@@ -11,7 +11,7 @@ import onnxProto from 'onnx-proto';
 import { ARCHS, EXTRA_DTYPES, makeModel, type MakeModelOptions } from '@tensorpeft/model-gen';
 import { rewriteModel } from './rewrite.js';
 import { rewriteModel as publicRewrite } from './public-rewrite.js';
-import { decodeLight, rewriteParts, rewriteSpliced } from './proto-splice.js';
+import { KEEP_BELOW, decodeLight, rewriteParts, rewriteSpliced } from './proto-splice.js';
 import { ModelFormatError } from './errors.js';
 
 const { onnx } = onnxProto;
@@ -61,8 +61,8 @@ describe('proto-splice: same ModelProto as the full rewrite on every model model
           expect(views.length, file).toBe(light.records.size);
           const withData = light.model.graph!.initializer!.length;
           expect(withData, file).toBe(light.records.size);
-          // …and the light model holds no raw_data.
-          expect(light.model.graph!.initializer!.every((t) => (t.rawData?.length ?? 0) === 0), file).toBe(true);
+          // …and the light model holds no raw_data of weight size.
+          expect(light.model.graph!.initializer!.every((t) => (t.rawData?.length ?? 0) < KEEP_BELOW), file).toBe(true);
         }
       });
     }
@@ -113,7 +113,7 @@ describe('proto-splice on malformed bytes', () => {
           if (full.model) expect(Buffer.from(spliced.model!).equals(Buffer.from(full.model))).toBe(true);
         },
       ),
-      { numRuns: 300, seed: 16 },
+      { numRuns: 150, seed: 16 },
     );
   });
 });

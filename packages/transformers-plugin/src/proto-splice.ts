@@ -4,8 +4,9 @@
  * The rewrite looks at the graph's nodes, inputs, outputs and at the initializers' names, types and
  * dims, never at their data. So the model is scanned at the protobuf wire level: ModelProto field 7
  * (`graph`), in it GraphProto field 5 (`initializer`, one TensorProto each), in each TensorProto
- * field 9 (`raw_data`). Everything but the `raw_data` bytes is decoded as usual (a "light" model
- * whose initializers are data-less stubs); the rewrite runs on it unchanged (rewrite.ts); and the
+ * field 9 (`raw_data`). Everything but `raw_data` of 4 KiB or more is decoded as usual (a "light"
+ * model whose weight initializers are data-less stubs); the rewrite runs on it unchanged
+ * (rewrite.ts: branch mode never reads weight values); and the
  * output is encoded from the rewritten light model with every original initializer record — tag,
  * length and body, as found in the source — spliced through as a view of the source bytes. The
  * cost grows with the graph (nodes, value infos, initializer headers), not with the weight bytes;
@@ -23,6 +24,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { rewriteModel } from './rewrite.js';
+import { isExternal } from './external-data.js';
 import type { RewriteOptions, RewriteResult } from './rewrite-types.js';
 
 const { onnx } = onnxProto;
@@ -33,6 +35,11 @@ const MODEL_GRAPH = 7;
 const GRAPH_INITIALIZER = 5;
 const TENSOR_RAW_DATA = 9;
 const LEN = 2;
+/**
+ * `raw_data` shorter than this stays in the light model: small constants (shapes, axes, the split
+ * sizes rewrite-packed.ts reads) are graph structure the rewrite may look at; weights are larger.
+ */
+export const KEEP_BELOW = 4096;
 
 /**
  * Wire types protobufjs' decoders read each known field with (onnx-proto 8: ModelProto, GraphProto,
@@ -180,7 +187,7 @@ function decodeLightOrThrow(bytes: Uint8Array): LightModel {
     for (const t of checkWire('tensor', fields(bytes, f.payload, f.end))) {
       if (t.no === TENSOR_RAW_DATA) {
         if (t.wt !== LEN) throw new Unsupported('raw_data not length-delimited');
-        continue;
+        if (t.end - t.payload >= KEEP_BELOW) continue;
       }
       pushRange(keep, t.start, t.end);
     }
@@ -252,7 +259,12 @@ export function joinParts({ parts, byteLength }: ModelParts): Uint8Array {
   return out;
 }
 
-export type SplicedRewrite = Omit<RewriteResult, 'bytes'> & ModelParts & { spliced: boolean };
+export type SplicedRewrite = Omit<RewriteResult, 'bytes'> &
+  ModelParts & {
+    spliced: boolean;
+    /** The model may reference ONNX external data (always true for the full path: not looked at there). */
+    external: boolean;
+  };
 
 /**
  * The rewrite of model bytes as parts: spliced in branch mode where the scanner reads the model,
@@ -263,18 +275,19 @@ export function rewriteParts(bytes: Uint8Array, opts: RewriteOptions): SplicedRe
   const light = (opts.mode ?? 'branch') === 'branch' ? decodeLight(bytes) : undefined;
   if (!light) {
     const { bytes: out, ...info } = rewriteModel(bytes, opts);
-    return { ...info, parts: [out], byteLength: out.length, spliced: false };
+    return { ...info, parts: [out], byteLength: out.length, spliced: false, external: true };
   }
   let encoded: ModelParts | undefined;
   const { bytes: _empty, ...info } = rewriteModel(light.model, opts, (m) => {
     encoded = encodeParts(light, m);
     return new Uint8Array(0);
   });
-  return { ...info, ...encoded!, spliced: true };
+  const external = (light.model.graph?.initializer ?? []).some((t) => isExternal(t));
+  return { ...info, ...encoded!, spliced: true, external };
 }
 
 /** `rewriteModel` on bytes through the splice (branch mode), as one buffer. */
 export function rewriteSpliced(bytes: Uint8Array, opts: RewriteOptions): RewriteResult {
-  const { parts, byteLength, spliced: _s, ...info } = rewriteParts(bytes, opts);
+  const { parts, byteLength, spliced: _s, external: _e, ...info } = rewriteParts(bytes, opts);
   return { ...info, bytes: parts.length === 1 ? parts[0]! : joinParts({ parts, byteLength }) };
 }

@@ -10,18 +10,39 @@
 import type { RewriteResult } from './rewrite-types.js';
 
 /**
- * Bumped whenever rewrite.ts changes what it writes for the same input (new inputs, node layout):
- * entries written by another version are never read.
+ * Bumped whenever the rewrite changes what it writes for the same input (new inputs, node layout,
+ * field order): entries written by another version are never read. Pinned with the SHA-256 of the
+ * rewrite of two hand-built models (rewrite-pin.json, test-utils/pin-models.ts): a change of the
+ * output without a bump fails rewrite-pin.test.ts; scripts/pin-rewrite.mts re-pins after a bump.
+ * 2: the spliced rewrite (proto-splice.ts: initializer records after the graph's other fields).
  */
-export const REWRITE_VERSION = 1;
+export const REWRITE_VERSION = 2;
 
 /** What the load path reports about a rewrite (stored next to the bytes). */
 export type RewriteMeta = Omit<RewriteResult, 'bytes'>;
 
+/** What a store keeps next to an entry: the rewrite's meta, the entry check, and whether the model has external data. */
+export type StoredMeta = RewriteMeta & { sha256: string; external?: boolean };
+
 export interface RewriteStore {
   /** The bytes and meta stored under `key`, or undefined. */
-  get(key: string): Promise<{ bytes: Uint8Array; meta: RewriteMeta & { sha256: string } } | undefined>;
-  put(key: string, bytes: Uint8Array, meta: RewriteMeta & { sha256: string }): Promise<void>;
+  get(key: string): Promise<{ bytes: Uint8Array; meta: StoredMeta } | undefined>;
+  put(key: string, bytes: Uint8Array, meta: StoredMeta): Promise<void>;
+  /**
+   * Optional (the Node folder store has it): the entry's file instead of its bytes. In Node the
+   * plugin hands transformers.js that path, and ONNX Runtime reads the file itself, as it reads an
+   * unrewritten model: no copy through JS.
+   */
+  getFile?(key: string): Promise<{ path: string; size: number; edges: Uint8Array; meta: StoredMeta } | undefined>;
+  /** Optional: store an entry given as parts (the spliced rewrite, not joined into one buffer); returns its file. */
+  putParts?(key: string, parts: readonly Uint8Array[], meta: StoredMeta): Promise<string>;
+  /**
+   * Optional: the model hash remembered for a local file by its identity (absolute path, size,
+   * mtime, inode), so a cached load neither reads nor hashes the model; what `make` and git's index
+   * trust too (a rewrite of the file keeping size and mtime to the nanosecond is not noticed).
+   */
+  modelHashOf?(file: string): Promise<string | undefined>;
+  rememberModelHash?(file: string, sha256: string): Promise<void>;
 }
 
 /** `true`: the default store of the runtime; a string: that folder (Node); an object: that store; `false`: none. */
@@ -46,7 +67,11 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 /** The cache key of a rewrite: model hash, rewrite version, mode and targets (order-independent). */
 export async function rewriteKey(modelBytes: Uint8Array, targets: readonly string[], mode: string): Promise<string> {
-  const model = await sha256Hex(modelBytes);
+  return rewriteKeyOf(await sha256Hex(modelBytes), targets, mode);
+}
+
+/** `rewriteKey` from the model's SHA-256 (hex). */
+export async function rewriteKeyOf(model: string, targets: readonly string[], mode: string): Promise<string> {
   const spec = JSON.stringify({ v: REWRITE_VERSION, mode, targets: [...new Set(targets)].sort() });
   const specHash = await sha256Hex(new TextEncoder().encode(spec));
   return `${model}-${specHash.slice(0, 16)}`;
@@ -66,28 +91,98 @@ export function folderRewriteStore(dir?: string): RewriteStore {
     const root = dir ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'tensorpeft', 'rewrites');
     return { fs, path, root };
   };
+  const putParts = async (key: string, parts: readonly Uint8Array[], meta: StoredMeta): Promise<string> => {
+    const { fs, path, root } = await paths();
+    await fs.mkdir(root, { recursive: true });
+    const tmp = `.${key}.${process.pid}.${Date.now()}`;
+    // writev of the parts: the spliced model is written without joining it into one buffer.
+    const h = await fs.open(path.join(root, `${tmp}.onnx`), 'w');
+    try {
+      for (let i = 0; i < parts.length; i += 512) await h.writev(parts.slice(i, i + 512) as Uint8Array[]);
+    } finally {
+      await h.close();
+    }
+    await fs.rename(path.join(root, `${tmp}.onnx`), path.join(root, `${key}.onnx`));
+    // Meta last: an entry exists only once both files are complete.
+    await fs.writeFile(path.join(root, `${tmp}.json`), JSON.stringify(meta));
+    await fs.rename(path.join(root, `${tmp}.json`), path.join(root, `${key}.json`));
+    return path.join(root, `${key}.onnx`);
+  };
   return {
     async get(key) {
       const { fs, path, root } = await paths();
       try {
-        const meta = JSON.parse(await fs.readFile(path.join(root, `${key}.json`), 'utf8')) as RewriteMeta & { sha256: string };
-        const bytes = new Uint8Array(await fs.readFile(path.join(root, `${key}.onnx`)));
+        const meta = JSON.parse(await fs.readFile(path.join(root, `${key}.json`), 'utf8')) as StoredMeta;
+        const b = await fs.readFile(path.join(root, `${key}.onnx`));
+        // A view, not `new Uint8Array(b)` (a copy of the whole model).
+        const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
         return { bytes, meta };
       } catch {
         return undefined;
       }
     },
     async put(key, bytes, meta) {
+      await putParts(key, [bytes], meta);
+    },
+    async getFile(key) {
       const { fs, path, root } = await paths();
-      await fs.mkdir(root, { recursive: true });
-      const tmp = `.${key}.${process.pid}.${Date.now()}`;
-      await fs.writeFile(path.join(root, `${tmp}.onnx`), bytes);
-      await fs.rename(path.join(root, `${tmp}.onnx`), path.join(root, `${key}.onnx`));
-      // Meta last: an entry exists only once both files are complete.
-      await fs.writeFile(path.join(root, `${tmp}.json`), JSON.stringify(meta));
-      await fs.rename(path.join(root, `${tmp}.json`), path.join(root, `${key}.json`));
+      try {
+        const meta = JSON.parse(await fs.readFile(path.join(root, `${key}.json`), 'utf8')) as StoredMeta;
+        const file = path.join(root, `${key}.onnx`);
+        const h = await fs.open(file, 'r');
+        try {
+          const { size } = await h.stat();
+          return { path: file, size, edges: await readEdges(h, size), meta };
+        } finally {
+          await h.close();
+        }
+      } catch {
+        return undefined;
+      }
+    },
+    putParts,
+    async modelHashOf(file) {
+      const { fs, path, root } = await paths();
+      try {
+        const id = await fileIdentity(file);
+        const sha = (await fs.readFile(path.join(root, 'by-file', `${id}.sha256`), 'utf8')).trim();
+        return /^[0-9a-f]{64}$/.test(sha) ? sha : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async rememberModelHash(file, sha256) {
+      const { fs, path, root } = await paths();
+      const dir = path.join(root, 'by-file');
+      await fs.mkdir(dir, { recursive: true });
+      const id = await fileIdentity(file);
+      const tmp = path.join(dir, `.${id}.${process.pid}.${Date.now()}`);
+      await fs.writeFile(tmp, sha256);
+      await fs.rename(tmp, path.join(dir, `${id}.sha256`));
     },
   };
+}
+
+/** A local file's identity for `modelHashOf`: the SHA-256 of its absolute path, size, mtime (ns), inode and device. */
+async function fileIdentity(file: string): Promise<string> {
+  const fs = (await import(/* @vite-ignore */ FS_MODULE)) as typeof import('node:fs/promises');
+  const path = (await import(/* @vite-ignore */ PATH_MODULE)) as typeof import('node:path');
+  const st = await fs.stat(file, { bigint: true });
+  const id = JSON.stringify({ file: path.resolve(file), size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino), dev: String(st.dev) });
+  return sha256Hex(new TextEncoder().encode(id));
+}
+
+/** The first and last `EDGE` bytes of an open file of `size` bytes (the whole file when smaller than both). */
+async function readEdges(h: import('node:fs/promises').FileHandle, size: number): Promise<Uint8Array> {
+  const n = Math.min(size, 2 * EDGE);
+  const out = new Uint8Array(n);
+  if (size <= 2 * EDGE) {
+    await h.read(out, 0, n, 0);
+    return out;
+  }
+  await h.read(out, 0, EDGE, 0);
+  await h.read(out, EDGE, EDGE, size - EDGE);
+  return out;
 }
 
 /** Browsers: Cache Storage (`caches.open(name)`), under synthetic URLs `/__tensorpeft_rewrite__/<key>`. */
@@ -101,7 +196,7 @@ export function cacheStorageRewriteStore(name = 'tensorpeft-rewrites'): RewriteS
       const b = await c.match(url(key, 'onnx'));
       if (!m || !b) return undefined;
       try {
-        return { meta: (await m.json()) as RewriteMeta & { sha256: string }, bytes: new Uint8Array(await b.arrayBuffer()) };
+        return { meta: (await m.json()) as StoredMeta, bytes: new Uint8Array(await b.arrayBuffer()) };
       } catch {
         return undefined;
       }
@@ -131,14 +226,36 @@ const EDGE = 64 * 1024;
  * expect) at a fixed cost; hashing the whole entry again would cost as much as the rewrite it
  * replaces. A deliberate edit inside the cache folder is not detected: it is as trusted as the model.
  */
-async function entryCheck(bytes: Uint8Array): Promise<string> {
-  let edges = bytes;
-  if (bytes.length > 2 * EDGE) {
-    edges = new Uint8Array(2 * EDGE);
-    edges.set(bytes.subarray(0, EDGE));
-    edges.set(bytes.subarray(bytes.length - EDGE), EDGE);
+export async function entryCheck(bytes: Uint8Array): Promise<string> {
+  return entryCheckOfParts([bytes]);
+}
+
+/** `entryCheck` of the concatenation of `parts` (without making it). */
+export async function entryCheckOfParts(parts: readonly Uint8Array[]): Promise<string> {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const n = Math.min(size, 2 * EDGE);
+  const edges = new Uint8Array(n);
+  // Bytes [0, head) and [size - (n - head), size) of the concatenation.
+  const head = Math.min(size, EDGE);
+  const tailFrom = size - (n - head);
+  let off = 0;
+  for (const p of parts) {
+    const a = off;
+    const b = off + p.length;
+    if (a < head) edges.set(p.subarray(0, Math.min(b, head) - a), a);
+    if (b > tailFrom) {
+      const from = Math.max(a, tailFrom);
+      edges.set(p.subarray(from - a), head + (from - tailFrom));
+    }
+    off = b;
   }
-  return `${bytes.length}:${await sha256Hex(edges)}`;
+  return `${size}:${await sha256Hex(edges)}`;
+}
+
+/** `entryCheck` of a stored file from its size and edges (`getFile`). */
+export async function entryCheckOfFile(size: number, edges: Uint8Array): Promise<string> {
+  return `${size}:${await sha256Hex(edges)}`;
 }
 
 /**
