@@ -20,6 +20,7 @@ import { PluginError } from './errors.js';
 import { isExternal, readExternalBytes } from './external-data.js';
 import { constSource, indexGraph } from './const-source.js';
 import { findLinears, findLinearsIn, num, pathsMatch, type FoundLinear } from './rewrite.js';
+import { genaiAliasPath, mergeIntoSlice, packedSlices } from './rewrite-packed.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -131,9 +132,24 @@ export function mergeModel(bytes: Uint8Array, updates: readonly ModuleUpdate[], 
     nd.input = (nd.input ?? []).map((x, j) => (j === reader.input ? copy.name! : x));
     return copy;
   };
+  // Packed products (genai `qkv_proj`, `gate_up_proj`): a module is a column slice of one weight.
+  const packed = linears.flatMap((l) => (packedSlices(l, nodes, g.initializer ?? []) ?? []).map((slice) => ({ l, slice })));
+  // genai exports say `layers.N.attn` where PEFT says `layers.N.self_attn`.
+  const names = (l: FoundLinear, path: string): boolean => pathsMatch(path, l.graphPath) || pathsMatch(path, genaiAliasPath(l.graphPath) ?? '');
   for (const u of updates) {
-    const main = linears.filter((l) => pathsMatch(u.path, l.graphPath));
-    const sub = inSubgraphs.filter((l) => pathsMatch(u.path, l.graphPath));
+    const slices = packed.filter((p) => pathsMatch(u.path, p.slice.graphPath));
+    if (slices.length > 0) {
+      if (slices.length !== 1) throw new PluginError(`merge: module ${u.path} matches ${slices.length} packed slices of the model`);
+      const { l, slice } = slices[0]!;
+      if (l.n !== u.n || slice.width !== u.m) throw new ShapeMismatchError(`merge: module ${u.path} is [${u.m}, ${u.n}] in the adapter but [${slice.width}, ${l.n}] in the model (columns ${slice.offset}… of ${l.node})`);
+      const t = exclusive(l.weight, { node: l.weightReader, input: l.weightReaderInput });
+      const w = floatsOf(t, opts.external);
+      mergeIntoSlice(w, l.weightLayout, l.n, l.m, slice, u);
+      setFloats(t, w);
+      continue;
+    }
+    const main = linears.filter((l) => names(l, u.path));
+    const sub = inSubgraphs.filter((l) => names(l, u.path));
     const subWeights = new Set(sub.map((l) => l.weight));
     const count = main.length + subWeights.size;
     if (count !== 1) throw new PluginError(`merge: module ${u.path} matches ${count} linears of the model`);

@@ -24,6 +24,7 @@ import { externalLocations, isExternal, readExternalBytes } from './external-dat
 import { constSource, indexGraph } from './const-source.js';
 import { halfInitToFloats } from './dtype.js';
 import { toMixedBatches } from './mixed-rewrite.js';
+import { genaiAliasPath, packedDeltaNodes, packedSlices, type SliceBranch } from './rewrite-packed.js';
 import type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
 
 export type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
@@ -237,6 +238,14 @@ export function findLinearsIn(nodes: readonly NodeProto[], initializers: readonl
 
 /** The PEFT path among `targets` naming graph path `graphPath` (exact match first, else the unique suffix match). */
 export function matchTarget(graphPath: string, targets: readonly string[]): string | undefined {
+  const direct = matchPath(graphPath, targets);
+  if (direct !== undefined) return direct;
+  // onnxruntime-genai exports name attention `layers.N.attn` where PEFT says `layers.N.self_attn`.
+  const alias = genaiAliasPath(graphPath);
+  return alias === undefined ? undefined : matchPath(alias, targets);
+}
+
+function matchPath(graphPath: string, targets: readonly string[]): string | undefined {
   if (targets.includes(graphPath)) return graphPath;
   const hits = targets.filter((t) => pathsMatch(t, graphPath));
   return hits.length === 1 ? hits[0] : undefined;
@@ -264,6 +273,13 @@ function initDims(inits: readonly TensorProto[]): Map<string, number[]> {
  * rewriteModel).
  */
 const FP16_CPU_DATA_OPS = new Set(['Reshape', 'Transpose', 'Concat', 'Slice', 'Split', 'Squeeze', 'Unsqueeze', 'Gather', 'Expand', 'Flatten', 'Identity', 'Tile', 'Cast', 'Shape']);
+
+/**
+ * com.microsoft ops with fp16 CPU kernels that read 4-bit products in onnxruntime-genai exports
+ * (GroupQueryAttention after `qkv_proj`, SkipSimplifiedLayerNormalization after `o_proj`/`down_proj`):
+ * like FP16_CPU_DATA_OPS, a fp16 MatMulNBits feeding one runs in fp16 in the base.
+ */
+const FP16_CPU_CONTRIB_OPS = new Set(['GroupQueryAttention', 'SkipSimplifiedLayerNormalization', 'SkipLayerNormalization', 'RotaryEmbedding', 'MatMulNBits']);
 
 /** Where a linear's output runs into onnxruntime's SkipLayerNormalization pattern (see `skipLayerNormPattern`). */
 interface SkipLayerNormSite {
@@ -351,7 +367,9 @@ function branchSite(nodes: NodeProto[], inits: readonly TensorProto[], outputs: 
       else readers.set(x, [nd]);
     }
   const keepsFp16Neighbour = (l: FoundLinear): boolean =>
-    l.dtype === 'float16' && l.op === 'MatMulNBits' && (readers.get(l.output) ?? []).some((nd) => FP16_CPU_DATA_OPS.has(nd.opType ?? '') && (nd.domain ?? '') === '');
+    l.dtype === 'float16' &&
+    l.op === 'MatMulNBits' &&
+    (readers.get(l.output) ?? []).some((nd) => (FP16_CPU_DATA_OPS.has(nd.opType ?? '') && (nd.domain ?? '') === '') || (FP16_CPU_CONTRIB_OPS.has(nd.opType ?? '') && nd.domain === 'com.microsoft'));
   return {
     nodes,
     addAfter,
@@ -391,29 +409,72 @@ function insertBranch(site: BranchSite, l: FoundLinear, path: string, inputA: st
     resAdd.input = (resAdd.input ?? []).map((x, i) => (i === skip.residualIndex ? shifted : x));
     site.addBefore(skip.resAdd, delta);
   } else {
-    // The base product now writes `base`; the branch adds into the original output name.
-    const base = `${l.output}/tensorpeft_base`;
-    const producerNode = site.nodes[l.outputNodeIndex]!;
-    producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
-    if (site.keepsFp16Neighbour(l)) {
-      // onnxruntime's CPU EP runs an fp16 node in fp32 when all its fp16 neighbours need casts (its
-      // "isolated fp16 node" rule). MatMulNBits has an fp16 kernel; here it feeds a node that has
-      // one too (Reshape, …), so in the base it runs in fp16 and rounds its output. An Add (no fp16
-      // kernel) as its only consumer would make it isolated, computed in fp32: 1 ulp off the base.
-      // The join keeps an fp16-capable consumer (Unsqueeze → Concat) and sums over the stacked
-      // pair: base + 0 = base when disabled, whichever precision the ReduceSum runs in.
-      const axes0 = `${scope}/axes0`;
-      site.addInit({ name: axes0, dataType: INT64, dims: [1], int64Data: [0] });
-      const INT = onnx.AttributeProto.AttributeType.INT;
-      delta.push({ name: `${scope}/Unsqueeze_base`, opType: 'Unsqueeze', input: [base, axes0], output: [`${scope}/base1`] });
-      delta.push({ name: `${scope}/Unsqueeze_delta`, opType: 'Unsqueeze', input: [`${scope}/delta`, axes0], output: [`${scope}/delta1`] });
-      delta.push({ name: `${scope}/Concat`, opType: 'Concat', input: [`${scope}/base1`, `${scope}/delta1`], output: [`${scope}/pair`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
-      delta.push({ name: `${scope}/ReduceSum`, opType: 'ReduceSum', input: [`${scope}/pair`, axes0], output: [l.output], attribute: [{ name: 'keepdims', type: INT, i: 0 }] });
-    } else {
-      delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, `${scope}/delta`], output: [l.output] });
-    }
-    site.addAfter(l.outputNodeIndex, delta);
+    addDelta(site, l, scope, delta, `${scope}/delta`, site.keepsFp16Neighbour(l));
   }
+}
+
+/**
+ * Add `deltaName` (computed by `delta`'s nodes) to linear `l`'s product: the product now writes
+ * `<output>/tensorpeft_base` and the sum takes the original output name.
+ */
+function addDelta(site: BranchSite, l: FoundLinear, scope: string, delta: NodeProto[], deltaName: string, fp16Join: boolean): void {
+  const base = `${l.output}/tensorpeft_base`;
+  const producerNode = site.nodes[l.outputNodeIndex]!;
+  producerNode.output = (producerNode.output ?? []).map((o) => (o === l.output ? base : o));
+  if (fp16Join) {
+    // onnxruntime's CPU EP runs an fp16 node in fp32 when all its fp16 neighbours need casts (its
+    // "isolated fp16 node" rule). MatMulNBits has an fp16 kernel; here it feeds a node that has
+    // one too (Reshape, …), so in the base it runs in fp16 and rounds its output. An Add (no fp16
+    // kernel) as its only consumer would make it isolated, computed in fp32: 1 ulp off the base.
+    // The join keeps an fp16-capable consumer (Unsqueeze → Concat) and sums over the stacked
+    // pair: base + 0 = base when disabled, whichever precision the ReduceSum runs in.
+    const axes0 = `${scope}/axes0`;
+    site.addInit({ name: axes0, dataType: INT64, dims: [1], int64Data: [0] });
+    const INT = onnx.AttributeProto.AttributeType.INT;
+    delta.push({ name: `${scope}/Unsqueeze_base`, opType: 'Unsqueeze', input: [base, axes0], output: [`${scope}/base1`] });
+    delta.push({ name: `${scope}/Unsqueeze_delta`, opType: 'Unsqueeze', input: [deltaName, axes0], output: [`${scope}/delta1`] });
+    delta.push({ name: `${scope}/Concat`, opType: 'Concat', input: [`${scope}/base1`, `${scope}/delta1`], output: [`${scope}/pair`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
+    delta.push({ name: `${scope}/ReduceSum`, opType: 'ReduceSum', input: [`${scope}/pair`, axes0], output: [l.output], attribute: [{ name: 'keepdims', type: INT, i: 0 }] });
+  } else {
+    delta.push({ name: `${scope}/Add`, opType: 'Add', input: [base, deltaName], output: [l.output] });
+  }
+  site.addAfter(l.outputNodeIndex, delta);
+}
+
+/**
+ * Packed linear `l` (see rewrite-packed.ts): when some target names one of its column slices, add
+ * the per-slice branches and their sum into the product, declare each slice's inputs through
+ * `declare`, and return true; false when `l` is not packed or no slice is targeted.
+ */
+function insertPacked(
+  site: BranchSite,
+  l: FoundLinear,
+  nodes: readonly NodeProto[],
+  inits: readonly TensorProto[],
+  targets: readonly string[],
+  seen: Map<string, string>,
+  declare: (slice: SliceBranch, path: string) => BranchInfo,
+): boolean {
+  const slices = packedSlices(l, nodes, inits);
+  if (!slices) return false;
+  const branches: SliceBranch[] = slices.map((s) => {
+    const path = matchTarget(s.graphPath, targets);
+    return path === undefined ? { ...s } : { ...s, path };
+  });
+  if (branches.every((b) => b.path === undefined)) return false;
+  for (const b of branches) {
+    if (b.path === undefined) continue;
+    if (seen.has(b.path)) throw new PluginError(`module ${b.path} maps to two graph nodes: ${seen.get(b.path)} and ${l.node}`);
+    seen.set(b.path, l.node);
+    const info = declare(b, b.path);
+    b.inputA = info.inputA;
+    b.inputB = info.inputB;
+  }
+  const { nodes: ns, delta } = packedDeltaNodes(l, branches, (t) => site.addInit(t));
+  // fp16 4-bit products feed GroupQueryAttention, which runs fp16 on the CPU EP: the same join as
+  // for fp16-capable data-movement readers keeps the product in fp16 (see insertBranch).
+  addDelta(site, l, `/tensorpeft/packed/${l.graphPath}`, ns, delta, site.keepsFp16Neighbour(l));
+  return true;
 }
 
 /**
@@ -494,8 +555,24 @@ export function rewriteModel(
   const uses = new Map<string, number>();
   for (const nd of nodes) for (const x of nd.input ?? []) uses.set(x, (uses.get(x) ?? 0) + 1);
   const dropInits = new Set<string>();
+  /** Graph inputs A [n, ρ] and B [ρ, m] of module `path` (m: the module's own output width). */
+  const declareBranch = (l: FoundLinear, path: string, m: number): BranchInfo => {
+    const inputA = `${INPUT_PREFIX}${path}.A`;
+    const inputB = `${INPUT_PREFIX}${path}.B`;
+    // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
+    // module, and ORT plans buffers as if equal dim names had equal sizes.
+    const rankDim = `${RANK_DIM}_${branches.length}`;
+    // In the activation dtype: an fp16 graph gets fp16 adapter inputs (the plugin converts, dtype.ts).
+    g.input!.push(floatInput(inputA, [l.n, rankDim], l.dtype));
+    g.input!.push(floatInput(inputB, [rankDim, m], l.dtype));
+    const info = { path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m };
+    branches.push(info);
+    return info;
+  };
   for (const l of linears) {
     const path = matchTarget(l.graphPath, opts.targets);
+    // Hook: packed products (genai `qkv_proj`, `gate_up_proj`) get one branch per targeted column slice (rewrite-packed.ts).
+    if (path === undefined && insertPacked(site, l, nodes, g.initializer ?? [], opts.targets, seen, (sl, p) => declareBranch(l, p, sl.width))) continue;
     if (path === undefined) {
       heads.push(l);
       continue;
@@ -519,13 +596,7 @@ export function rewriteModel(
     const inputA = `${INPUT_PREFIX}${path}.A`;
     const inputB = `${INPUT_PREFIX}${path}.B`;
     insertBranch(site, l, path, inputA, inputB);
-    // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
-    // module, and ORT plans buffers as if equal dim names had equal sizes.
-    const rankDim = `${RANK_DIM}_${branches.length}`;
-    // In the activation dtype: an fp16 graph gets fp16 adapter inputs (the plugin converts, dtype.ts).
-    g.input!.push(floatInput(inputA, [l.n, rankDim], l.dtype));
-    g.input!.push(floatInput(inputB, [rankDim, l.m], l.dtype));
-    branches.push({ path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m: l.m });
+    declareBranch(l, path, l.m);
   }
 
   const params: ParamInfo[] = [];

@@ -13,7 +13,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadAdapter, materializeAdapter, type Adapter, type Backend } from '@tensorpeft/core';
+import { f16BitsToF32Bits, loadAdapter, materializeAdapter, type Adapter, type Backend } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
 import { DATA_FILE_RE, externalLocations } from './external-data.js';
@@ -193,6 +193,27 @@ function unmaskedPositions(inputs: Record<string, unknown>, out: Outputs): Valid
   };
 }
 
+/**
+ * float16 outputs (graphs with fp16 I/O, e.g. onnxruntime-genai's q4f16 exports) as float32 values:
+ * transformers.js hands their bit patterns over in a Uint16Array where Float16Array is missing.
+ */
+function widenHalf(out: Outputs): Outputs {
+  const res: Outputs = {};
+  for (const [k, v] of Object.entries(out)) {
+    if (v.type !== 'float16') {
+      res[k] = v;
+      continue;
+    }
+    const src = v.data as ArrayLike<number>;
+    const data = new Float32Array(src.length);
+    const bits = new Uint32Array(data.buffer);
+    if (src instanceof Uint16Array) for (let i = 0; i < src.length; i++) bits[i] = f16BitsToF32Bits(src[i]!);
+    else for (let i = 0; i < src.length; i++) data[i] = src[i]!;
+    res[k] = { ...v, type: 'float32', data };
+  }
+  return res;
+}
+
 function maxAbsDiff(a: Outputs, b: Outputs, names: string[], valid?: Valid): number {
   let d = 0;
   for (const k of names) {
@@ -292,7 +313,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         ...(opts.device ? { device: opts.device as NonNullable<Parameters<typeof Loader.from_pretrained>[1]>['device'] } : {}),
         ...(opts.graphOptimizationLevel ? { session_options: { graphOptimizationLevel: opts.graphOptimizationLevel } } : {}),
       }) as never;
-    const run = async (m: (x: unknown) => Promise<Outputs>): Promise<Outputs> => m({ ...inputs });
+    const run = async (m: (x: unknown) => Promise<Outputs>): Promise<Outputs> => widenHalf(await m({ ...inputs }));
 
     const base = await load(dtype);
     const baseOut = await run(base);
