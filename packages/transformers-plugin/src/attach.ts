@@ -54,7 +54,7 @@ function hookModel(model: ModelLike, reg: AdapterRegistry): (entry: Entry) => Mo
     writable: true,
     value(this: ModelLike & Record<symbol, unknown>, inputs: unknown, opts?: unknown, ...rest: unknown[]) {
       // Per-row adapters (mixed-feeds.ts): the whole call pinned to the stacks of its adapters.
-      if (hasAdapterNames(opts)) return mixedCall(reg, opts).then(({ entry }) => reg.pinned(entry, () => origCall.call(makeView(entry), inputs, ...rest)));
+      if (hasAdapterNames(opts)) return mixedCall(reg, opts, inputs).then(({ entry }) => reg.pinned(entry, () => origCall.call(makeView(entry), inputs, ...rest)));
       if (hasCallOptions(opts)) {
         let entry: Entry;
         try {

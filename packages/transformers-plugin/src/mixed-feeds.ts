@@ -249,11 +249,16 @@ export async function mixedEntry(reg: AdapterRegistry, names: unknown): Promise<
   };
 }
 
-/** Split call options with `adapter_names` into the entry to run and the call's other options. */
-export async function mixedCall(reg: AdapterRegistry, opts: Record<string, unknown>): Promise<{ entry: Entry; rest: Record<string, unknown> }> {
+/**
+ * Split call options with `adapter_names` into the entry to run and the call's other options;
+ * `inputs` (a model call's) are checked at once (the runs check again: pipelines, generate()).
+ */
+export async function mixedCall(reg: AdapterRegistry, opts: Record<string, unknown>, inputs?: unknown): Promise<{ entry: Entry; rest: Record<string, unknown> }> {
   const { adapter_names, ...rest } = opts;
   if ('adapter' in rest || 'scale' in rest) throw new MixedBatchError('adapter_names cannot be combined with adapter or scale in one call (per-row scales: load_adapter each with its scale)');
-  return { entry: await mixedEntry(reg, adapter_names), rest };
+  const entry = await mixedEntry(reg, adapter_names);
+  if (inputs !== null && typeof inputs === 'object') entry.checkRun!(inputs as Feeds);
+  return { entry, rest };
 }
 
 /** Whether call options ask for per-row adapters. */

@@ -156,7 +156,7 @@ describe('mixed-adapter batches (onnxruntime-node)', () => {
 
   test('typed errors: unknown name, rows ≠ batch, more adapters than max_adapters, adapter + adapter_names, model without mixed batches; pipelines pass adapter_names through', async () => {
     const model = await from_pretrained(env, AutoModelForSequenceClassification, 'bert', { dtype: 'fp32', mixed_batches: { max_adapters: 2 } });
-    const [[, a1], [, a2], [, a3]] = sixAdapters(bert.shape);
+    const [a1, a2, a3] = sixAdapters(bert.shape).map(([, a]) => a);
     await model.load_adapter(a1!, { adapter_name: 'x' });
     await model.load_adapter(a2!, { adapter_name: 'y' });
     await model.load_adapter(a3!, { adapter_name: 'z' });
