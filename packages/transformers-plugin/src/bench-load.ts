@@ -1,16 +1,16 @@
 /**
- * Load-speed rows of `bench plugin` (issue 16): session creation plain vs through the plugin with
- * the rewrite cache cold (first load) and warm (cached), paired per round; and the rewrite alone vs
- * model bytes at a fixed graph (one tiny model's nodes, weight bytes grown by a padding
- * initializer), uncached and through the rewrite cache.
+ * Load-speed rows of `bench plugin` (issue 16): session creation plain vs through the plugin without
+ * the rewrite cache (first load: spliced rewrite) and with a warm one (Node: the cached file's path
+ * handed to ORT), paired per round; and the rewrite alone vs model bytes at a fixed graph (one tiny
+ * model's nodes, weight bytes grown by a padding initializer).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { from_pretrained } from './plugin.js';
 import { decodeModel, rewriteModel } from './rewrite.js';
-import { cachedRewrite, type RewriteStore } from './rewrite-cache.js';
+import { joinParts, rewriteParts } from './proto-splice.js';
 import type { PluginBenchRow } from './bench.js';
 import type { CacheEnv } from './cache.js';
 
@@ -33,12 +33,16 @@ const dispose = (m: unknown) => (m as { dispose(): Promise<unknown> }).dispose()
  */
 export async function loadRatioRows(env: CacheEnv, Auto: Loader, id: string, dims: string, rounds: number): Promise<PluginBenchRow[]> {
   const cacheDir = await mkdtemp(path.join(tmpdir(), 'tp-bench-rwcache-'));
+  const load0 = loadavg()[0]!;
   try {
     // Fill the cache (and the OS file cache) once.
     await dispose(await from_pretrained(env, Auto as never, id, { dtype: 'fp32', rewrite_cache: cacheDir }));
     const t = { plain: [] as number[], first: [] as number[], cached: [] as number[] };
+    const kinds = ['plain', 'first', 'cached'] as const;
     for (let r = 0; r < rounds; r++) {
-      for (const k of ['plain', 'first', 'cached'] as const) {
+      // Rotated order: no configuration always runs first (or right after a GC of another's buffers).
+      for (let j = 0; j < kinds.length; j++) {
+        const k = kinds[(j + r) % kinds.length]!;
         const t0 = performance.now();
         const m = k === 'plain' ? await Auto.from_pretrained(id, { dtype: 'fp32' }) : await from_pretrained(env, Auto as never, id, { dtype: 'fp32', ...(k === 'cached' ? { rewrite_cache: cacheDir } : {}) });
         t[k].push(performance.now() - t0);
@@ -46,61 +50,66 @@ export async function loadRatioRows(env: CacheEnv, Auto: Loader, id: string, dim
       }
     }
     const ratio = (k: 'first' | 'cached') => t[k].map((x, i) => x / t.plain[i]!);
+    const loadNote = `load average ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}; ${rounds} rounds`;
     return [
-      { bench: 'load: plain transformers.js from_pretrained', shape: dims, ms: median(t.plain), note: `${rounds} rounds` },
-      { bench: 'load: plugin, first load (rewrite, branch mode)', shape: dims, ms: median(t.first), ratio: median(ratio('first')), note: `ratio to plain (spread ${spread(ratio('first'))})` },
-      { bench: 'load: plugin, cached rewrite (rewrite_cache)', shape: dims, ms: median(t.cached), ratio: median(ratio('cached')), note: `ratio to plain (spread ${spread(ratio('cached'))}); SHA-256 of the model + entry check` },
+      { bench: 'load: plain transformers.js from_pretrained', shape: dims, ms: median(t.plain), note: `spread ${spread(t.plain)} ms; ${loadNote}` },
+      { bench: 'load: plugin, first load (spliced rewrite, branch mode)', shape: dims, ms: median(t.first), ratio: median(ratio('first')), note: `ratio to plain (spread ${spread(ratio('first'))}); ${loadNote}` },
+      {
+        bench: 'load: plugin, cached rewrite (rewrite_cache)',
+        shape: dims,
+        ms: median(t.cached),
+        ratio: median(ratio('cached')),
+        note: `ratio to plain (spread ${spread(ratio('cached'))}); model hash by file identity, cached file's path handed to ORT; ${loadNote}`,
+      },
     ];
   } finally {
     await rm(cacheDir, { recursive: true, force: true });
   }
 }
 
-/** An in-memory rewrite store (the rewrite-time rows measure hashing, not the disk). */
-function memoryStore(): RewriteStore {
-  const m = new Map<string, { bytes: Uint8Array; meta: Parameters<RewriteStore['put']>[2] }>();
-  return {
-    get: async (k) => m.get(k),
-    put: async (k, bytes, meta) => void m.set(k, { bytes, meta }),
-  };
-}
-
 /**
- * The rewrite alone (decode + rewrite + encode) of one graph with its weight bytes grown to each of
- * `padBytes` (a padding float initializer), and the same through the rewrite cache (hit: SHA-256 of
- * the model and of the stored rewrite). Time per MB shows whether it grows with the bytes.
+ * The rewrite alone of one graph with its weight bytes grown to each of `padBytes` (a padding float
+ * initializer): the spliced rewrite to parts (proto-splice.ts: what grows with the graph), the same
+ * joined into one buffer (the one copy of the weights left), and — up to `fullUpTo` bytes, it is
+ * slow — the full decode/rewrite/encode path for contrast. Time per MB shows what grows with bytes.
  */
-export function rewriteScalingRows(baseModel: Uint8Array, targets: string[], padBytes: number[], repeats: number): Promise<PluginBenchRow[]> {
+export function rewriteScalingRows(baseModel: Uint8Array, targets: string[], padBytes: number[], repeats: number, fullUpTo = 64 * 2 ** 20): Promise<PluginBenchRow[]> {
   return (async () => {
     const rows: PluginBenchRow[] = [];
     const nodes = decodeModel(baseModel).graph?.node?.length ?? 0;
+    const timed = (f: () => unknown): number[] => {
+      const ts: number[] = [];
+      for (let i = 0; i < repeats; i++) {
+        const t0 = performance.now();
+        f();
+        ts.push(performance.now() - t0);
+      }
+      return ts;
+    };
     for (const pad of padBytes) {
-      const m = onnx.ModelProto.decode(baseModel);
-      const floats = Math.max(1, Math.floor(pad / 4));
-      m.graph!.initializer!.push(onnx.TensorProto.create({ name: 'bench.pad', dataType: onnx.TensorProto.DataType.FLOAT, dims: [floats], rawData: new Uint8Array(floats * 4).fill(1) }));
-      const bytes = onnx.ModelProto.encode(m).finish();
-      const times: number[] = [];
-      for (let i = 0; i < repeats; i++) {
-        const t0 = performance.now();
-        rewriteModel(decodeModel(bytes), { targets, mode: 'branch' });
-        times.push(performance.now() - t0);
-      }
-      const store = memoryStore();
-      await cachedRewrite(store, bytes, targets, 'branch', () => rewriteModel(decodeModel(bytes), { targets, mode: 'branch' }));
-      const hits: number[] = [];
-      for (let i = 0; i < repeats; i++) {
-        const t0 = performance.now();
-        const r = await cachedRewrite(store, bytes, targets, 'branch', () => {
-          throw new Error('expected a cache hit');
-        });
-        hits.push(performance.now() - t0);
-        if (!r.cached) throw new Error('expected a cache hit');
-      }
-      const mb = bytes.length / 2 ** 20;
+      let bytes: Uint8Array | undefined = paddedModel(baseModel, pad);
+      const b = bytes;
+      const mb = b.length / 2 ** 20;
       const shape = `${nodes} nodes, ${mb.toFixed(1)} MB model`;
-      rows.push({ bench: 'rewrite alone (decode + rewrite + encode)', shape, ms: median(times), bytes: bytes.length, note: `${(median(times) / mb).toFixed(2)} ms/MB; ${repeats} repeats` });
-      rows.push({ bench: 'rewrite through the cache (hit: SHA-256 of the model + entry check)', shape, ms: median(hits), bytes: bytes.length, ratio: median(hits) / median(times), note: `ratio to the rewrite; ${(median(hits) / mb).toFixed(2)} ms/MB` });
+      const parts = timed(() => rewriteParts(b, { targets }));
+      const joined = timed(() => joinParts(rewriteParts(b, { targets })));
+      const perMb = (t: number[]) => `${(median(t) / mb).toFixed(3)} ms/MB`;
+      rows.push({ bench: 'rewrite alone: spliced (scan + rewrite + encode to parts)', shape, ms: median(parts), bytes: b.length, note: `${perMb(parts)}; spread ${spread(parts)} ms; ${repeats} repeats` });
+      rows.push({ bench: 'rewrite alone: spliced + joined into one buffer', shape, ms: median(joined), bytes: b.length, note: `${perMb(joined)}; spread ${spread(joined)} ms` });
+      if (b.length <= fullUpTo) {
+        const full = timed(() => rewriteModel(decodeModel(b), { targets, mode: 'branch' }));
+        rows.push({ bench: 'rewrite alone: full decode + rewrite + encode (before issue 16)', shape, ms: median(full), bytes: b.length, ratio: median(full) / median(joined), note: `${perMb(full)}; ratio ÷ spliced + joined` });
+      }
+      bytes = undefined;
     }
     return rows;
   })();
+}
+
+/** `baseModel` with one more float initializer of about `pad` bytes (raw_data). */
+function paddedModel(baseModel: Uint8Array, pad: number): Uint8Array {
+  const m = onnx.ModelProto.decode(baseModel);
+  const floats = Math.max(1, Math.floor(pad / 4));
+  m.graph!.initializer!.push(onnx.TensorProto.create({ name: 'bench.pad', dataType: onnx.TensorProto.DataType.FLOAT, dims: [floats], rawData: new Uint8Array(floats * 4).fill(1) }));
+  return onnx.ModelProto.encode(m).finish();
 }

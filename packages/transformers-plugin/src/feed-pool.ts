@@ -66,12 +66,42 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 
 const POOLS = new WeakMap<Feeds, FeedPool>();
 
+/**
+ * What a session's run needs done to an adapter feeds object, once, when it is built (dtype.ts: the
+ * float32 → float16 conversion on fp16 graphs), attached to the run function.
+ */
+const PREPARE = Symbol.for('tensorpeft.prepareFeeds');
+type Prep = (adapterFeeds: Feeds) => Feeds;
+
+/** `run` carrying `prep` (applied by `runMerged` once per adapter feeds object). */
+export function withFeedPrep<F extends object>(run: F, prep: Prep): F {
+  Object.defineProperty(run, PREPARE, { value: prep });
+  return run;
+}
+
+/** Feeds objects made by a pool from prepared adapter feeds: a prepared run passes them as they are. */
+const PREPARED = new WeakSet<object>();
+
+export function isPrepared(feeds: object): boolean {
+  return PREPARED.has(feeds);
+}
+
 /** Run `run` with `user`'s inputs plus `adapterFeeds` (see `FeedPool`). */
 export function runMerged<R>(run: (feeds: Feeds, ...rest: unknown[]) => Promise<R>, adapterFeeds: Feeds, user: Feeds, rest: unknown[]): Promise<R> {
   let pool = POOLS.get(adapterFeeds);
-  if (!pool) POOLS.set(adapterFeeds, (pool = new FeedPool(adapterFeeds)));
+  if (!pool) {
+    const prep = (run as unknown as Record<symbol, Prep | undefined>)[PREPARE];
+    try {
+      // Once per adapter feeds object (and session: each session has its own feeds objects).
+      pool = new FeedPool(prep ? prep(adapterFeeds) : adapterFeeds);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    POOLS.set(adapterFeeds, pool);
+  }
   const p = pool;
   const merged = p.take(user);
+  PREPARED.add(merged);
   let r: Promise<R>;
   try {
     r = run(merged, ...rest);
