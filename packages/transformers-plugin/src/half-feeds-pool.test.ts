@@ -33,7 +33,7 @@ test('castFeedsToInputTypes + runMerged: converted once per adapter feeds object
   await fc.assert(
     fc.asyncProperty(
       fc.integer({ min: 1, max: 3 }),
-      fc.array(fc.record({ adapter: fc.nat(2), names: fc.constantFrom(['input_ids'], ['input_ids', 'attention_mask']) }), { minLength: 1, maxLength: 12 }),
+      fc.array(fc.record({ adapter: fc.nat(2), names: fc.constantFrom<string[][]>(['input_ids'], ['input_ids', 'attention_mask']) }), { minLength: 1, maxLength: 12 }),
       fc.array(fc.float({ noNaN: true, min: -1000, max: 1000 }), { minLength: 4, maxLength: 4 }),
       async (nAdapters, steps, vals) => {
         let made = 0;
