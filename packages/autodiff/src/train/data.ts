@@ -13,11 +13,18 @@ export interface Example {
   text?: string;
   /** Classification label: an index, or a name from config.json's label2id. */
   label?: number | string;
+  /**
+   * A teacher's logits, for the `logits-mse` loss (distillation): [C] for classification,
+   * [tokens × V] (row-major, one row per token, as `Trainer.predict` returns) for causal LM.
+   */
+  logits?: ArrayLike<number>;
 }
 
 export interface Encoded {
   ids: number[];
   label: number;
+  /** Teacher logits (logits-mse), truncated with the ids. */
+  logits?: Float32Array;
 }
 
 export interface EncodeOptions {
@@ -29,6 +36,8 @@ export interface EncodeOptions {
   vocabSize?: number;
   /** Name of the dataset for error messages (file path). */
   source?: string;
+  /** The logits-mse loss: every example carries `logits` with this many per row / token. */
+  logitClasses?: number;
 }
 
 export function encodeExamples(examples: readonly Example[], o: EncodeOptions): Encoded[] {
@@ -48,6 +57,19 @@ export function encodeExamples(examples: readonly Example[], o: EncodeOptions): 
     }
     ids = ids.slice(0, o.maxLength);
     let label = -1;
+    if (o.logitClasses !== undefined) {
+      const C = o.logitClasses;
+      const want = o.task === 'seq-cls' ? C : ids.length * C;
+      const l = ex.logits;
+      if (!l) throw new DatasetError('example has no teacher logits (the logits-mse loss needs them)', { ...where, expected: 'logits' });
+      if (l.length < want || (o.task === 'seq-cls' && l.length !== C) || (o.task === 'causal-lm' && l.length % C !== 0)) {
+        throw new DatasetError('teacher logits of the wrong length', { ...where, expected: o.task === 'seq-cls' ? C : `tokens × ${C} = ${want}`, found: l.length });
+      }
+      const logits = Float32Array.from({ length: want }, (_, k) => Number(l[k]));
+      if (!logits.every(Number.isFinite)) throw new DatasetError('teacher logits are not all finite', where);
+      if (o.task === 'causal-lm' && ids.length < 2) throw new DatasetError('causal-LM example needs at least 2 tokens', { ...where, found: ids.length });
+      return { ids, label, logits };
+    }
     if (o.task === 'seq-cls') {
       if (ex.label === undefined) throw new DatasetError('example has no label', { ...where, expected: 'label' });
       if (typeof ex.label === 'number') label = ex.label;
@@ -81,8 +103,26 @@ export interface PaddedBatch {
   weights: Float32Array;
   /** Counted labels. */
   count: number;
-  /** Classification labels per row / LM targets per position (−1 = not counted), for accuracy. */
+  /** Classification labels per row / LM targets per position (−1 = not counted), for accuracy (logits-mse: the teacher's argmax). */
   targets: number[];
+  /** Teacher logits padded to [batch, (seq,) C] (logits-mse). */
+  soft?: Float32Array;
+}
+
+function argmax(x: Float32Array, at: number, C: number): number {
+  let best = 0;
+  for (let k = 1; k < C; k++) if (x[at + k]! > x[at + best]!) best = k;
+  return best;
+}
+
+/** Teacher logits of a batch padded to [B, (S,) C] and argmax targets where the batch counts a row / position. */
+function softTargets(items: readonly Encoded[], b: PaddedBatch, task: 'seq-cls' | 'causal-lm'): PaddedBatch {
+  const rows = task === 'seq-cls' ? b.batch : b.batch * b.seq;
+  const C = items[0]!.logits!.length / (task === 'seq-cls' ? 1 : items[0]!.ids.length);
+  const soft = new Float32Array(rows * C);
+  items.forEach((x, r) => soft.set(x.logits!, (task === 'seq-cls' ? r : r * b.seq) * C));
+  const targets = b.targets.map((t, i) => (task === 'causal-lm' && t < 0 ? -1 : argmax(soft, i * C, C)));
+  return { ...b, soft, targets };
 }
 
 export function padBatch(items: readonly Encoded[], task: 'seq-cls' | 'causal-lm', padId: number): PaddedBatch {
@@ -96,7 +136,8 @@ export function padBatch(items: readonly Encoded[], task: 'seq-cls' | 'causal-lm
   }));
   if (task === 'seq-cls') {
     const labels = BigInt64Array.from(items.map((x) => BigInt(x.label)));
-    return { batch: B, seq: S, ids, mask, labels, weights: new Float32Array(B).fill(1 / B), count: B, targets: items.map((x) => x.label) };
+    const b = { batch: B, seq: S, ids, mask, labels, weights: new Float32Array(B).fill(1 / B), count: B, targets: items.map((x) => x.label) };
+    return items[0]?.logits ? softTargets(items, b, task) : b;
   }
   const labels = new BigInt64Array(B * S);
   const w = new Float32Array(B * S);
@@ -111,5 +152,6 @@ export function padBatch(items: readonly Encoded[], task: 'seq-cls' | 'causal-lm
     }
   });
   for (let i = 0; i < w.length; i++) w[i]! /= count;
-  return { batch: B, seq: S, ids, mask, labels, weights: w, count, targets };
+  const b = { batch: B, seq: S, ids, mask, labels, weights: w, count, targets };
+  return items[0]?.logits ? softTargets(items, b, task) : b;
 }

@@ -23,4 +23,9 @@ describe('training data files', () => {
     expect(() => parseCsv('text,label\n"open,1\n', 'd.csv')).toThrow(/unterminated/);
     expect(() => parseDataFile('', 'd.txt')).toThrow(/unknown data file type/);
   });
+  it('empty data files are a DatasetError naming the file', () => {
+    expect(() => parseDataFile('\n\n', 'e.jsonl')).toThrow(expect.objectContaining({ name: 'DatasetError', message: expect.stringMatching(/no examples.*file e\.jsonl/) }));
+    expect(() => parseDataFile('text,label\n', 'e.csv')).toThrow(/no examples.*file e\.csv/);
+    expect(() => parseDataFile('', 'e.csv')).toThrow(/CSV file is empty.*file e\.csv/);
+  });
 });

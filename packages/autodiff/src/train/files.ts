@@ -94,7 +94,11 @@ export function parseCsv(text: string, file: string): Example[] {
 
 /** Parse by extension (.jsonl / .json lines, .csv). */
 export function parseDataFile(text: string, file: string): Example[] {
-  if (/\.csv$/i.test(file)) return parseCsv(text, file);
-  if (/\.jsonl?$/i.test(file)) return parseJsonl(text, file);
-  throw new DatasetError('unknown data file type', { file, expected: '.jsonl or .csv' });
+  let rows: Example[];
+  if (/\.csv$/i.test(file)) rows = parseCsv(text, file);
+  else if (/\.jsonl?$/i.test(file)) rows = parseJsonl(text, file);
+  else throw new DatasetError('unknown data file type', { file, expected: '.jsonl or .csv' });
+  // Named here, where the file is known (the trainer's own check cannot name it).
+  if (rows.length === 0) throw new DatasetError('data file has no examples', { file, expected: 'at least one example', found: 0 });
+  return rows;
 }

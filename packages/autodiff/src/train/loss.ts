@@ -10,6 +10,7 @@ import { TrainingGraphError } from '../errors.js';
 export const LABELS_INPUT = 'tensorpeft.train.labels';
 export const WEIGHTS_INPUT = 'tensorpeft.train.weights';
 export const LOSS_OUTPUT = 'tensorpeft.train.loss';
+export const TARGETS_INPUT = 'tensorpeft.train.targets';
 
 /** Append the loss (in place); `logits` must be a graph output. */
 export function appendCrossEntropy(model: ModelProto, logits = 'logits'): void {
@@ -34,6 +35,38 @@ export function appendCrossEntropy(model: ModelProto, logits = 'logits'): void {
   g.input = [
     ...(g.input ?? []),
     onnx.ValueInfoProto.fromObject({ name: LABELS_INPUT, type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: dims } } } }),
+    onnx.ValueInfoProto.fromObject({ name: WEIGHTS_INPUT, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims } } } }),
+  ];
+  g.output = [...(g.output ?? []), onnx.ValueInfoProto.fromObject({ name: LOSS_OUTPUT, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [] } } } })];
+}
+
+/**
+ * Logit matching (distillation from a teacher's logits) appended in place: L = Σ w ⊙ Σ_c (logits − targets)²,
+ * the squared error summed over the last (class / vocabulary) axis, then weighted per row (or per
+ * position) with the same normalized weights as the cross-entropy. Zero exactly when the student's
+ * logits equal the teacher's, unlike a cross-entropy on hard labels, whose infimum (0) needs
+ * unbounded margins. Targets have the logits' shape: [B, C], or [B, S, V] for causal LM.
+ */
+export function appendLogitsMse(model: ModelProto, logits = 'logits'): void {
+  const g = model.graph!;
+  const out = (g.output ?? []).find((o) => o.name === logits);
+  if (!out) throw new TrainingGraphError('model has no logits output to train on', { tensor: logits, found: (g.output ?? []).map((o) => o.name) });
+  const s = '/tensorpeft/loss';
+  const axesLast = `${s}/axes_last`;
+  g.initializer!.push(onnx.TensorProto.fromObject({ name: axesLast, dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [-1] }));
+  const nodes = [
+    { name: `${s}/Sub`, opType: 'Sub', input: [logits, TARGETS_INPUT], output: [`${s}/diff`] },
+    { name: `${s}/Square`, opType: 'Mul', input: [`${s}/diff`, `${s}/diff`], output: [`${s}/sq`] },
+    { name: `${s}/ReduceSumLast`, opType: 'ReduceSum', input: [`${s}/sq`, axesLast], output: [`${s}/row`], attribute: [A.int('keepdims', 0)] },
+    { name: `${s}/Mul`, opType: 'Mul', input: [`${s}/row`, WEIGHTS_INPUT], output: [`${s}/weighted`] },
+    { name: `${s}/ReduceSum`, opType: 'ReduceSum', input: [`${s}/weighted`], output: [LOSS_OUTPUT], attribute: [A.int('keepdims', 0)] },
+  ];
+  g.node = [...(g.node ?? []), ...nodes.map((n) => onnx.NodeProto.fromObject(n))];
+  const logitDims = out.type?.tensorType?.shape?.dim ?? [];
+  const dims = [{ dimParam: 'batch_size' }, ...(logitDims.length === 3 ? [{ dimParam: 'sequence_length' }] : [])];
+  g.input = [
+    ...(g.input ?? []),
+    onnx.ValueInfoProto.fromObject({ name: TARGETS_INPUT, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [...dims, { dimParam: 'classes' }] } } } }),
     onnx.ValueInfoProto.fromObject({ name: WEIGHTS_INPUT, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims } } } }),
   ];
   g.output = [...(g.output ?? []), onnx.ValueInfoProto.fromObject({ name: LOSS_OUTPUT, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [] } } } })];

@@ -21,8 +21,8 @@ import { onnx, tensorValues } from '../onnx.js';
 import { TRAINING_SESSION_OPTIONS, type OrtLike, type OrtSessionLike, type OrtTensorLike } from '../probe.js';
 import { encodeExamples, padBatch, shuffled, type Encoded, type Example, type PaddedBatch } from './data.js';
 import { modelFeeds } from './feeds.js';
-import { buildTrainingGraph, type TrainingGraph } from './graph.js';
-import { LABELS_INPUT, WEIGHTS_INPUT } from './loss.js';
+import { buildTrainingGraph, type TrainingGraph, type TrainLoss } from './graph.js';
+import { LABELS_INPUT, TARGETS_INPUT, WEIGHTS_INPUT } from './loss.js';
 import { AdamW, clipGlobalNorm, linearSchedule } from './optim.js';
 
 export type TrainTask = 'seq-cls' | 'causal-lm';
@@ -52,6 +52,11 @@ export interface CreateTrainerOptions {
   initial?: Adapter;
   /** Text → token ids (e.g. a transformers.js tokenizer), for examples given as text. */
   tokenize?: (text: string) => number[];
+  /**
+   * `cross-entropy` on labels (default), or `logits-mse`: the squared error to a teacher's logits,
+   * given per example as `logits` (distillation; zero exactly when the logits match).
+   */
+  loss?: TrainLoss;
   /** Session options of the training session (default: basic graph optimizations). */
   sessionOptions?: Record<string, unknown>;
 }
@@ -171,7 +176,11 @@ export class Trainer {
   private batchFeeds(b: PaddedBatch): Record<string, OrtTensorLike> {
     const f = modelFeeds(this.ort, this.graph.inputs, { batch: b.batch, seq: b.seq, ids: b.ids, mask: b.mask });
     const dims = this.task === 'causal-lm' ? [b.batch, b.seq] : [b.batch];
-    f[LABELS_INPUT] = new this.ort.Tensor('int64', b.labels, dims);
+    if (this.graph.lossKind === 'logits-mse') {
+      const C = this.graph.classes;
+      // predict() has no teacher logits: zeros (its logits do not depend on the targets).
+      f[TARGETS_INPUT] = new this.ort.Tensor('float32', b.soft ?? new Float32Array(dims.reduce((a, d) => a * d, C)), [...dims, C]);
+    } else f[LABELS_INPUT] = new this.ort.Tensor('int64', b.labels, dims);
     f[WEIGHTS_INPUT] = new this.ort.Tensor('float32', b.weights, dims);
     return f;
   }
@@ -215,7 +224,7 @@ export class Trainer {
     return loss;
   }
 
-  private encode(ds: readonly Example[], maxLength: number, source?: string): Encoded[] {
+  private encode(ds: readonly Example[], maxLength: number, source?: string, withTargets = true): Encoded[] {
     const c = this.modelConfig;
     // Never longer than the model's position table (longer rows would fail inside onnxruntime).
     const positions = [c['max_position_embeddings'], c['n_positions']].find((v): v is number => typeof v === 'number');
@@ -227,6 +236,7 @@ export class Trainer {
       ...(typeof c['vocab_size'] === 'number' ? { vocabSize: c['vocab_size'] } : {}),
       ...(this.opts.tokenize ? { tokenize: this.opts.tokenize } : {}),
       ...(source ? { source } : {}),
+      ...(withTargets && this.graph.lossKind === 'logits-mse' ? { logitClasses: this.graph.classes } : {}),
     });
   }
 
@@ -263,7 +273,7 @@ export class Trainer {
 
   /** Logits per example (classification: [C]; causal LM: [tokens × V]) under the current tensors. */
   async predict(ds: readonly Example[], o: { batch_size?: number; max_length?: number } = {}): Promise<Float32Array[]> {
-    const enc = this.encode(ds.map((x) => ({ ...x, label: x.label ?? 0 })), o.max_length ?? 128, 'predict dataset');
+    const enc = this.encode(ds.map((x) => ({ ...x, label: x.label ?? 0 })), o.max_length ?? 128, 'predict dataset', false);
     const bs = o.batch_size ?? 8;
     const { feeds } = this.adapterFeeds();
     const res: Float32Array[] = [];
@@ -434,7 +444,7 @@ export async function createTrainer(model: TrainableModel, opts: CreateTrainerOp
   const adapter = opts.initial ?? createAdapter({ method: getMethod(opts.method), config: opts.config ?? {}, shape, seed: opts.seed ?? 0 });
   const probeTask = opts.task;
   const heads = opts.heads ?? probeTask !== 'causal-lm';
-  const graph = await buildTrainingGraph(model.onnx, { targets: adapter.plan.modules.map((m) => m.path), heads, ort: opts.ort });
+  const graph = await buildTrainingGraph(model.onnx, { targets: adapter.plan.modules.map((m) => m.path), heads, ort: opts.ort, ...(opts.loss ? { loss: opts.loss } : {}) });
   const task: TrainTask = opts.task ?? (graph.sequenceLogits ? 'causal-lm' : 'seq-cls');
   if ((task === 'causal-lm') !== graph.sequenceLogits) throw new TrainingGraphError(`task ${task} does not match the model's logits`, { expected: graph.sequenceLogits ? 'causal-lm' : 'seq-cls', found: task });
   const missing = adapter.plan.modules.filter((m) => !graph.branches.some((b) => b.path === m.path));
