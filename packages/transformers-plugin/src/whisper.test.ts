@@ -107,6 +107,24 @@ describe('Whisper: one registry over the encoder and decoder sessions', () => {
     await model.dispose();
   });
 
+  test('merge mode: encoder weights fed merged, decoder subgraph targets keep branches; = branch mode, disabled = base', async () => {
+    const adapter = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 6, config: { target_modules: 'all-linear' } });
+    const branch = await from_pretrained(env, AutoModelForSpeechSeq2Seq, 'whisper', { dtype: 'fp32', adapters: { a: adapter } });
+    const merge = await from_pretrained(env, AutoModelForSpeechSeq2Seq, 'whisper', { dtype: 'fp32', mode: 'merge', adapters: { a: adapter } });
+    const [b, mm] = [await outputs(branch), await outputs(merge)];
+    // Two fp32 evaluations of the same ΔW (x·W′ vs x·W0 + (x·A′)·s·B′ᵀ): rounding only.
+    expect(maxDiff(mm.encoder, b.encoder)).toBeLessThanOrEqual(toleranceFor('fp32', 0, maxAbs(b.encoder), 0));
+    expect(maxDiff(mm.logits, b.logits)).toBeLessThanOrEqual(toleranceFor('fp32', 0, maxAbs(b.logits), 0));
+    expect(maxDiff(b.logits, baseOut.logits)).toBeGreaterThan(1e-2);
+    expect(mm.tokens).toEqual(b.tokens);
+    merge.disable_adapters();
+    const off = await outputs(merge);
+    expect(off.encoder).toEqual(baseOut.encoder);
+    expect(off.logits).toEqual(baseOut.logits);
+    await branch.dispose();
+    await merge.dispose();
+  });
+
   const methods = listMethods().map((x) => x.peftType);
   test('six methods', () => expect(methods.length).toBe(6));
   for (const method of methods) {
