@@ -5,7 +5,7 @@ import { parseIntArg, UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
 export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data]
-                      [--dtype fp16|int8|uint8|q4|q4f16|bnb4]… [--layout optimum|merged-decoder] [--fresh-init] [--no-constant-folding] --out <dir>
+                      [--dtype fp16|int8|uint8|q4|q4f16|bnb4]… [--layout optimum|merged-decoder|genai] [--fresh-init] [--no-constant-folding] --out <dir>
   Writes config.json, tokenizer.json + tokenizer_config.json (preprocessor_config.json for vit),
   onnx/model.onnx (fp32) and onnx/model_quantized.onnx (q8) with seeded random weights, laid out like
   optimum exports (nodes named by module path, MatMul weights transposed as onnx::MatMul_N, Gemm heads).
@@ -22,6 +22,8 @@ export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> 
   MatMulNBits block 32; bnb4 MatMulBnb4 NF4 block 64).
   --layout merged-decoder (causal-lm): every .onnx is a merged decoder — an If on use_cache_branch with
   the decoder in both subgraphs and the weights on the main graph (optimum's decoder_model_merged layout).
+  --layout genai (llama causal-lm): onnxruntime-genai's model builder layout — packed qkv_proj MatMul into
+  GroupQueryAttention, SkipSimplifiedLayerNormalization, genai_config.json; --dtype q4 and q4f16 only, no q8 file.
   --fresh-init: biases 0 and LayerNorm γ = 1 (a model built from its config); the bit-identical tensors
   are de-duplicated into Identity aliases as torch.onnx does. --no-constant-folding: Linear weights read
   through Transpose under their state-dict names.`;
@@ -54,7 +56,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
   const numLabels = parseIntArg(values['num-labels'], '--num-labels', 2);
   if (numLabels < 1) throw new UsageError('--num-labels must be at least 1');
   const layout = values.layout;
-  if (layout !== undefined && layout !== 'optimum' && layout !== 'merged-decoder') throw new UsageError(`--layout must be optimum or merged-decoder, got ${layout}`);
+  if (layout !== undefined && layout !== 'optimum' && layout !== 'merged-decoder' && layout !== 'genai') throw new UsageError(`--layout must be optimum, merged-decoder or genai, got ${layout}`);
   const dtypes = (values.dtype ?? []).flatMap((d) => d.split(',')).filter((d) => d !== '');
   for (const d of dtypes) if (!(EXTRA_DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${EXTRA_DTYPES.join(', ')}, got ${d}`);
   const t0 = performance.now();
