@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
 import { createAdapter, listMethods, materializeAdapter } from '@tensorpeft/core';
-import { decodeModel, writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
+import { buildGenaiLlama, decodeModel, encodeGenai, modelDims, writeModel, type GeneratedModel, type Graph } from '@tensorpeft/model-gen';
 import { mergeModel } from './merge.js';
 import { from_pretrained } from './plugin.js';
 import { rewriteModel } from './rewrite.js';
@@ -36,6 +36,40 @@ const CONFIG: Record<string, Record<string, unknown>> = {
   LORETTA: { tensor_shape_a: { '64': [8, 8, 8], '128': [8, 8, 16] }, tensor_shape_b: { '64': [8, 8, 8], '32': [4, 8, 8], '128': [8, 8, 16] } },
   TENSLORA: { target_modules: ['q_proj', 'o_proj'] },
 };
+
+/**
+ * The genai graph with each layer's gate_proj and up_proj MatMuls fused into one
+ * `/model/layers.N/mlp/gate_up_proj/MatMul` on [in, gate | up] columns, read back through a Split
+ * into the two original output names (the layout of a checkpoint whose MLP is packed, e.g. Phi-3).
+ */
+function packGateUp(g: Graph, H: number, I: number): Graph {
+  const nodes = [];
+  const inits = new Map(g.initializers);
+  for (const n of g.nodes) {
+    const m = /^\/model\/layers\.(\d+)\/mlp\/(gate|up)_proj\/MatMul$/.exec(n.name);
+    if (!m) {
+      nodes.push(n);
+      continue;
+    }
+    if (m[2] === 'up') continue;
+    const pre = `/model/layers.${m[1]}/mlp`;
+    const wg = g.initializers.get(`model.layers.${m[1]}.mlp.gate_proj.MatMul.weight`)!.data as Float32Array;
+    const wu = g.initializers.get(`model.layers.${m[1]}.mlp.up_proj.MatMul.weight`)!.data as Float32Array;
+    const w = new Float32Array(H * 2 * I);
+    for (let i = 0; i < H; i++) {
+      w.set(wg.subarray(i * I, (i + 1) * I), i * 2 * I);
+      w.set(wu.subarray(i * I, (i + 1) * I), i * 2 * I + I);
+    }
+    const wName = `model.layers.${m[1]}.mlp.gate_up_proj.MatMul.weight`;
+    inits.delete(`model.layers.${m[1]}.mlp.gate_proj.MatMul.weight`);
+    inits.delete(`model.layers.${m[1]}.mlp.up_proj.MatMul.weight`);
+    inits.set(wName, { dtype: 'float32', dims: [H, 2 * I], data: w });
+    inits.set(`${pre}/split_sizes`, { dtype: 'int64', dims: [2], data: BigInt64Array.from([BigInt(I), BigInt(I)]) });
+    nodes.push({ op: 'MatMul', name: `${pre}/gate_up_proj/MatMul`, inputs: [n.inputs[0]!, wName], outputs: [`${pre}/gate_up_proj/MatMul/output_0`], attrs: {} });
+    nodes.push({ op: 'Split', name: `${pre}/gate_up_proj/Split`, inputs: [`${pre}/gate_up_proj/MatMul/output_0`, `${pre}/split_sizes`], outputs: [`${pre}/gate_proj/MatMul/output_0`, `${pre}/up_proj/MatMul/output_0`], attrs: { axis: -1 } });
+  }
+  return { ...g, nodes, initializers: inits };
+}
 
 /** Deterministic values in [−1, 1). */
 function noise(n: number, seed: number): Float32Array {
@@ -78,7 +112,7 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 // vs merged weight) on logits of scale ≈ 2 (see model-gen's genai.test.ts: 7e-7 between layouts).
 const FP32_TOL = 2e-5;
 
-describe('genai layout: packed qkv_proj', () => {
+describe('genai layout: packed linears', () => {
   test('rewrite: one branch per targeted slice with its own width; slices no target names get zero blocks; disabled = base bit for bit; a q_proj-only update = the standard layout merged', async () => {
     const fp32 = genai.files.get('onnx/model.onnx')!;
     const all = rewriteModel(fp32, { targets: genai.shape.modules.map((x) => x.path) });
@@ -149,6 +183,35 @@ describe('genai layout: packed qkv_proj', () => {
       }
     });
   }
+
+  test('packed gate_up_proj (gate | up halves, Phi-3 style, as a Split reads them): per-slice branches on gate_proj / up_proj = the standard layout merged; disabled exact', async () => {
+    const d = { ...modelDims('llama', 'tiny'), vocabSize: standard.config['vocab_size'] as number };
+    const bytes = encodeGenai(packGateUp(buildGenaiLlama(d, 5).graph, d.hiddenSize, d.intermediateSize));
+    const r = rewriteModel(bytes, { targets: genai.shape.modules.map((x) => x.path) });
+    const gate = r.branches.find((b) => b.path === 'model.layers.0.mlp.gate_proj')!;
+    expect([gate.node, gate.m, r.branches.length]).toEqual(['/model/layers.0/mlp/gate_up_proj/MatMul', 128, genai.shape.modules.length]);
+    const base = await logits(bytes, false);
+    // The packed variant is the same model (a check on the construction below).
+    expect(maxDiff(base, await logits(genai.files.get('onnx/model.onnx')!, false))).toBeLessThan(FP32_TOL);
+    const adapter = createAdapter({ method: 'LORA', shape: genai.shape, nonzero: true, seed: 6, config: { target_modules: ['gate_proj', 'up_proj'], lora_alpha: 32 } });
+    const updates = await materializeAdapter(adapter);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const b of r.branches) {
+      const u = updates.find((x) => x.path === b.path);
+      const rho = u?.rho ?? 0;
+      const Bt = new Float32Array(rho * b.m);
+      for (let o = 0; o < b.m; o++) for (let j = 0; j < rho; j++) Bt[j * b.m + o] = u!.s * u!.B[o * rho + j]!;
+      feeds[b.inputA] = new ort.Tensor('float32', u ? u.A : new Float32Array(0), [b.n, rho]);
+      feeds[b.inputB] = new ort.Tensor('float32', Bt, [rho, b.m]);
+    }
+    const disabled = Object.fromEntries(r.branches.flatMap((b) => [[b.inputA, new ort.Tensor('float32', new Float32Array(0), [b.n, 0])], [b.inputB, new ort.Tensor('float32', new Float32Array(0), [0, b.m])]]));
+    expect(maxDiff(await logits(r.bytes, false, disabled), base)).toBe(0);
+    const ref = await logits(mergeModel(standard.files.get('onnx/model.onnx')!, updates), true);
+    expect(maxDiff(await logits(r.bytes, false, feeds), ref)).toBeLessThan(FP32_TOL);
+    expect(maxDiff(ref, base)).toBeGreaterThan(100 * FP32_TOL);
+    // mergeModel on the packed weight too.
+    expect(maxDiff(await logits(mergeModel(bytes, updates), false), ref)).toBeLessThan(FP32_TOL);
+  });
 
   test('plugin merge mode: packed slices keep branches, the unpacked fp32 targets are merged; verify passes', async () => {
     const r = rewriteModel(genai.files.get('onnx/model.onnx')!, { targets: genai.shape.modules.map((x) => x.path), mode: 'merge' });
