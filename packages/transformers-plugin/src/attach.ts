@@ -160,7 +160,9 @@ export function attachAdapters<T extends object>(target: T, opts: AttachOptions 
   const model = (isModel ? target : (target as { model?: unknown }).model) as ModelLike | undefined;
   if (!model || (typeof model !== 'object' && typeof model !== 'function') || !('sessions' in model)) throw new PluginError('attachAdapters expects a transformers.js model or pipeline');
   const holder = model as unknown as Record<symbol, AdapterRegistry | undefined>;
-  const reg = holder[REGISTRY] ?? new AdapterRegistry(Object.values(model.sessions), opts);
+  // Unrewritten twins of the sessions (AttachOptions.base_sessions), matched by session name.
+  const twins = new Map(Object.entries(opts.base_sessions ?? {}).flatMap(([k, t]) => (model.sessions[k] ? [[model.sessions[k] as object, t] as const] : [])));
+  const reg = holder[REGISTRY] ?? new AdapterRegistry(Object.values(model.sessions), opts, twins);
   holder[REGISTRY] = reg;
   if (opts.max_adapter_bytes !== undefined) reg.set_max_adapter_bytes(opts.max_adapter_bytes);
   configureMixed(reg, opts.mixed_batches, opts.webgpu !== undefined);

@@ -4,7 +4,7 @@ import { enableAdapters, failureMark, failuresSince, type CacheEnv } from './cac
 import type { RewriteCacheOption } from './rewrite-cache.js';
 import { attachAdapters } from './attach.js';
 import type { GpuMaterializer } from './ort-feeds.js';
-import type { AdapterMethods, AdapterProgressCallback, AdapterSource, LoadAdapterOptions } from './types.js';
+import type { AdapterMethods, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions } from './types.js';
 
 /** One entry of `from_pretrained`'s `adapters` with load options: `{ source: 'user/repo', revision: 'v2', scale: 0.5 }`. */
 export interface AdapterEntry extends Omit<LoadAdapterOptions, 'adapter_name' | 'progress_callback'> {
@@ -41,6 +41,12 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
   max_adapter_bytes?: number;
   /** Sessions on ORT-web's WebGPU EP; a backend GPU-feeds the adapters (see `AttachOptions.webgpu`). */
   webgpu?: GpuMaterializer | true;
+  /**
+   * Also load the model without the rewrite and run it while no adapter is active (see
+   * `AttachOptions.base_sessions`): the disabled model costs what plain transformers.js costs per
+   * run, for a second copy of the weights in memory. Default false.
+   */
+  base_session?: boolean;
   /** transformers.js' progress callback: gets the model files' events, then each adapter's (`AdapterProgressInfo`). */
   progress_callback?: (info: never) => void;
 }
@@ -56,7 +62,7 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, ...rest } = options;
+  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, ...rest } = options;
   const mixed = mixed_batches === undefined || mixed_batches === false ? undefined : mixed_batches === true ? {} : mixed_batches;
   const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...(rewrite_cache === undefined ? {} : { rewriteCache: rewrite_cache }), ...(mixed ? { mixedBatches: true } : {}) });
   const since = failureMark();
@@ -73,7 +79,9 @@ export async function from_pretrained<M extends object>(
   // transformers.js fell back to the unrewritten file: the model would run without adapter inputs.
   const failed = failuresSince(since);
   if (failed.length > 0) throw failed[0];
-  const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }), ...(mixed ? { mixed_batches: mixed } : {}) });
+  // base_session: the same model loaded plainly (the rewrite is off again here), run while no adapter is active.
+  const twin = base_session ? await loadTwin(model, loader, id, rest) : undefined;
+  const m = attachAdapters(model, { ...(max_adapter_bytes === undefined ? {} : { max_adapter_bytes }), ...(webgpu === undefined ? {} : { webgpu }), ...(mixed ? { mixed_batches: mixed } : {}), ...(twin ? { base_sessions: twin } : {}) });
   const cb = options.progress_callback as AdapterProgressCallback | undefined;
   let first = true;
   for (const [name, src] of Object.entries(adapters ?? {})) {
@@ -83,4 +91,14 @@ export async function from_pretrained<M extends object>(
     first = false;
   }
   return m;
+}
+
+/** The sessions of `id` loaded without the rewrite; disposed with `model`. */
+async function loadTwin(model: object, loader: PretrainedLoader<object>, id: string, options: Record<string, unknown>): Promise<NonNullable<AttachOptions['base_sessions']>> {
+  const plain = (await loader.from_pretrained(id, options)) as { sessions?: NonNullable<AttachOptions['base_sessions']>; dispose?: () => Promise<unknown> };
+  if (!plain.sessions) throw new PluginError('base_session: the plainly loaded model has no sessions');
+  const m = model as { dispose?: () => Promise<unknown> };
+  const dispose = m.dispose?.bind(model);
+  if (dispose) Object.defineProperty(model, 'dispose', { configurable: true, writable: true, value: async () => Promise.all([dispose(), plain.dispose?.()]) });
+  return plain.sessions;
 }

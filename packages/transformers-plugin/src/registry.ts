@@ -95,9 +95,17 @@ export class AdapterRegistry {
   /** Element types the hooked sessions declare for branch inputs: GPU-fed buffers follow them (gpu-half.ts). */
   private readonly adapterDtypes = new Set<AdapterDtype>();
 
-  constructor(sessions: SessionLike[], opts: AttachOptions = {}) {
+  /** Run functions of unrewritten twin sessions, by hooked session index (AttachOptions.base_sessions). */
+  private readonly twinRuns = new Map<number, (feeds: Feeds, ...rest: unknown[]) => Promise<Record<string, unknown>>>();
+
+  constructor(sessions: SessionLike[], opts: AttachOptions = {}, twins?: ReadonlyMap<object, NonNullable<AttachOptions['base_sessions']>[string]>) {
     this.webgpu = opts.webgpu;
-    for (const s of sessions) this.hook(s);
+    for (const s of sessions) {
+      this.hook(s);
+      const twin = twins?.get(s);
+      const idx = this.index.get(s);
+      if (twin && idx !== undefined) this.twinRuns.set(idx, twin.run.bind(twin));
+    }
     if (this.sessions.length === 0) {
       const last = FAILURES[FAILURES.length - 1];
       const why = last ? ` (the last load-time rewrite failed, on ${last.key}: ${last.error instanceof Error ? last.error.message : String(last.error)})` : '';
@@ -184,6 +192,9 @@ export class AdapterRegistry {
     // Pinned for the run itself too (a direct `session.run` has no call around it): its feeds may be
     // GPU buffers, which an eviction would hand back to the pool — and to the next materialization —
     // while the run still reads them.
+    // No adapter and an unrewritten twin: the original graph, fed as the caller fed it.
+    const twin = entry === this.base ? this.twinRuns.get(idx) : undefined;
+    if (twin) return twin(feeds, ...rest);
     return this.pinned(entry, () => {
       entry.checkRun?.(feeds);
       const f = entry.feeds;

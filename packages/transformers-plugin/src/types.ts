@@ -198,4 +198,11 @@ export interface AttachOptions {
    * adapters one `adapter_names` call may use (default 8; each set's stacked tensors are kept).
    */
   mixed_batches?: { max_adapters?: number };
+  /**
+   * Sessions of the same model loaded without the rewrite, by session name (`model.sessions`'
+   * keys): while no adapter is active, runs go to these instead, so a disabled model runs the
+   * original graph (no zero-rank branches, no adapter inputs: issue 16's per-run overhead). Costs a
+   * second copy of the weights in memory. `from_pretrained`'s `base_session: true` loads them.
+   */
+  base_sessions?: Record<string, { run(feeds: Record<string, unknown>, ...rest: unknown[]): Promise<Record<string, unknown>> }>;
 }
