@@ -16,6 +16,7 @@ import {
   type ModuleUpdate,
 } from '@tensorpeft/core';
 import { exprFlops, jobsFlops } from './kernels/cost.js';
+import { runThreadBench } from './bench-threads.js';
 
 export { jobsFlops };
 
@@ -30,6 +31,9 @@ export interface BenchRow {
   backend: string;
   ms: number;
   gflops: number;
+  /** Thread rows (bench-threads.ts): speed-up of 2 threads over 1. */
+  ratio?: number;
+  note?: string;
 }
 
 export interface BenchOptions {
@@ -38,7 +42,7 @@ export interface BenchOptions {
   /** Progress lines (e.g. to stderr). */
   log?: (line: string) => void;
   /** Which kernel groups to run (default all). */
-  only?: Array<'merge' | 'apply' | 'tucker' | 'materialize'>;
+  only?: Array<'merge' | 'apply' | 'tucker' | 'materialize' | 'threads'>;
 }
 
 /** m × n × ρ of the merge rows (W is [m, n], torch layout). */
@@ -128,7 +132,7 @@ const row = (kernel: string, shape: string, backend: string, ms: number, flops: 
 export async function runKernelBench(backends: readonly Backend[], opts: BenchOptions = {}): Promise<BenchRow[]> {
   const quick = opts.quick ?? false;
   const log = opts.log ?? (() => {});
-  const only = new Set(opts.only ?? ['merge', 'apply', 'tucker', 'materialize']);
+  const only = new Set(opts.only ?? ['merge', 'apply', 'tucker', 'materialize', 'threads']);
   const g = new Prng(7, 'bench');
   const rows: BenchRow[] = [];
 
@@ -198,5 +202,7 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
       }
     }
   }
+  // 1 vs 2 wasm threads on the merge and materialize rows (BERT-base adapters; issue 16).
+  if (only.has('threads')) rows.push(...(await runThreadBench({ quick, log, configs: BENCH_CONFIGS, models: ['bert-base'], mergeShapes: MERGE_SHAPES.slice(0, 2) })));
   return rows;
 }
