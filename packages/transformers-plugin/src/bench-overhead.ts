@@ -77,7 +77,12 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
     const tok = await AutoTokenizer.from_pretrained('llama');
     const inputs = tok('the quick brown fox') as Record<string, unknown>;
     const plain = await AutoModelForCausalLM.from_pretrained('llama', { dtype: 'fp32' });
+    const rss0 = process.memoryUsage().rss;
     const model = await from_pretrained(env, AutoModelForCausalLM, 'llama', { dtype: 'fp32' });
+    const rss1 = process.memoryUsage().rss;
+    // base_session: the plainly loaded twin runs while no adapter is active (second copy of the weights).
+    const twinned = await from_pretrained(env, AutoModelForCausalLM, 'llama', { dtype: 'fp32', base_session: true });
+    const rss2 = process.memoryUsage().rss;
     const lora = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 1, config: { r: 8 } });
     await model.load_adapter(lora, { adapter_name: 'a' });
     const g = (x: unknown, extra: Record<string, unknown>) => () => (x as { generate: Gen }).generate({ ...inputs, max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false, ...extra });
@@ -85,9 +90,10 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
       ['plain', g(plain, {})],
       ['none', g(model, { adapter: null })],
       ['lora', g(model, { adapter: 'a' })],
+      ['twin', g(twinned, { adapter: null })],
     ];
-    const per: Record<string, number[]> = { plain: [], none: [], lora: [] };
-    const all: Record<string, number[]> = { plain: [], none: [], lora: [] };
+    const per: Record<string, number[]> = { plain: [], none: [], lora: [], twin: [] };
+    const all: Record<string, number[]> = { plain: [], none: [], lora: [], twin: [] };
     for (let r = 0; r < rounds; r++) {
       // Rotate the order so no configuration always runs first.
       for (let k = 0; k < configs.length; k++) {
@@ -112,7 +118,8 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
     const rows: PluginBenchRow[] = [
       { bench: 'generate: plain transformers.js', shape, ms: plainMs, note: `${(plainMs / tokens).toFixed(3)} ms/token; ${loadNote}` },
     ];
-    for (const [k, label] of [['none', 'no adapter'], ['lora', 'one LoRA r=8']] as const) {
+    const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MB`;
+    for (const [k, label] of [['none', 'no adapter'], ['lora', 'one LoRA r=8'], ['twin', 'no adapter, base_session (original graph)']] as const) {
       const rs = ratios(k);
       const med = median(rs);
       rows.push({
@@ -120,7 +127,7 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
         shape,
         ms: median(all[k]!),
         ratio: med,
-        note: `ratio to plain (spread ${spread(rs)}); overhead ${((med - 1) * 100).toFixed(1)} % of a token step; ${loadNote}`,
+        note: `ratio to plain (spread ${spread(rs)}); overhead ${((med - 1) * 100).toFixed(1)} % of a token step; ${loadNote}${k === 'twin' ? `; RSS of the load ${mb(rss2 - rss1)} vs ${mb(rss1 - rss0)} without the twin` : ''}`,
       });
     }
     // The wrapper alone (deterministic, free of ORT's own time): a stand-in session with this model's
@@ -135,8 +142,7 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
       ratio: (us.hooked - us.direct) / stepUs,
       note: `ratio: (hooked − direct ${us.direct.toFixed(2)} µs) ÷ plain token step ${stepUs.toFixed(0)} µs`,
     });
-    await (model as unknown as { dispose(): Promise<unknown> }).dispose();
-    await (plain as unknown as { dispose(): Promise<unknown> }).dispose();
+    for (const x of [model, twinned, plain]) await (x as unknown as { dispose(): Promise<unknown> }).dispose();
     return rows;
   } finally {
     Object.assign(env, saved);

@@ -20,6 +20,7 @@ import { mergeModel } from './merge.js';
 import { from_pretrained } from './plugin.js';
 import { loadRatioRows, rewriteScalingRows } from './bench-load.js';
 import { runOverheadBench } from './bench-overhead.js';
+import { runProfileRows } from './bench-profile.js';
 
 export interface PluginBenchRow {
   bench: string;
@@ -238,9 +239,10 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       const tiny = await gen.writeModel({ arch: 'bert', size: 'tiny', numLabels: 2, quantized: false, seed: 1 }, path.join(root, 'rewrite-scaling'));
       const tinyBytes = new Uint8Array(await readFile(path.join(root, 'rewrite-scaling', 'onnx', 'model.onnx')));
       const MB = 2 ** 20;
-      rows.push(...(await rewriteScalingRows(tinyBytes, tiny.shape.modules.map((x) => x.path), quick ? [MB, 4 * MB, 8 * MB, 16 * MB] : [MB, 16 * MB, 64 * MB, 256 * MB], quick ? 2 : 3)));
+      rows.push(...(await rewriteScalingRows(tinyBytes, tiny.shape.modules.map((x) => x.path), quick ? [MB, 4 * MB, 8 * MB, 16 * MB] : [MB, 16 * MB, 64 * MB, 256 * MB, 1300 * MB], quick ? 2 : 3)));
       log('per-run overhead: tiny LLaMA generation');
       rows.push(...(await runOverheadBench({ quick, log })));
+      rows.push(...(await runProfileRows({ log })));
     }
   } finally {
     Object.assign(env, saved);
