@@ -2,6 +2,7 @@
  * `makeModel({ arch: 'whisper' })`: a WhisperForConditionalGeneration folder as transformers.js loads
  * it (`AutoModelForSpeechSeq2Seq`, the `automatic-speech-recognition` pipeline's model):
  * config.json, generation_config.json, preprocessor_config.json (WhisperFeatureExtractor),
+ * tokenizer.json + tokenizer_config.json (WhisperTokenizer, whisper-tokenizer.ts),
  * `onnx/encoder_model*.onnx` and `onnx/decoder_model_merged*.onnx` (see build/whisper.ts).
  */
 import { ConfigError, shapeFromHfConfig } from '@tensorpeft/core';
@@ -11,6 +12,11 @@ import { dtypeGraph, EXTRA_DTYPES } from './onnx/dtypes.js';
 import { encodeModel, type Graph } from './onnx/graph.js';
 import { quantizeDynamic } from './onnx/quantize.js';
 import type { GeneratedModel, MakeModelOptions } from './make-model.js';
+import { makeTokenizer } from './tokenizers.js';
+import { whisperTokenizer } from './whisper-tokenizer.js';
+
+/** Special-token ids of the English-only checkpoints (openai/whisper-*.en), in WHISPER_SPECIALS' order. */
+const EN_SPECIAL_IDS = [50257, 50357, 50358, 50359, 50360, 50361, 50362];
 
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -85,6 +91,13 @@ export function makeWhisperModel(opts: MakeModelOptions): GeneratedModel {
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ConfigError('seed must be an integer in [0, 2^32)', { field: 'seed', found: seed });
   const d = whisperDims(size);
+  // GPT-2's byte-level BPE plus Whisper's specials: the generated one at tiny size (the vocabulary
+  // ends at <|notimestamps|>), the real GPT-2 vocabulary (fixtures) with the .en ids at base size.
+  const tok = size === 'tiny' ? whisperTokenizer(makeTokenizer('gpt2', 'tiny')!) : whisperTokenizer(makeTokenizer('gpt2', 'base', opts.fixturesDir)!, EN_SPECIAL_IDS);
+  if (size === 'tiny') d.vocabSize = tok.noTimestamps + 1;
+  d.endOfText = tok.endOfText;
+  d.startOfTranscript = tok.startOfTranscript;
+  d.noTimestamps = tok.noTimestamps;
   const enc = buildWhisperEncoder(seed, d);
   const noPast = buildWhisperDecoder(seed, d, false);
   const withPast = buildWhisperDecoder(seed, d, true);
@@ -107,6 +120,8 @@ export function makeWhisperModel(opts: MakeModelOptions): GeneratedModel {
     }),
   );
   files.set('preprocessor_config.json', json(whisperPreprocessor(d)));
+  files.set('tokenizer.json', json(tok.tokenizer));
+  files.set('tokenizer_config.json', json(tok.config));
   // Each dtype is made from the flat exports (the quantizers see plain graphs), then the decoder is merged.
   const encG = dedupeInitializers(enc.graph);
   const noPastG = dedupeInitializers(noPast.graph);
@@ -138,5 +153,6 @@ export function makeWhisperModel(opts: MakeModelOptions): GeneratedModel {
       decoder_model_merged: { inputs: merged.inputs, outputs: merged.outputs },
     },
     weights: whisperState(enc.ctx, noPast.ctx),
+    tokenizerSource: tok.source,
   };
 }

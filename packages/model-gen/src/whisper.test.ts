@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
+import { AutoModelForSpeechSeq2Seq, AutoTokenizer, env, pipeline, Tensor } from '@huggingface/transformers';
 import { decodeModel, makeModel, writeModel, type GeneratedModel } from './index.js';
 import { maxAbsDiff } from './test-utils/reference.js';
 import { whisperDecoder, whisperEncoder, type WhisperRefDims } from './test-utils/whisper-reference.js';
@@ -34,7 +34,7 @@ afterAll(async () => {
 describe('whisper (optimum encoder_model + decoder_model_merged)', () => {
   it('files, node names relative to each exported module, k_proj without bias, merged decoder', () => {
     expect([...m.files.keys()].sort()).toEqual(
-      ['config.json', 'generation_config.json', 'onnx/decoder_model_merged.onnx', 'onnx/decoder_model_merged_quantized.onnx', 'onnx/encoder_model.onnx', 'onnx/encoder_model_quantized.onnx', 'preprocessor_config.json'].sort(),
+      ['config.json', 'generation_config.json', 'onnx/decoder_model_merged.onnx', 'onnx/decoder_model_merged_quantized.onnx', 'onnx/encoder_model.onnx', 'onnx/encoder_model_quantized.onnx', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json'].sort(),
     );
     const enc = decodeModel(m.files.get('onnx/encoder_model.onnx')!).graph!;
     const names = new Set(enc.node!.map((n) => n.name!));
@@ -70,10 +70,21 @@ describe('whisper (optimum encoder_model + decoder_model_merged)', () => {
     expect(initNames.some((n) => n.includes('_merged_'))).toBe(false);
   });
 
-  it('config, generation and feature-extractor files as transformers.js reads them; core shape from config.json', () => {
+  it('config, generation, tokenizer and feature-extractor files as transformers.js reads them; core shape from config.json', async () => {
     expect(m.config).toMatchObject({ model_type: 'whisper', architectures: ['WhisperForConditionalGeneration'], is_encoder_decoder: true, d_model: 32, encoder_layers: 2, decoder_layers: 2, num_mel_bins: MELS, max_source_positions: FRAMES / 2 });
-    const gen = JSON.parse(new TextDecoder().decode(m.files.get('generation_config.json')!)) as Record<string, unknown>;
-    expect(gen).toMatchObject({ decoder_start_token_id: 93, eos_token_id: 92, no_timestamps_token_id: 95, is_multilingual: false });
+    const gen = JSON.parse(new TextDecoder().decode(m.files.get('generation_config.json')!)) as Record<string, number>;
+    expect(gen['is_multilingual']).toBe(false);
+    // The special ids of config and generation config are the tokenizer's; the vocabulary ends at
+    // <|notimestamps|> (ids after it would be timestamps for WhisperTokenizer).
+    const tok = await AutoTokenizer.from_pretrained('whisper');
+    expect(tok.constructor.name).toBe('WhisperTokenizer');
+    const id = (t: string): number => Number(tok.convert_tokens_to_ids([t])[0]);
+    expect(gen['decoder_start_token_id']).toBe(id('<|startoftranscript|>'));
+    expect(m.config['decoder_start_token_id']).toBe(id('<|startoftranscript|>'));
+    expect(gen['eos_token_id']).toBe(id('<|endoftext|>'));
+    expect(gen['no_timestamps_token_id']).toBe(id('<|notimestamps|>'));
+    expect(m.config['vocab_size']).toBe(id('<|notimestamps|>') + 1);
+    expect(tok.decode(tok.encode('hello world'), { skip_special_tokens: true }).trim()).toBe('hello world');
     const pre = JSON.parse(new TextDecoder().decode(m.files.get('preprocessor_config.json')!)) as Record<string, unknown>;
     expect(pre).toMatchObject({ feature_extractor_type: 'WhisperFeatureExtractor', feature_size: MELS, nb_max_frames: FRAMES, n_samples: FRAMES * 160, hop_length: 160 });
     expect(m.shape.modules.length).toBe(2 * 6 + 2 * 10);
@@ -89,7 +100,7 @@ describe('whisper (optimum encoder_model + decoder_model_merged)', () => {
     const ref = whisperEncoder(m.weights, dims(m), feats, FRAMES);
     // fp32 evaluation of a 2-layer, 32-wide network vs float64: a few ulps of values of order 1.
     expect(maxAbsDiff(encOut['last_hidden_state']!.data, ref.hidden)).toBeLessThan(1e-4);
-    const ids = [93, 95, 7, 40, 3];
+    const ids = [m.config['decoder_start_token_id'] as number, 7, 40, 3];
     const out = (await model({ input_features, decoder_input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) })) as { logits: { data: Float32Array } };
     expect(maxAbsDiff(out.logits.data, whisperDecoder(m.weights, dims(m), ref, ids))).toBeLessThan(1e-4);
     await model.dispose();
@@ -103,20 +114,35 @@ describe('whisper (optimum encoder_model + decoder_model_merged)', () => {
     const cached = (seq.tolist() as bigint[][])[0]!.map(Number);
     const ref = whisperEncoder(m.weights, dims(m), feats, FRAMES);
     const V = dims(m).vocab;
-    const ids = [93, 95]; // decoder_start_token_id, then <|notimestamps|> (return_timestamps false)
+    const gen = JSON.parse(new TextDecoder().decode(m.files.get('generation_config.json')!)) as Record<string, number>;
+    // decoder_start_token_id, then <|notimestamps|> (return_timestamps false).
+    const ids = [gen['decoder_start_token_id']!, gen['no_timestamps_token_id']!];
     for (let s = 0; s < steps; s++) {
       const logits = whisperDecoder(m.weights, dims(m), ref, ids);
       const last = logits.subarray((ids.length - 1) * V, ids.length * V);
       const next = last.indexOf(Math.max(...last));
       ids.push(next);
-      if (next === 92) break;
+      if (next === gen['eos_token_id']) break;
     }
     expect(cached).toEqual(ids);
     await model.dispose();
     const q8 = await AutoModelForSpeechSeq2Seq.from_pretrained('whisper', { dtype: 'q8' });
     const q = (await q8.generate({ inputs: input_features, max_new_tokens: 2, do_sample: false } as never)) as Tensor;
-    expect((q.tolist() as bigint[][])[0]!.slice(0, 2).map(Number)).toEqual([93, 95]);
+    expect((q.tolist() as bigint[][])[0]!.slice(0, 2).map(Number)).toEqual(ids.slice(0, 2));
     await q8.dispose();
+  });
+
+  it('the automatic-speech-recognition pipeline runs on it: audio → WhisperFeatureExtractor → generate → WhisperTokenizer', async () => {
+    const asr = await pipeline('automatic-speech-recognition', 'whisper', { dtype: 'fp32' });
+    const audio = Float32Array.from({ length: FRAMES * 160 }, (_, i) => 0.4 * Math.sin((2 * Math.PI * 440 * i) / 16000));
+    const out = (await asr(audio, { max_new_tokens: 6 } as never)) as { text: string };
+    // The same text as decoding what generate() gives on the extractor's features (skipping specials).
+    const feats = (await asr.processor(audio)) as { input_features: Tensor };
+    const seq = (await asr.model.generate({ inputs: feats.input_features, max_new_tokens: 6, do_sample: false } as never)) as Tensor;
+    const text = asr.tokenizer.decode((seq.tolist() as bigint[][])[0]!, { skip_special_tokens: true });
+    expect(typeof out.text).toBe('string');
+    expect(out.text.trim()).toBe(text.trim());
+    await asr.dispose();
   });
 
   it('same options → same bytes; unsupported options are typed errors', () => {

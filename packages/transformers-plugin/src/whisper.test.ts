@@ -8,12 +8,12 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
+import { AutoModelForSpeechSeq2Seq, env, pipeline, Tensor } from '@huggingface/transformers';
 import { adapterToFiles, createAdapter, listMethods, materializeAdapter, ShapeMismatchError, type ModelShape, type ModuleUpdate } from '@tensorpeft/core';
 import { writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { inEncoder } from './encoder-decoder.js';
 import { mergeModel } from './merge.js';
-import { from_pretrained } from './plugin.js';
+import { attachAdapters, enableAdapters, from_pretrained } from './plugin.js';
 import { toleranceFor } from './tolerance.js';
 
 // Factorizations for the tiny Whisper's 32- and 64-wide modules (the defaults cover published sizes).
@@ -61,7 +61,7 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 async function mergedFolder(name: string, updates: readonly ModuleUpdate[]): Promise<string> {
   const dir = path.join(root, name);
   await mkdir(path.join(dir, 'onnx'), { recursive: true });
-  for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json']) await copyFile(path.join(root, 'whisper', f), path.join(dir, f));
+  for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json']) await copyFile(path.join(root, 'whisper', f), path.join(dir, f));
   for (const [file, mine] of [['encoder_model.onnx', true], ['decoder_model_merged.onnx', false]] as const) {
     const bytes = new Uint8Array(await readFile(path.join(root, 'whisper', 'onnx', file)));
     await writeFile(path.join(dir, 'onnx', file), mergeModel(bytes, updates.filter((u) => inEncoder(u.path) === mine)));
@@ -123,6 +123,51 @@ describe('Whisper: one registry over the encoder and decoder sessions', () => {
     expect(off.logits).toEqual(baseOut.logits);
     await branch.dispose();
     await merge.dispose();
+  });
+
+  test('automatic-speech-recognition pipeline: attachAdapters on the pipeline; tokens with the adapter = merged model\'s, per-call { adapter: null } = base', async () => {
+    const adapter = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 21, config: { target_modules: 'all-linear' } });
+    // Scaled up (s on every module) so that the greedy tokens change.
+    const scale = 30;
+    const updates = (await materializeAdapter(adapter)).map((u) => ({ ...u, s: u.s * scale }));
+    const audio = Float32Array.from({ length: FRAMES * 160 }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 300 * i) / 16000) + 0.2 * Math.sin((2 * Math.PI * 1700 * i) / 16000));
+    type Asr = ((a: Float32Array, o: never) => Promise<unknown>) & { tokenizer: { _decode_asr: (chunks: Array<{ tokens: bigint[] }>, o: unknown) => unknown } };
+    // The pipeline returns text only, and a random tiny model's tokens are mostly lone bytes that
+    // decode to U+FFFD alike: the tokens it generated are read where it hands them to the tokenizer.
+    const run = async (p: Asr, o: Record<string, unknown> = {}): Promise<{ text: string; tokens: number[] }> => {
+      const tok = p.tokenizer;
+      const orig = tok._decode_asr.bind(tok);
+      let tokens: number[] = [];
+      tok._decode_asr = (chunks, opts) => {
+        tokens = chunks.flatMap((c) => c.tokens.map(Number));
+        return orig(chunks, opts);
+      };
+      const out = (await p(audio, { max_new_tokens: 8, ...o } as never)) as { text: string };
+      tok._decode_asr = orig;
+      return { text: out.text, tokens };
+    };
+    const basePipe = await pipeline('automatic-speech-recognition', 'whisper', { dtype: 'fp32' });
+    const baseRun = await run(basePipe as unknown as Asr);
+    await basePipe.dispose();
+    const mergedPipe = await pipeline('automatic-speech-recognition', await mergedFolder('merged-asr', updates), { dtype: 'fp32' });
+    const mergedRun = await run(mergedPipe as unknown as Asr);
+    await mergedPipe.dispose();
+    expect(mergedRun.tokens.length).toBeGreaterThan(2);
+    expect(mergedRun.tokens).not.toEqual(baseRun.tokens);
+    const restore = enableAdapters(env);
+    let asr;
+    try {
+      asr = attachAdapters(await pipeline('automatic-speech-recognition', 'whisper', { dtype: 'fp32' }));
+    } finally {
+      restore();
+    }
+    await asr.load_adapter(adapter, { adapter_name: 'a', scale });
+    asr.set_adapter('a');
+    expect(await run(asr as unknown as Asr)).toEqual(mergedRun);
+    expect(await run(asr as unknown as Asr, { adapter: null })).toEqual(baseRun);
+    asr.disable_adapters();
+    expect(await run(asr as unknown as Asr)).toEqual(baseRun);
+    await asr.dispose();
   });
 
   const methods = listMethods().map((x) => x.peftType);

@@ -42,14 +42,15 @@ export interface WhisperDims extends ModelDims {
 }
 
 /**
- * tiny: 32 wide, 2 + 2 layers, 4 heads, 8 mel bins, 16 encoder positions (32 input frames).
- * base: the shape of openai/whisper-tiny (384 wide, 4 + 4 layers, 6 heads, 80 mel bins, 1500 / 448
- * positions, 51865 tokens, its special-token ids).
+ * tiny: 32 wide, 2 + 2 layers, 4 heads, 8 mel bins, 16 encoder positions (32 input frames); its
+ * vocabulary and special ids come from the generated tokenizer (whisper-tokenizer.ts).
+ * base: the shape of openai/whisper-tiny.en (384 wide, 4 + 4 layers, 6 heads, 80 mel bins, 1500 / 448
+ * positions, 51864 tokens, its special-token ids).
  */
 export function whisperDims(size: 'tiny' | 'base'): WhisperDims {
   const none = { imageSize: 0, patchSize: 0, numChannels: 0, ropeTheta: 0, typeVocabSize: 0, layerNormEps: 1e-5 };
   if (size === 'tiny') {
-    return { hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 64, ...none, vocabSize: 96, maxPositions: 32, numMelBins: 8, maxSourcePositions: 16, maxTargetPositions: 32, endOfText: 92, startOfTranscript: 93, noTimestamps: 95 };
+    return { hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 64, ...none, vocabSize: 0, maxPositions: 32, numMelBins: 8, maxSourcePositions: 16, maxTargetPositions: 32, endOfText: 0, startOfTranscript: 0, noTimestamps: 0 };
   }
   return {
     hiddenSize: 384,
@@ -58,15 +59,15 @@ export function whisperDims(size: 'tiny' | 'base'): WhisperDims {
     numKvHeads: 6,
     intermediateSize: 1536,
     ...none,
-    vocabSize: 51865,
+    vocabSize: 51864,
     maxPositions: 448,
     numMelBins: 80,
     maxSourcePositions: 1500,
     maxTargetPositions: 448,
-    endOfText: 50257,
-    startOfTranscript: 50258,
-    noTimestamps: 50363,
-    shapeOf: 'openai/whisper-tiny',
+    endOfText: 50256,
+    startOfTranscript: 50257,
+    noTimestamps: 50362,
+    shapeOf: 'openai/whisper-tiny.en',
   };
 }
 
