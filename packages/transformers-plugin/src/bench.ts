@@ -20,6 +20,7 @@ import { mergeModel } from './merge.js';
 import { from_pretrained } from './plugin.js';
 import { loadRatioRows, rewriteScalingRows } from './bench-load.js';
 import { runOverheadBench } from './bench-overhead.js';
+import { runMixedBench } from './bench-mixed.js';
 import { runProfileRows } from './bench-profile.js';
 
 export interface PluginBenchRow {
@@ -242,6 +243,7 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       rows.push(...(await rewriteScalingRows(tinyBytes, tiny.shape.modules.map((x) => x.path), quick ? [MB, 4 * MB, 8 * MB, 16 * MB] : [MB, 16 * MB, 64 * MB, 256 * MB, 1300 * MB], quick ? 2 : 3)));
       log('per-run overhead: tiny LLaMA generation');
       rows.push(...(await runOverheadBench({ quick, log })));
+      rows.push(...(await runMixedBench({ size, quick, log })));
       rows.push(...(await runProfileRows({ log })));
     }
   } finally {

@@ -114,10 +114,20 @@ function retypeStack(g: GraphProto, name: string): void {
   v.type!.tensorType!.shape!.dim = [{ dimParam: SLOTS_DIM }, ...dims];
 }
 
-/** Replace the two MatMuls of each branch in `nodes` (one graph) by their per-row form; recurse into subgraphs. */
+/**
+ * Replace the two MatMuls of each branch in `nodes` (one graph) by their per-row form; recurse into
+ * subgraphs. Per module: MatMul(x3, A[rows]) → MatMul(·, B[rows]) → Reshape to the shape of the
+ * tensor the delta is added to (Shape of the Add's other operand). x3 = x as [rows, −1, n] is
+ * shared by the modules reading the same x (q, k, v): few extra nodes per module, which is what a
+ * tiny model's token step pays for.
+ */
 function rewriteBranches(nodes: NodeProto[], byA: ReadonlyMap<string, BranchInfo>, sh: Shared, done: Set<string>): NodeProto[] {
   const out: NodeProto[] = [];
   const pendingB = new Map<string, { info: BranchInfo; x: string; xA: string; scope: string }>();
+  const x3Of = new Map<string, string>();
+  const shapeOf = new Map<string, string>();
+  const consumers = new Map<string, NodeProto[]>();
+  for (const nd of nodes) for (const i of nd.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), nd]);
   for (const nd of nodes) {
     for (const a of nd.attribute ?? []) {
       if (a.g) a.g.node = rewriteBranches([...(a.g.node ?? [])], byA, sh, done).map((n) => onnx.NodeProto.fromObject(n));
@@ -129,8 +139,13 @@ function rewriteBranches(nodes: NodeProto[], byA: ReadonlyMap<string, BranchInfo
       const scope = `${SCOPE}/${info.path}`;
       const x = ins[0]!;
       const xA = `${scope}/xA`;
-      out.push({ name: `${scope}/Reshape_x`, opType: 'Reshape', input: [x, sh.rowsShape(info.n)], output: [`${scope}/x3`] });
-      out.push({ name: `${scope}/MatMul_A`, opType: 'MatMul', input: [`${scope}/x3`, sh.gathered(info.inputA)], output: [xA] });
+      let x3 = x3Of.get(`${x}|${info.n}`);
+      if (x3 === undefined) {
+        x3 = `${scope}/x3`;
+        x3Of.set(`${x}|${info.n}`, x3);
+        out.push({ name: `${scope}/Reshape_x`, opType: 'Reshape', input: [x, sh.rowsShape(info.n)], output: [x3] });
+      }
+      out.push({ name: `${scope}/MatMul_A`, opType: 'MatMul', input: [x3, sh.gathered(info.inputA)], output: [xA] });
       // The branch's second MatMul reads this node's output.
       pendingB.set(nd.output![0]!, { info, x, xA, scope });
       done.add(info.inputA);
@@ -139,9 +154,25 @@ function rewriteBranches(nodes: NodeProto[], byA: ReadonlyMap<string, BranchInfo
     const p = nd.opType === 'MatMul' && ins.length === 2 ? pendingB.get(ins[0]!) : undefined;
     if (p && ins[1] === p.info.inputB) {
       const { scope, info } = p;
+      const delta = nd.output![0]!;
       out.push({ name: `${scope}/MatMul_B`, opType: 'MatMul', input: [p.xA, sh.gathered(info.inputB)], output: [`${scope}/d3`] });
-      out.push(...leadingShape(sh, scope, p.x, info.m, `${scope}/dshape`));
-      out.push({ name: `${scope}/Reshape_delta`, opType: 'Reshape', input: [`${scope}/d3`, `${scope}/dshape`], output: [nd.output![0]!] });
+      // The delta is added to a tensor of its shape (the base product, or the residual): take that
+      // tensor's shape; else (fp16 joins) x's leading dims and m.
+      const use = consumers.get(delta) ?? [];
+      const add = use.length === 1 && use[0]!.opType === 'Add' && (use[0]!.input ?? []).length === 2 ? use[0]! : undefined;
+      const other = add ? add.input!.find((i) => i !== delta) : undefined;
+      let dshape: string;
+      if (other !== undefined) {
+        dshape = shapeOf.get(other) ?? `${scope}/dshape`;
+        if (!shapeOf.has(other)) {
+          shapeOf.set(other, dshape);
+          out.push({ name: `${scope}/Shape_sum`, opType: 'Shape', input: [other], output: [dshape] });
+        }
+      } else {
+        dshape = `${scope}/dshape`;
+        out.push(...leadingShape(sh, scope, p.x, info.m, dshape));
+      }
+      out.push({ name: `${scope}/Reshape_delta`, opType: 'Reshape', input: [`${scope}/d3`, dshape], output: [delta] });
       done.add(info.inputB);
       continue;
     }

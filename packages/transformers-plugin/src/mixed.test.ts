@@ -84,6 +84,10 @@ describe('mixed-adapter batches (onnxruntime-node)', () => {
     const mixed = (await call(batch, { adapter_names: names })).logits;
     const labels = mixed.dims[1]!;
     const base = (await call(batch, { adapter: null })).logits;
+    // The untouched model (no rewrite): the base rows must be its output bit for bit.
+    const plain = (await ((await AutoModelForSequenceClassification.from_pretrained('bert', { dtype: 'fp32' })) as unknown as Call)(batch)).logits;
+    expect(Array.from(base.data as Float32Array)).toEqual(Array.from(plain.data as Float32Array));
+    let worst = 0;
     for (let i = 0; i < names.length; i++) {
       const got = Array.from((mixed.data as Float32Array).slice(i * labels, (i + 1) * labels));
       const alone = Array.from((await call(rowOf(batch, i), { adapter: names[i] })).logits.data as Float32Array);
@@ -95,8 +99,10 @@ describe('mixed-adapter batches (onnxruntime-node)', () => {
         const effect = Math.max(...got.map((v, j) => Math.abs(v - batchBase[j]!)));
         expect(effect, `row ${i} (${names[i]}) changes the output`).toBeGreaterThan(1e-4);
         expect(d, `row ${i} (${names[i]}) vs alone`).toBeLessThanOrEqual(1e-5);
+        worst = Math.max(worst, d);
       }
     }
+    console.log(JSON.stringify({ runtime: 'onnxruntime-node', methods: 6, rows: names.length, max_abs_diff_vs_alone: worst }));
   });
 
   test('real PEFT adapter (distilbert-lora-emotion: LoRA + pre_classifier/classifier heads) mixed with a random LoRA and base rows on a base-size DistilBERT', async () => {
