@@ -1,10 +1,10 @@
 /** `tensorpeft make-model`: write a transformers.js model folder with deterministic random weights. */
 import { parseArgs } from 'node:util';
-import { ARCH_TASKS, ARCHS, DEFAULT_TASK, EXTRA_DTYPES, writeModel, type Arch, type ExtraDtype } from '@tensorpeft/model-gen';
+import { ARCH_TASKS, ARCHS, DEFAULT_TASK, ENCODER_DECODER_ARCHS, EXTRA_DTYPES, writeModel, type Arch, type ExtraDtype } from '@tensorpeft/model-gen';
 import { parseIntArg, UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const makeModelHelp = `tensorpeft make-model --arch <${ARCHS.join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data]
+export const makeModelHelp = `tensorpeft make-model --arch <${[...ARCHS, ...ENCODER_DECODER_ARCHS].join('|')}> [--size tiny|base] [--task <task>] [--num-labels N] [--seed N] [--gpt2-conv1d Gemm|MatMul] [--no-quantized] [--external-data]
                       [--dtype fp16|int8|uint8|q4|q4f16|bnb4]… [--layout optimum|merged-decoder|genai] [--fresh-init] [--no-constant-folding] --out <dir>
   Writes config.json, tokenizer.json + tokenizer_config.json (preprocessor_config.json for vit),
   onnx/model.onnx (fp32) and onnx/model_quantized.onnx (q8) with seeded random weights, laid out like
@@ -48,7 +48,7 @@ export async function makeModelCommand(argv: string[], io: CliIO): Promise<numbe
     },
     strict: true,
   });
-  if (!values.arch) throw new UsageError(`--arch is required (${ARCHS.join(', ')})`);
+  if (!values.arch) throw new UsageError(`--arch is required (${[...ARCHS, ...ENCODER_DECODER_ARCHS].join(', ')})`);
   if (!values.out) throw new UsageError('--out <dir> is required');
   if (values.size !== undefined && values.size !== 'tiny' && values.size !== 'base') throw new UsageError(`--size must be tiny or base, got ${values.size}`);
   const conv1d = values['gpt2-conv1d'];
