@@ -171,7 +171,8 @@ export async function runMixedBench(opts: MixedBenchOptions = {}): Promise<Plugi
         ['mixedOne', g(lMixed, { adapter: 'a' })],
         ['mixed', g(lMixed, { adapter_names: NAMES })],
       ],
-      iterations,
+      // Token steps are short: more pairs for a steadier median.
+      quick ? iterations : 40,
     );
     rows.push(...rowsOf(gens, 'mixed batches, generate', `llama-tiny (hidden ${l.shape.hiddenSize}, ${l.shape.numLayers} layers), ${ROWS} rows, ${newTokens} new tokens, LoRA r=8 (q_proj, v_proj)`, loadNote(load1)));
     for (const m of [lPlain, lMixed]) await (m as unknown as { dispose(): Promise<unknown> }).dispose();
