@@ -71,7 +71,7 @@ async function mergedFolder(name: string, updates: readonly ModuleUpdate[]): Pro
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'tp-whisper-plugin-'));
-  m = await writeModel({ arch: 'whisper', seed: 5, quantized: false }, path.join(root, 'whisper'));
+  m = await writeModel({ arch: 'whisper', seed: 5, quantized: false, dtypes: ['q4f16'] }, path.join(root, 'whisper'));
   env.allowRemoteModels = false;
   env.localModelPath = `${root}/`;
   base = await AutoModelForSpeechSeq2Seq.from_pretrained('whisper', { dtype: 'fp32' });
@@ -168,6 +168,30 @@ describe('Whisper: one registry over the encoder and decoder sessions', () => {
     asr.disable_adapters();
     expect(await run(asr as unknown as Asr)).toEqual(baseRun);
     await asr.dispose();
+  });
+
+  test('a dtype per session (fp32 encoder, q4f16 decoder, as WebGPU apps load Whisper): disabled = that base exactly, adapter within the derived tolerance of the fp32 merge', async () => {
+    const dtype = { encoder_model: 'fp32', decoder_model_merged: 'q4f16' } as never;
+    const adapter = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 9, config: { target_modules: 'all-linear' } });
+    const ref = await AutoModelForSpeechSeq2Seq.from_pretrained(await mergedFolder('merged-mixed', await materializeAdapter(adapter)), { dtype: 'fp32' });
+    const refOut = await outputs(ref);
+    await ref.dispose();
+    const mixedBase = await AutoModelForSpeechSeq2Seq.from_pretrained('whisper', { dtype });
+    const mixedBaseOut = await outputs(mixedBase);
+    await mixedBase.dispose();
+    const model = await from_pretrained(env, AutoModelForSpeechSeq2Seq, 'whisper', { dtype, adapters: { a: adapter } });
+    const out = await outputs(model);
+    // The 4-bit decoder's own error at the base weights (verify's dtype_error), then tolerance.ts' bound.
+    const q = maxDiff(mixedBaseOut.logits, baseOut.logits);
+    const effect = maxDiff(out.logits, mixedBaseOut.logits);
+    expect(q).toBeGreaterThan(0);
+    expect(maxDiff(out.logits, refOut.logits)).toBeLessThanOrEqual(toleranceFor('q4f16', q, maxAbs(refOut.logits), effect));
+    // The encoder is fp32: exactly as in the all-fp32 comparison.
+    expect(maxDiff(out.encoder, refOut.encoder)).toBeLessThanOrEqual(toleranceFor('fp32', 0, maxAbs(refOut.encoder), maxDiff(refOut.encoder, baseOut.encoder)));
+    model.disable_adapters();
+    const off = await outputs(model);
+    expect(off).toEqual(mixedBaseOut);
+    await model.dispose();
   });
 
   const methods = listMethods().map((x) => x.peftType);
