@@ -27,7 +27,7 @@ export interface DtypeBenchOptions {
   dtypes?: Array<'q4' | 'fp16' | 'q4f16'>;
   /** Default `['tiny', 'base']` (base: GPT-2 small and SmolLM-135M shapes). */
   sizes?: Array<'tiny' | 'base'>;
-  /** Tokens generated per timed call (default 16). */
+  /** Tokens generated per timed call (default 16; 4 with quick). */
   tokens?: number;
   /** Paired rounds (default 7; 3 with quick). */
   rounds?: number;
@@ -84,7 +84,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
   const archs = opts.archs ?? ['gpt2', 'llama'];
   const dtypes = opts.dtypes ?? ['q4', 'fp16'];
   const sizes = opts.sizes ?? ['tiny', 'base'];
-  const tokens = opts.tokens ?? 16;
+  const tokens = opts.tokens ?? (opts.quick ? 4 : 16);
   const rounds = opts.rounds ?? (opts.quick ? 3 : 7);
   const rank = opts.rank ?? 16;
   const log = opts.log ?? (() => undefined);

@@ -21,6 +21,7 @@ import { from_pretrained } from './plugin.js';
 import { loadRatioRows, rewriteScalingRows } from './bench-load.js';
 import { runOverheadBench } from './bench-overhead.js';
 import { runMixedBench } from './bench-mixed.js';
+import { runDtypeBench } from './bench-dtype.js';
 import { runProfileRows } from './bench-profile.js';
 
 export interface PluginBenchRow {
@@ -244,6 +245,7 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       log('per-run overhead: tiny LLaMA generation');
       rows.push(...(await runOverheadBench({ quick, log })));
       rows.push(...(await runMixedBench({ size, quick, log })));
+      rows.push(...(await runDtypeBench({ sizes: size === 'tiny' ? ['tiny'] : ['tiny', 'base'], quick, log })));
       rows.push(...(await runProfileRows({ log })));
     }
   } finally {
