@@ -73,13 +73,28 @@ interface Field {
   end: number;
 }
 
+/**
+ * Where the model bytes are read from: a buffer, or (proto-splice-file.ts) a file read in small
+ * windows, so a model on disk is scanned and spliced without holding its weights in memory.
+ */
+export interface ByteSource {
+  readonly length: number;
+  byte(pos: number): number;
+  /** Bytes `[a, b)` (a view where the source is a buffer). */
+  bytes(a: number, b: number): Uint8Array;
+}
+
+function bufferSource(buf: Uint8Array): ByteSource {
+  return { length: buf.length, byte: (p) => buf[p]!, bytes: (a, b) => buf.subarray(a, b) };
+}
+
 /** A varint at `pos` (lengths and tags: at most 2^53, else unsupported). */
-function varint(buf: Uint8Array, pos: number, end: number): [number, number] {
+function varint(buf: ByteSource, pos: number, end: number): [number, number] {
   let v = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= end) throw new Unsupported('truncated varint');
-    const b = buf[pos++]!;
+    const b = buf.byte(pos++);
     v += (b & 0x7f) * mul;
     if (b < 0x80) {
       if (!Number.isSafeInteger(v)) throw new Unsupported('varint beyond 2^53');
@@ -91,7 +106,7 @@ function varint(buf: Uint8Array, pos: number, end: number): [number, number] {
 }
 
 /** The fields of the message in `buf[start, end)`, each checked to end inside it. */
-function fields(buf: Uint8Array, start: number, end: number): Field[] {
+function fields(buf: ByteSource, start: number, end: number): Field[] {
   const out: Field[] = [];
   let pos = start;
   while (pos < end) {
@@ -118,14 +133,14 @@ function fields(buf: Uint8Array, start: number, end: number): Field[] {
 }
 
 /** The bytes of `buf` in `ranges`, one view when there is one range (no copy), else one copy. */
-function gather(buf: Uint8Array, ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
-  if (ranges.length === 1) return buf.subarray(ranges[0]![0], ranges[0]![1]);
+function gather(buf: ByteSource, ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
+  if (ranges.length === 1) return buf.bytes(ranges[0]![0], ranges[0]![1]);
   let n = 0;
   for (const [a, b] of ranges) n += b - a;
   const out = new Uint8Array(n);
   let o = 0;
   for (const [a, b] of ranges) {
-    out.set(buf.subarray(a, b), o);
+    out.set(buf.bytes(a, b), o);
     o += b - a;
   }
   return out;
@@ -141,15 +156,15 @@ function pushRange(ranges: Array<[number, number]>, a: number, b: number): void 
 /** A model decoded without its initializers' `raw_data`, with where each initializer's record lies in the source. */
 export interface LightModel {
   model: ModelProto;
-  source: Uint8Array;
+  source: ByteSource;
   /** Each stub initializer (by identity) → its original record `[start, end)` in `source`. */
   records: Map<TensorProto, readonly [number, number]>;
 }
 
 /** `bytes` as a light model, or undefined where the full decode path must handle it. */
-export function decodeLight(bytes: Uint8Array): LightModel | undefined {
+export function decodeLight(bytes: Uint8Array | ByteSource): LightModel | undefined {
   try {
-    return decodeLightOrThrow(bytes);
+    return decodeLightOrThrow(bytes instanceof Uint8Array ? bufferSource(bytes) : bytes);
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
@@ -165,7 +180,7 @@ function decoded<T>(f: () => T): T {
   }
 }
 
-function decodeLightOrThrow(bytes: Uint8Array): LightModel {
+function decodeLightOrThrow(bytes: ByteSource): LightModel {
   const top = checkWire('model', fields(bytes, 0, bytes.length));
   const graphs = top.filter((f) => f.no === MODEL_GRAPH);
   // Two graph fields merge as protobuf messages do: rare enough to leave to the full decoder.
@@ -218,18 +233,27 @@ export interface ModelParts {
   byteLength: number;
 }
 
+/** The encoded model as segments: new bytes, or a `[from, to)` range of the source. */
+export interface ModelSegments {
+  segments: Array<Uint8Array | readonly [number, number]>;
+  byteLength: number;
+}
+
 /**
  * Encode a rewritten light model: its top-level fields, then the graph record (the graph's other
  * fields, then its initializers in order: source records for the original ones, encoded ones for
  * those the rewrite added).
  */
 export function encodeParts(light: LightModel, model: ModelProto): ModelParts {
+  const { segments, byteLength } = encodeSegments(light, model);
+  return { parts: segments.map((x) => (x instanceof Uint8Array ? x : light.source.bytes(x[0], x[1]))), byteLength };
+}
+
+/** `encodeParts` with the untouched initializer records as source ranges (for a file source). */
+export function encodeSegments(light: LightModel, model: ModelProto): ModelSegments {
   const g = model.graph!;
   const inits = g.initializer ?? [];
-  const initParts = inits.map((t) => {
-    const r = light.records.get(t as TensorProto);
-    return r ? light.source.subarray(r[0], r[1]) : onnx.GraphProto.encode({ initializer: [t] }).finish();
-  });
+  const initParts = inits.map((t): Uint8Array | readonly [number, number] => light.records.get(t as TensorProto) ?? onnx.GraphProto.encode({ initializer: [t] }).finish());
   g.initializer = [];
   model.graph = null;
   let gBody: Uint8Array;
@@ -242,10 +266,9 @@ export function encodeParts(light: LightModel, model: ModelProto): ModelParts {
     model.graph = g;
   }
   let graphLen = gBody.length;
-  for (const p of initParts) graphLen += p.length;
+  for (const p of initParts) graphLen += p instanceof Uint8Array ? p.length : p[1] - p[0];
   const header = new Uint8Array([(MODEL_GRAPH << 3) | LEN, ...varintBytes(graphLen)]);
-  const parts = [mBody, header, gBody, ...initParts];
-  return { parts, byteLength: mBody.length + header.length + graphLen };
+  return { segments: [mBody, header, gBody, ...initParts], byteLength: mBody.length + header.length + graphLen };
 }
 
 /** The parts in one buffer of exactly their length (its ArrayBuffer holds nothing else). */

@@ -37,6 +37,12 @@ export interface RewriteStore {
   /** Optional: store an entry given as parts (the spliced rewrite, not joined into one buffer); returns its file. */
   putParts?(key: string, parts: readonly Uint8Array[], meta: StoredMeta): Promise<string>;
   /**
+   * Optional (Node folder store): store an entry that `write` writes to the temporary file it is
+   * given (returning the meta but the entry check, which the store computes from the file); returns
+   * the entry's file. A throwing `write` stores nothing.
+   */
+  writeEntry?(key: string, write: (tmpFile: string) => Promise<Omit<StoredMeta, 'sha256'>>): Promise<string>;
+  /**
    * Optional: the model hash remembered for a local file by its identity (absolute path, size,
    * mtime, inode), so a cached load neither reads nor hashes the model; what `make` and git's index
    * trust too (a rewrite of the file keeping size and mtime to the nanosecond is not noticed).
@@ -141,6 +147,31 @@ export function folderRewriteStore(dir?: string): RewriteStore {
       }
     },
     putParts,
+    async writeEntry(key, write) {
+      const { fs, path, root } = await paths();
+      await fs.mkdir(root, { recursive: true });
+      const tmp = path.join(root, `.${key}.${process.pid}.${Date.now()}.onnx`);
+      try {
+        const meta = await write(tmp);
+        const h = await fs.open(tmp, 'r');
+        let check: string;
+        try {
+          const { size } = await h.stat();
+          check = await entryCheckOfFile(size, await readEdges(h, size));
+        } finally {
+          await h.close();
+        }
+        const file = path.join(root, `${key}.onnx`);
+        await fs.rename(tmp, file);
+        const tmpMeta = path.join(root, `.${key}.${process.pid}.${Date.now()}.json`);
+        await fs.writeFile(tmpMeta, JSON.stringify({ ...meta, sha256: check }));
+        await fs.rename(tmpMeta, path.join(root, `${key}.json`));
+        return file;
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+    },
     async modelHashOf(file) {
       const { fs, path, root } = await paths();
       try {

@@ -13,6 +13,9 @@ import { makeModel, writeModel } from '@tensorpeft/model-gen';
 import { rewriteModel } from './rewrite.js';
 import { folderRewriteStore } from './rewrite-cache.js';
 import { loadRewrite, ownedBytesResponse } from './rewrite-load.js';
+import { joinParts, rewriteParts } from './proto-splice.js';
+import { rewriteFileToFile, sha256File } from './proto-splice-file.js';
+import { createHash } from 'node:crypto';
 import { enableAdapters } from './cache.js';
 
 const { onnx } = onnxProto;
@@ -48,7 +51,7 @@ test('no store: one read, the spliced rewrite in one buffer of exactly its size,
   expect([...new Uint8Array(copy)]).toEqual([...view]);
 });
 
-test('folder store: a miss writes the file and hands it over; a hit by remembered file identity reads nothing; a touched model is read and hashed again', async () => {
+test('folder store, local file: a miss is hashed and rewritten file to file (the model never read into memory) and handed over; a hit by remembered file identity reads nothing; a touched model is hashed again', async () => {
   const root = await tmp();
   const m = await writeModel({ arch: 'bert', size: 'tiny', quantized: false, seed: 4 }, path.join(root, 'bert'));
   const file = path.join(root, 'bert', 'onnx', 'model.onnx');
@@ -61,7 +64,7 @@ test('folder store: a miss writes the file and hands it over; a hit by remembere
   };
   const args = { read, opts: { targets }, store, cacheMode: 'branch', localFile: file, acceptsFile: true };
   const first = (await loadRewrite(args))!;
-  expect(reads).toBe(1);
+  expect(reads).toBe(0);
   expect(first.cached).toBe(false);
   expect(first.file).toMatch(new RegExp(`^${path.join(root, 'cache')}/[0-9a-f]{64}-[0-9a-f]{16}\\.onnx$`));
   const stored = new Uint8Array(await readFile(first.file!));
@@ -70,14 +73,14 @@ test('folder store: a miss writes the file and hands it over; a hit by remembere
   expect(first.meta.branches).toEqual(ref.branches);
 
   const second = (await loadRewrite(args))!;
-  expect(reads).toBe(1);
+  expect(reads).toBe(0);
   expect(second).toEqual({ meta: first.meta, cached: true, file: first.file });
 
-  // Same bytes, new mtime: the identity memo misses, the model is read and hashed, the entry hits.
+  // Same bytes, new mtime: the identity memo misses, the model is hashed (streamed), the entry hits.
   const later = new Date(Date.now() + 5000);
   await utimes(file, later, later);
   const third = (await loadRewrite(args))!;
-  expect(reads).toBe(2);
+  expect(reads).toBe(0);
   expect(third.cached).toBe(true);
   expect(third.file).toBe(first.file);
 
@@ -85,7 +88,7 @@ test('folder store: a miss writes the file and hands it over; a hit by remembere
   const other = makeModel({ arch: 'bert', size: 'tiny', quantized: false, seed: 5 }).files.get('onnx/model.onnx')!;
   await writeFile(file, other);
   const fourth = (await loadRewrite(args))!;
-  expect(reads).toBe(3);
+  expect(reads).toBe(0);
   expect(fourth.cached).toBe(false);
   expect(fourth.file).not.toBe(first.file);
 
@@ -96,6 +99,31 @@ test('folder store: a miss writes the file and hands it over; a hit by remembere
   const fifth = (await loadRewrite(args))!;
   expect(fifth.cached).toBe(false);
   expect((await readFile(entry)).equals(full)).toBe(true);
+  // The same store given bytes only (no local file): read once, the same entry.
+  const viaBytes = (await loadRewrite({ ...args, localFile: undefined }))!;
+  expect(reads).toBe(1);
+  expect(viaBytes).toEqual({ meta: fourth.meta, cached: true, file: fourth.file });
+});
+
+test('rewriteFileToFile writes exactly the bytes of the in-memory splice, on every dtype file of a model; external data and merge mode are left to the bytes path', async () => {
+  const root = await tmp();
+  const m = await writeModel({ arch: 'llama', size: 'tiny', quantized: true, dtypes: ['fp16', 'q4f16'], seed: 9 }, path.join(root, 'llama'));
+  const targets = m.shape.modules.map((x) => x.path);
+  for (const f of ['model.onnx', 'model_quantized.onnx', 'model_fp16.onnx', 'model_q4f16.onnx']) {
+    const src = path.join(root, 'llama', 'onnx', f);
+    const dest = path.join(root, `out-${f}`);
+    const r = (await rewriteFileToFile(src, dest, { targets }))!;
+    const mem = rewriteParts(new Uint8Array(await readFile(src)), { targets });
+    expect(Buffer.from(await readFile(dest)).equals(Buffer.from(joinParts(mem))), f).toBe(true);
+    expect(r.branches, f).toEqual(mem.branches);
+    expect(r.byteLength, f).toBe(mem.byteLength);
+    expect(r.external, f).toBe(false);
+  }
+  expect(await sha256File(path.join(root, 'llama', 'onnx', 'model.onnx'))).toBe(createHash('sha256').update(await readFile(path.join(root, 'llama', 'onnx', 'model.onnx'))).digest('hex'));
+  const ext = await writeModel({ arch: 'bert', size: 'tiny', quantized: false, externalData: true }, path.join(root, 'ext'));
+  const r = (await rewriteFileToFile(path.join(root, 'ext', 'onnx', 'model.onnx'), path.join(root, 'ext-out.onnx'), { targets: ext.shape.modules.map((x) => x.path) }))!;
+  expect(r.external).toBe(true);
+  expect(await rewriteFileToFile(path.join(root, 'ext', 'onnx', 'model.onnx'), path.join(root, 'merge-out.onnx'), { targets: ext.shape.modules.map((x) => x.path), mode: 'merge' })).toBeUndefined();
 });
 
 test('external data: stored and served as bytes, never as a path away from the side files', async () => {

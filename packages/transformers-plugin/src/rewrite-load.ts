@@ -5,12 +5,14 @@
  *   hands to transformers.js without another copy (`ownedBytesResponse`);
  * - with a rewrite store, a hit in Node is the stored file's path: transformers.js gives it to ONNX
  *   Runtime as it gives the path of an unrewritten model, so nothing crosses JS; and a local model
- *   whose hash the store remembers by file identity (`modelHashOf`) is not even read. A miss writes
- *   the parts straight to the store (no joined copy) and hands over that file.
+ *   whose hash the store remembers by file identity (`modelHashOf`) is not even read. A miss on a
+ *   local file is hashed and rewritten file to file (proto-splice-file.ts: no model-sized buffer)
+ *   and hands over the stored file; other misses write the parts (no joined copy).
  * Models with ONNX external data are never handed over as a path: ONNX Runtime looks for the side
  * files next to the model file, which the cache folder does not hold.
  */
 import { rewriteParts, joinParts } from './proto-splice.js';
+import { rewriteFileToFile, sha256File } from './proto-splice-file.js';
 import type { RewriteOptions } from './rewrite-types.js';
 import { IS_NODE } from './model-files.js';
 import { entryCheckOfFile, entryCheckOfParts, entryCheck, rewriteKeyOf, sha256Hex, type RewriteMeta, type RewriteStore, type StoredMeta } from './rewrite-cache.js';
@@ -50,16 +52,33 @@ export async function loadRewrite(a: LoadRewriteArgs): Promise<LoadedRewrite | u
   }
   const targets = opts.targets;
   let bytes: Uint8Array | undefined;
+  // A local file into a store that writes entries from files (Node): hashed and rewritten file to
+  // file, never held in memory whole (proto-splice-file.ts); anything else: the bytes.
+  const fileToFile = a.localFile !== undefined && a.acceptsFile === true && store.writeEntry !== undefined;
   let model = a.localFile && store.modelHashOf ? await store.modelHashOf(a.localFile).catch(() => undefined) : undefined;
+  if (model === undefined && fileToFile) model = await sha256File(a.localFile!).catch(() => undefined);
   if (model === undefined) {
     bytes = await a.read();
     if (!bytes) return undefined;
     model = await sha256Hex(bytes);
-    if (a.localFile && store.rememberModelHash) await store.rememberModelHash(a.localFile, model).catch(() => undefined);
   }
+  if (a.localFile && store.rememberModelHash) await store.rememberModelHash(a.localFile, model).catch(() => undefined);
   let key = await rewriteKeyOf(model, targets, a.cacheMode);
   const hit = await cachedEntry(store, key, a.acceptsFile === true);
   if (hit) return hit;
+  if (fileToFile && !bytes) {
+    let meta: RewriteMeta | undefined;
+    const file = await store
+      .writeEntry!(key, async (tmp) => {
+        const r = await rewriteFileToFile(a.localFile!, tmp, opts);
+        // Not spliceable, or external data (never handed over as a path): the bytes path below.
+        if (!r || r.external) throw new Error('not written file to file');
+        meta = metaOf(r);
+        return { ...meta, external: false };
+      })
+      .catch(() => undefined);
+    if (file && meta) return { meta, cached: false, file };
+  }
   if (!bytes) {
     // The remembered hash named no (valid) entry: read the model, and key by what it holds now.
     bytes = await a.read();
