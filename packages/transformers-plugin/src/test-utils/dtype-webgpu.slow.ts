@@ -5,6 +5,6 @@
  * the fp32 merge, greedy generate() of the GPU-fed adapter. Run:
  *   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json npx vitest run -c packages/transformers-plugin/vitest.slow.config.ts
  */
-import { dtypeBrowserSuite } from './test-utils/dtype-browser-suite.js';
+import { dtypeBrowserSuite } from './dtype-browser-suite.js';
 
 dtypeBrowserSuite(['q4-webgpu']);
