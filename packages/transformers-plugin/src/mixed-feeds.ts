@@ -16,7 +16,7 @@
  */
 import { Tensor } from '@huggingface/transformers';
 import { PluginError } from './errors.js';
-import { MIXED_HEAD_PREFIX, MIXED_ROWS } from './mixed-rewrite.js';
+import { MIXED_HEAD_PREFIX, MIXED_ROWS, SLOTS_DIM } from './mixed-rewrite.js';
 import type { Feeds, HookedSession, OrtTensor } from './ort-feeds.js';
 import type { AdapterRegistry, Entry } from './registry.js';
 
@@ -38,7 +38,7 @@ interface OrtLike {
 }
 
 /** Per hooked session of a mixed rewrite: each head weight input → its mask input. */
-const LAYOUTS = new WeakMap<HookedSession, { masks: Map<string, string> }>();
+const LAYOUTS = new WeakMap<HookedSession, { masks: Map<string, string>; rows: Set<string> }>();
 
 function ort(type: 'int64' | 'bool' | 'float32', data: BigInt64Array | Uint8Array | Float32Array, dims: number[]): OrtTensor {
   return (new Tensor(type, data, dims) as unknown as { ort_tensor: OrtTensor }).ort_tensor;
@@ -48,6 +48,11 @@ const ROW0 = (): OrtTensor => ort('int64', new BigInt64Array(1), [1]);
 let TRUE: OrtTensor | undefined;
 let FALSE: OrtTensor | undefined;
 const maskTensor = (v: boolean): OrtTensor => (v ? (TRUE ??= ort('bool', new Uint8Array([1]), [1])) : (FALSE ??= ort('bool', new Uint8Array([0]), [1])));
+
+/** Whether head parameter `input` is gathered per row (the others: fp16 graphs' whole-batch heads). */
+function perRow(layout: { rows: Set<string> }, input: string): boolean {
+  return layout.rows.has(input);
+}
 
 /** Whether `h` was rewritten for mixed batches. */
 export function isMixedSession(h: HookedSession): boolean {
@@ -72,7 +77,11 @@ export function initMixedSession(h: HookedSession, ours: readonly string[]): voi
     const mask = `${MIXED_HEAD_PREFIX}${p.input}`;
     if (ours.includes(mask)) masks.set(p.input, mask);
   }
-  LAYOUTS.set(h, { masks });
+  // Head parameters gathered per row (weights and their biases) have a slot dimension first.
+  const meta = new Map((h.session.inputMetadata ?? []).map((m) => [m.name, m.shape ?? []]));
+  const rows = new Set(h.params.filter((p) => meta.get(p.input)?.[0] === SLOTS_DIM).map((p) => p.input));
+  const layout = { masks, rows };
+  LAYOUTS.set(h, layout);
   const f = h.baseFeeds;
   for (const mod of h.modules) {
     if (mod.inputA === undefined || mod.inputB === undefined) throw new PluginError(`mixed batches need branch mode (module ${mod.path} is merged)`);
@@ -80,7 +89,8 @@ export function initMixedSession(h: HookedSession, ours: readonly string[]): voi
     f[mod.inputB] = oneSlot(f[mod.inputB]);
   }
   // A slot must exist for Gather: the base feeds one zero slot, and the mask keeps the base head.
-  for (const p of h.params) f[p.input] = ort('float32', new Float32Array(p.dims.reduce((a, d) => a * d, 1)), [1, ...p.dims]);
+  // (Heads without a mask, fp16 graphs' correction form, are fed as on a plain rewrite.)
+  for (const p of h.params) if (perRow(layout, p.input)) f[p.input] = ort('float32', new Float32Array(p.dims.reduce((a, d) => a * d, 1)), [1, ...p.dims]);
   for (const mask of masks.values()) f[mask] = maskTensor(false);
   f[MIXED_ROWS] = ROW0();
 }
@@ -133,6 +143,11 @@ function stackSession(h: HookedSession, srcs: ReadonlyArray<{ name: string; feed
     out[mod.inputB!] = ort('float32', B, [S, rmax, m]);
   }
   for (const p of h.params) {
+    if (!perRow(layout, p.input)) {
+      const by = srcs.find((s) => s.feeds[p.input] !== h.baseFeeds[p.input]);
+      if (by) throw new MixedBatchError(`adapter "${by.name}" replaces head parameter ${p.name}, which this model (an fp16 graph) can replace for a whole batch only: run its rows with { adapter: "${by.name}" }`);
+      continue;
+    }
     const size = p.dims.reduce((a, d) => a * d, 1);
     const W = new Float32Array(S * size);
     srcs.forEach((s, i) => {

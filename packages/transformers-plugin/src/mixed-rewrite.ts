@@ -114,6 +114,13 @@ function retypeStack(g: GraphProto, name: string): void {
   v.type!.tensorType!.shape!.dim = [{ dimParam: SLOTS_DIM }, ...dims];
 }
 
+/** A head parameter input `[override, …dims]` gathered per row: its first dim becomes the slot dim. */
+function retypeSlots(g: GraphProto, name: string): void {
+  const dims = (g.input ?? []).find((x) => x.name === name)?.type?.tensorType?.shape?.dim;
+  if (!dims || dims.length === 0) throw new PluginError(`mixed batches: graph input ${name} has no shape`);
+  dims[0] = { dimParam: SLOTS_DIM };
+}
+
 /**
  * Replace the two MatMuls of each branch in `nodes` (one graph) by their per-row form; recurse into
  * subgraphs. Per module: MatMul(x3, A[rows]) → MatMul(·, B[rows]) → Reshape to the shape of the
@@ -181,8 +188,13 @@ function rewriteBranches(nodes: NodeProto[], byA: ReadonlyMap<string, BranchInfo
   return out;
 }
 
-/** The nodes of head override `weight` (graph input) as rewriteModel builds them (fp32 Concat/Slice form). */
-function headPattern(nodes: readonly NodeProto[], weight: string): { scope: string; x: string; base: string; y: string; layout: 'out_in' | 'in_out'; bias?: string } {
+/**
+ * The nodes of head override `weight` (graph input) as rewriteModel builds them in fp32 graphs
+ * (Concat/Slice form); undefined for the fp16 form (an arithmetic correction, see rewrite.ts), which
+ * is left as it is: such a head is overridden for a whole batch only (mixed-feeds.ts refuses a
+ * mixed call in which an adapter replaces it).
+ */
+function headPattern(nodes: readonly NodeProto[], weight: string): { scope: string; x: string; base: string; y: string; layout: 'out_in' | 'in_out'; bias?: string } | undefined {
   const reader = nodes.find((n) => (n.input ?? []).includes(weight));
   const name = reader?.name ?? '';
   const scope = name.slice(0, name.lastIndexOf('/'));
@@ -190,9 +202,8 @@ function headPattern(nodes: readonly NodeProto[], weight: string): { scope: stri
   const mm = inScope('MatMul');
   const concat = inScope('Concat');
   const slice = inScope('Slice');
-  if (!reader || !scope.startsWith('/tensorpeft/param/') || !mm || !concat || !slice) {
-    throw new PluginError(`mixed batches: head override ${weight} is not in the fp32 Concat/Slice form (fp16 graphs' head overrides are not supported in mixed batches)`);
-  }
+  if (!reader || !scope.startsWith('/tensorpeft/param/') || !mm) throw new PluginError(`mixed batches: no override product found for head parameter ${weight}`);
+  if (!concat || !slice) return undefined;
   const biasNode = inScope('Flatten_bias');
   return {
     scope,
@@ -232,6 +243,8 @@ export function toMixedBatches(model: ModelProto, branches: readonly BranchInfo[
     })();
     if (!pat) continue;
     if (pat.bias !== undefined && !inputs.has(pat.bias)) throw new PluginError(`mixed batches: head ${p.name}'s bias input ${pat.bias} is not an overridable parameter`);
+    retypeSlots(g, p.input);
+    if (pat.bias !== undefined) retypeSlots(g, pat.bias);
     const [d0, d1] = p.dims as [number, number];
     const nIn = pat.layout === 'out_in' ? d1 : d0;
     const out = pat.layout === 'out_in' ? d0 : d1;

@@ -160,6 +160,49 @@ describe('mixed-adapter batches (onnxruntime-node)', () => {
     }
   }, 120_000);
 
+  test('fp16 and q4f16 graphs (branches in fp16): generate() rows = each row alone; an fp16 head is replaced for whole batches only', async () => {
+    const m = await writeModel({ arch: 'llama', size: 'tiny', seed: 9, quantized: false, dtypes: ['fp16', 'q4f16'] }, path.join(root, 'llama16'));
+    for (const dtype of ['fp16', 'q4f16']) {
+      const model = await from_pretrained(env, AutoModelForCausalLM, 'llama16', { dtype, mixed_batches: true });
+      for (const [n, seed] of [['a', 1], ['b', 2]] as const) {
+        const a = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed });
+        for (const t of a.params.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = t.data[i]! * 30;
+        await model.load_adapter(a, { adapter_name: n });
+      }
+      const names: Array<string | null> = ['a', null, 'b'];
+      const batch = tokenBatch(names.length, 3, m.config.vocab_size as number, 5);
+      delete batch.token_type_ids;
+      type Gen = { generate(o: Record<string, unknown>): Promise<Tensor> };
+      const gen = async (x: Record<string, unknown>, o: Record<string, unknown>): Promise<number[][]> =>
+        ((await (model as unknown as Gen).generate({ ...x, max_new_tokens: 6, min_new_tokens: 6, do_sample: false, ...o })).tolist() as bigint[][]).map((r) => r.map(Number));
+      const alone = await Promise.all(names.map(async (n, i) => (await gen(rowOf(batch, i), { adapter: n }))[0]!));
+      expect(await gen(batch, { adapter_names: names }), dtype).toEqual(alone);
+    }
+    // fp16 BERT: its classifier override is the fp16 correction form, left whole-batch; branches are per row.
+    const b = await writeModel({ arch: 'bert', size: 'tiny', seed: 9, numLabels: 2, quantized: false, dtypes: ['fp16'] }, path.join(root, 'bert16'));
+    const model = await from_pretrained(env, AutoModelForSequenceClassification, 'bert16', { dtype: 'fp16', mixed_batches: true });
+    const lora = createAdapter({ method: 'LORA', shape: b.shape, nonzero: true, seed: 4 });
+    for (const t of lora.params.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = t.data[i]! * 4;
+    await model.load_adapter(lora, { adapter_name: 'a' });
+    const head = createAdapter({ method: 'LORA', shape: b.shape, nonzero: true, seed: 5 });
+    head.extras.set('base_model.model.classifier.modules_to_save.default.weight', { data: new Float32Array(2 * 32).fill(0.01), shape: [2, 32] });
+    head.extras.set('base_model.model.classifier.modules_to_save.default.bias', { data: new Float32Array([0.5, -0.5]), shape: [2] });
+    await model.load_adapter(head, { adapter_name: 'head' });
+    const call = model as unknown as Call;
+    const batch = tokenBatch(2, 5, b.config.vocab_size as number, 6);
+    const mixed = Array.from((await call(batch, { adapter_names: ['a', null] })).logits.data as Float32Array);
+    const alone = Array.from((await call(rowOf(batch, 0), { adapter: 'a' })).logits.data as Float32Array);
+    const base = Array.from((await call(batch, { adapter: null })).logits.data as Float32Array);
+    expect(mixed.slice(2)).toEqual(base.slice(2));
+    // fp16 logits: the batched and single products may round differently by an fp16 ulp (~1e-3 at 1).
+    expect(Math.max(...mixed.slice(0, 2).map((v, j) => Math.abs(v - alone[j]!)))).toBeLessThanOrEqual(2e-3);
+    expect(Math.max(...mixed.slice(0, 2).map((v, j) => Math.abs(v - base[j]!)))).toBeGreaterThan(2e-3);
+    await expect(call(batch, { adapter_names: ['head', null] })).rejects.toMatchObject({ name: 'MixedBatchError', message: expect.stringMatching(/classifier\.weight.*whole batch/) });
+    // Whole-batch use of that head still works on the mixed rewrite.
+    const withHead = Array.from((await call(batch, { adapter: 'head' })).logits.data as Float32Array);
+    expect(Math.max(...withHead.map((v, j) => Math.abs(v - base[j]!)))).toBeGreaterThan(0.1);
+  });
+
   test('typed errors: unknown name, rows ≠ batch, more adapters than max_adapters, adapter + adapter_names, model without mixed batches; pipelines pass adapter_names through', async () => {
     const model = await from_pretrained(env, AutoModelForSequenceClassification, 'bert', { dtype: 'fp32', mixed_batches: { max_adapters: 2 } });
     const [a1, a2, a3] = sixAdapters(bert.shape).map(([, a]) => a);
