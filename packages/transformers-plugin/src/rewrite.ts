@@ -9,6 +9,9 @@
  * onnxruntime's default (extended) fusions: where x·W → Add(bias) → Add(residual) → LayerNormalization
  * (what onnxruntime folds into one SkipLayerNormalization, bias included), the branch is added to the
  * residual operand instead (`x·W + b + (residual + δ)`), leaving the fused chain as in the base.
+ * Packed products (onnxruntime-genai's `qkv_proj`, a packed `gate_up_proj`) get one branch per
+ * targeted column slice, concatenated and added once (rewrite-packed.ts); genai's `layers.N.attn`
+ * names match PEFT's `layers.N.self_attn` targets (`matchTarget`).
  *
  * Every other Gemm with named (state-dict) parameters — task heads, the tensors PEFT keeps in
  * `modules_to_save` — gets its weight and bias made overridable: graph inputs
