@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COOP_COEP, needChromium, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
-import { loadAdapter, materializeAdapter } from '@tensorpeft/core';
+import { adapterFromBytes, adapterStats, listMethods, loadAdapter, materializeAdapter } from '@tensorpeft/core';
 import { mergeModel } from '@tensorpeft/transformers-plugin';
 import { describe, expect, it } from 'vitest';
 
@@ -80,7 +80,8 @@ async function waitModel(id: string, dtype: string, timeout = 60_000, device = '
     { timeout },
   );
   expect(await browser.page.getAttribute('#model-state', 'data-state'), (await browser.page.textContent('#error')) ?? '').toBe('done');
-  await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#output')!.dataset.state === 'done', undefined, { timeout: 30_000 });
+  // The first run on a fresh WebGPU session compiles its shaders (SwiftShader: tens of seconds on a loaded machine).
+  await browser.page.waitForFunction(() => document.querySelector<HTMLElement>('#output')!.dataset.state === 'done', undefined, { timeout: Math.max(30_000, timeout) });
 }
 
 /** Names in the adapters table, in order. */
@@ -443,4 +444,154 @@ describe('playground in headless Chromium', () => {
     expect(await feedOf(names[0]!)).toBe('CPU');
     expect(browser.pageErrors).toEqual([]);
   }, 480_000);
+
+  it('Train panel: typed data errors, a seeded TRAC run on wasm joins the list and hot-swaps, downloads; adapters on every new dtype, each base exact', async () => {
+    needChromium();
+    const page = browser.page;
+    const t0 = Date.now();
+    const phases: Record<string, number> = {};
+    const phase = (name: string): void => {
+      phases[name] = (Date.now() - t0) / 1000;
+    };
+    await page.goto(`${browser.origin}/`);
+    // A fresh page (this test does not depend on the one above); ORT's wasm compiles again when
+    // this test runs alone (no code cache yet): ~40 s on a loaded machine.
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector<HTMLElement>('#status')!.dataset.state!), undefined, { timeout: 120_000 });
+    expect(await page.textContent('#status')).toMatch(/^Ready: tiny-distilbert \(fp32, /);
+    phase('loaded');
+    const base = JSON.parse((await page.getAttribute('#output', 'data-logits'))!) as number[];
+    const shipped = await tableNames();
+    // Every method of core's registry is offered, TRAC preselected.
+    expect(await page.$$eval('#train-method option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(listMethods().map((m) => m.peftType));
+    expect(await page.inputValue('#train-method')).toBe('TRAC');
+    // The bundled set fills the box (288 JSONL rows).
+    expect((await page.inputValue('#train-data')).split('\n').length).toBe(288);
+
+    // Bad data: the typed error's message, no adapter added.
+    const trainError = async (data: string): Promise<string> => {
+      await page.fill('#train-data', data);
+      await page.click('#train-start');
+      await page.waitForFunction(() => document.querySelector<HTMLElement>('#train-state')!.dataset.state === 'error', undefined, { timeout: 10_000 });
+      const msg = (await page.textContent('#train-error')) ?? '';
+      await page.evaluate(() => (document.querySelector<HTMLElement>('#train-state')!.dataset.state = ''));
+      return msg;
+    };
+    expect(await trainError('')).toMatch(/^DatasetError: dataset is empty/);
+    expect(await trainError('{"text": "i am glad", "label": "joy"}\n{"text": oops}')).toMatch(/^DatasetError: line is not valid JSON.*line 2/);
+    expect(await trainError('text,label\ni am glad,joy\ni am bored,boredom')).toMatch(/^DatasetError: label outside the model's label set .*example 2 .*sadness \| joy \| love \| anger \| fear \| surprise.*found "?boredom"?/);
+    expect(await tableNames()).toEqual(shipped);
+    phase('errors');
+
+    // A seeded run: 24 rows of the bundled set as one full batch per step (the same batch every
+    // step, so the loss must fall from the first to the last step), 6 steps on the wasm EP.
+    await page.click('#train-bundled');
+    await page.evaluate(() => {
+      const el = document.querySelector<HTMLTextAreaElement>('#train-data')!;
+      el.value = el.value.split('\n').slice(0, 24).join('\n');
+    });
+    await page.fill('#train-epochs', '6');
+    await page.fill('#train-batch', '24');
+    await page.fill('#train-lr', '0.02');
+    await page.fill('#train-seed', '1');
+    await page.selectOption('#train-device', 'wasm');
+    await page.click('#train-start');
+    await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector<HTMLElement>('#train-state')!.dataset.state!), undefined, { timeout: 60_000 });
+    expect(await page.getAttribute('#train-state', 'data-state'), (await page.textContent('#train-error')) ?? '').toBe('done');
+    phase('trained');
+    const losses = JSON.parse((await page.getAttribute('#train-chart', 'data-losses'))!) as number[];
+    console.log(JSON.stringify({ train_losses: losses, state: await page.textContent('#train-state') }));
+    expect(losses.length).toBe(6);
+    for (const l of losses) expect(Number.isFinite(l)).toBe(true);
+    expect(losses[losses.length - 1]!).toBeLessThan(losses[0]!);
+    expect(await page.locator('#train-chart svg').count()).toBeGreaterThan(0);
+    const trained = (await page.getAttribute('#train-state', 'data-adapter'))!;
+    expect(trained).toBe('trained-trac');
+    expect(await tableNames()).toEqual([...shipped, trained]);
+    expect(await page.textContent(`#adapters tr[data-adapter="${trained}"]`)).toMatch(/TRAC.*trained/);
+    // Hot-swapped into the running model: it acts, and base comes back bit for bit.
+    const trainedLogits = await swapTo(trained);
+    expect(trainedLogits).not.toEqual(base);
+    expect(await swapTo('base')).toEqual(base);
+    expect(await swapTo(trained)).toEqual(trainedLogits);
+
+    // Downloads: the PEFT folder's two files, which core reads back as a TRAC adapter with the
+    // classifier heads as modules_to_save (the same bytes the table reports).
+    const files = await page.$$eval('#train-result a[download]', (as) =>
+      Promise.all(
+        as.map(async (a) => {
+          const el = a as HTMLAnchorElement;
+          const bytes = new Uint8Array(await (await fetch(el.href)).arrayBuffer());
+          let bin = '';
+          for (const b of bytes) bin += String.fromCharCode(b);
+          return [el.download, btoa(bin)] as const;
+        }),
+      ),
+    );
+    expect(files.map(([n]) => n)).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    const got = Object.fromEntries(files.map(([n, b]) => [n, new Uint8Array(Buffer.from(b, 'base64'))]));
+    const back = adapterFromBytes({ config: got['adapter_config.json']!, safetensors: got['adapter_model.safetensors']! });
+    expect(back.config.peft_type).toBe('TRAC');
+    expect(back.config.modules_to_save).toEqual(['pre_classifier', 'classifier']);
+    expect(adapterStats(back).modules).toBe(Number(await page.textContent(`#adapters tr[data-adapter="${trained}"] td:nth-child(4)`)));
+
+    phase('checked');
+
+    // Cancel: a long run stopped after its first steps adds nothing.
+    await page.fill('#train-epochs', '200');
+    await page.click('#train-start');
+    await page.waitForFunction(() => JSON.parse(document.querySelector<HTMLElement>('#train-chart')!.dataset.losses ?? '[]').length >= 1, undefined, { timeout: 30_000 });
+    await page.click('#train-cancel');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#train-state')!.dataset.state === 'cancelled', undefined, { timeout: 30_000 });
+    expect(await page.textContent('#train-state')).toMatch(/^cancelled after \d+ steps?; no adapter added$/);
+    expect(await tableNames()).toEqual([...shipped, trained]);
+
+    phase('cancelled');
+    // The new dtypes of the tiny model (model-gen's fp16, int8, uint8, q4, q4f16, bnb4 files), on
+    // wasm: each loads with every adapter (the trained one included), the adapters act, and base
+    // comes back bit for bit. Each base is near the fp32 base: fp16 rounding or 4/8-bit weights on
+    // a 2-layer model move the O(1) logits by a few % at most; 0.1 of the logit scale is loose
+    // enough for every quantizer and still catches a wrong file or a broken branch.
+    const extra = ['fp16', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'];
+    expect(await page.$$eval('#dtype option:not([disabled])', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['fp32', 'q8', ...extra]);
+    for (const d of extra) {
+      await page.selectOption('#dtype', d);
+      await waitModel('tiny-distilbert', d);
+      expect(await page.textContent('#skipped')).toBe('');
+      expect(await tableNames()).toEqual([...shipped, trained]);
+      const b = await swapTo('base');
+      expect(b).not.toEqual(base);
+      b.forEach((x, k) => expect(Math.abs(x - base[k]!), `${d} base vs fp32`).toBeLessThan(0.1 * maxAbs(base)));
+      for (const n of [shipped[0]!, trained]) expect(await swapTo(n), `${n} on ${d}`).not.toEqual(b);
+      expect(await swapTo('base'), `${d} disabled = its base`).toEqual(b);
+    }
+    phase('dtypes');
+    await page.selectOption('#dtype', 'fp32');
+    await waitModel('tiny-distilbert', 'fp32');
+    expect(await swapTo('base')).toEqual(base);
+    expect(await swapTo(trained)).toEqual(trainedLogits);
+
+    // On the WebGPU EP, dtypes with fp16 activations need the adapter's shader-f16 feature
+    // (read here from navigator.gpu, not from the app): without it they stay listed, disabled,
+    // with the reason shown; q4 (MatMulNBits) runs there, adapters act and base is exact.
+    const shaderF16 = await page.evaluate(async () => {
+      const a = await (navigator as unknown as { gpu: { requestAdapter(): Promise<{ features: Set<string> }> } }).gpu.requestAdapter();
+      return a.features.has('shader-f16');
+    });
+    await page.selectOption('#device', 'webgpu');
+    await waitModel('tiny-distilbert', 'fp32', 120_000, 'webgpu');
+    const blocked = shaderF16 ? [] : ['fp16', 'q4f16'];
+    expect(await page.$$eval('#dtype option[disabled]', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(blocked);
+    expect(await page.getAttribute('#dtype-note', 'data-blocked')).toBe(blocked.join(','));
+    if (!shaderF16) expect(await page.textContent('#dtype-note')).toMatch(/^Not on ORT-web webgpu: fp16: .*shader-f16.*; q4f16: .*shader-f16/);
+    await page.selectOption('#dtype', 'q4');
+    await waitModel('tiny-distilbert', 'q4', 120_000, 'webgpu');
+    const gpuQ4 = await swapTo('base');
+    for (const n of [shipped[0]!, trained]) expect(await swapTo(n), `${n} on q4 webgpu`).not.toEqual(gpuQ4);
+    expect(await swapTo('base')).toEqual(gpuQ4);
+    phase('webgpu-dtypes');
+    await page.screenshot({ path: path.join(artifacts, 'playground-train.png'), fullPage: true });
+    phase('end');
+    console.log(JSON.stringify({ train_panel_seconds: phases }));
+    expect(browser.pageErrors).toEqual([]);
+  }, 240_000);
 });
