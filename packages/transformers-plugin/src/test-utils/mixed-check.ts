@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import type { MixedRunResult } from './mixed-entry.js';
 
 /**
- * Adapter rows within 1e-5 of the row alone (float32 rounding of the batched, zero-padded products;
+ * Adapter rows within 1e-5 of the same row run with only its adapter (float32 rounding of the batched, zero-padded products;
  * logits ~1) and moved by their adapter; null rows equal the base batch bit for bit; a wrong row
  * count is a MixedBatchError.
  */
@@ -20,7 +20,7 @@ export function checkMixed(r: MixedRunResult, label: string): void {
     const d = Math.max(...got.map((v, j) => Math.abs(v - r.alone[i]![j]!)));
     worst = Math.max(worst, d);
     expect(Math.max(...got.map((v, j) => Math.abs(v - base[j]!))), `${label} row ${i} (${n}) changes the output`).toBeGreaterThan(1e-4);
-    expect(d, `${label} row ${i} (${n}) vs alone`).toBeLessThanOrEqual(1e-5);
+    expect(d, `${label} row ${i} (${n}) vs its adapter alone`).toBeLessThanOrEqual(1e-5);
   });
   expect(r.error).toEqual({ name: 'MixedBatchError', code: 'MIXED_BATCH' });
   console.log(JSON.stringify({ runtime: label, rows: r.names.length, max_abs_diff_vs_alone: worst }));

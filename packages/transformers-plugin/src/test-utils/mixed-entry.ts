@@ -20,7 +20,7 @@ export interface MixedRunOptions {
 export interface MixedRunResult {
   names: Array<string | null>;
   labels: number;
-  /** Logits of the mixed batch, of the same batch with adapters disabled, and of each adapter row alone with its adapter (base rows: empty). */
+  /** Logits of the mixed batch, of the same batch with adapters disabled, and of each adapter row in the batch run with only its adapter (base rows: empty). */
   mixed: number[];
   base: number[];
   alone: number[][];
@@ -80,8 +80,12 @@ export async function mixedRun(o: MixedRunOptions): Promise<MixedRunResult> {
   const mixedOut = (await m(batch(all), { adapter_names: names })).logits;
   const base = Array.from((await m(batch(all), { adapter: null })).logits.data);
   const alone: number[][] = [];
-  // Base rows are compared with the base batch (bit for bit); adapter rows with the row alone.
-  for (const [i, n] of names.entries()) alone.push(n === null ? [] : Array.from((await m(batch([i]), { adapter: n })).logits.data));
+  // Base rows are compared with the base batch (bit for bit); adapter rows with the same batch run
+  // with that adapter alone (rows are independent; one input shape keeps WebGPU's shader cache warm).
+  const L = mixedOut.dims[1]!;
+  const byAdapter = new Map<string, number[]>();
+  for (const n of new Set(names)) if (n !== null) byAdapter.set(n, Array.from((await m(batch(all), { adapter: n })).logits.data));
+  for (const [i, n] of names.entries()) alone.push(n === null ? [] : byAdapter.get(n)!.slice(i * L, (i + 1) * L));
   const error = await m(batch(all), { adapter_names: names.slice(1) }).then(
     () => ({ name: 'none', code: 'none' }),
     (e: { name: string; code: string }) => ({ name: e.name, code: e.code }),
