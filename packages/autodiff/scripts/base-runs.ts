@@ -6,7 +6,7 @@
  * one markdown row per run. Not part of CI: tens of minutes on 2 shared cores.
  *
  *   pnpm --filter @tensorpeft/cli... build
- *   npx tsx packages/autodiff/scripts/base-runs.ts [--archs distilbert,gpt2,llama] [--methods trac,…] [--steps 3] [--out docs/training-base-runs.json]
+ *   npx tsx packages/autodiff/scripts/base-runs.ts [--size base|tiny] [--archs distilbert,gpt2,llama] [--methods trac,…] [--steps 3] [--out docs/training-base-runs.json]
  *
  * Runs the built CLI (apps/cli/dist/bin.js) as a user would, one process per command.
  */
@@ -20,10 +20,20 @@ import { parseArgs, promisify } from 'node:util';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const BIN = path.join(ROOT, 'apps/cli/dist/bin.js');
-const { values } = parseArgs({ options: { archs: { type: 'string' }, methods: { type: 'string' }, steps: { type: 'string' }, out: { type: 'string' }, keep: { type: 'string' } } });
+const { values } = parseArgs({ options: { archs: { type: 'string' }, methods: { type: 'string' }, steps: { type: 'string' }, out: { type: 'string' }, keep: { type: 'string' }, size: { type: 'string' } } });
+/** `tiny` runs the same loop on tiny models (seconds per run; tensor factorizations from the method defaults that fit). */
+const size = values.size === 'tiny' ? 'tiny' : 'base';
 const archs = (values.archs ?? 'distilbert,gpt2,llama').split(',');
 const methods = (values.methods ?? 'trac,lora,vera,loretta,lorta,tenslora').split(',');
 const steps = Number(values.steps ?? 3);
+
+/** Method configs whose tensor factorizations fit tiny DistilBERT (hidden 32); tiny GPT-2 (fused c_attn 32 → 96) and LLaMA take the defaults. */
+const TINY_CONFIGS: Record<string, Record<string, unknown>> = {
+  trac: { r: 4, lora_alpha: 8, tensor_shape: [2, 4, 4], tensor_rank_a: [1, 2, 4], tensor_rank_b: [1, 2, 4] },
+  lora: { r: 4, lora_alpha: 8 },
+  vera: { r: 8 },
+  loretta: { r: 4, lora_alpha: 8, tensor_rank: 2, tensor_shape_a: { '32': [4, 4, 8] }, tensor_shape_b: { '32': [4, 4, 8] } },
+};
 
 /** Short texts: the same batch every step, so a few steps show whether the loss falls. */
 const TEXTS = ['the film was a great and moving story', 'a dull, slow and boring mess of a film'];
@@ -40,9 +50,9 @@ try {
   const data = path.join(tmp, 'data.jsonl');
   await writeFile(data, TEXTS.map((t, i) => JSON.stringify({ text: t, label: i })).join('\n'));
   for (const arch of archs) {
-    const model = path.join(tmp, `${arch}-base`);
+    const model = path.join(tmp, `${arch}-${size}`);
     const t0 = performance.now();
-    await run(process.execPath, [BIN, 'make-model', '--arch', arch, '--size', 'base', '--no-quantized', '--out', model], { maxBuffer: 1 << 26 });
+    await run(process.execPath, [BIN, 'make-model', '--arch', arch, '--size', size, '--no-quantized', '--out', model], { maxBuffer: 1 << 26 });
     console.error(`${arch}: make-model ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     for (const method of methods) {
       const out = path.join(tmp, `${arch}-${method}`);
@@ -50,8 +60,9 @@ try {
       try {
         // Seq-cls trains the heads too (modules_to_save); causal LM trains the adapter only.
         // Base DistilBERT's heads (592 k parameters) overshoot at 1e-3 within 3 steps: 2e-4 there.
-        const lr = arch === 'distilbert' ? '0.0002' : '0.005';
-        const tr = await cli(['train', '--model', model, '--method', method, '--data', data, '--epochs', String(steps), '--batch-size', '2', '--lr', lr, '--max-length', '16', '--out', out, '--json', '--quiet']);
+        const lr = size === 'tiny' ? '0.01' : arch === 'distilbert' ? '0.0002' : '0.005';
+        const config = size === 'tiny' && TINY_CONFIGS[method] && arch === 'distilbert' ? ['--config', JSON.stringify(TINY_CONFIGS[method])] : [];
+        const tr = await cli(['train', ...config, '--model', model, '--method', method, '--data', data, '--epochs', String(steps), '--batch-size', '2', '--lr', lr, '--max-length', '16', '--out', out, '--json', '--quiet']);
         Object.assign(row, { steps: tr.json['steps'], loss_first: tr.json['loss_first'], loss_last: tr.json['loss_last'], train_seconds: tr.seconds });
         const v = await cli(['verify', '--model', model, '--adapter', out, '--json', '--text', TEXTS[0]!, '--text', TEXTS[1]!]).catch((e: { stdout?: string }) => {
           // verify exits 1 when a tolerance is exceeded; its JSON still says by how much.
@@ -77,8 +88,8 @@ console.log('|---|---|---:|---:|---:|---|---:|---:|');
 for (const r of rows) {
   console.log(
     r['error']
-      ? `| ${r['arch']}-base | ${r['method']} | error: ${r['error']} | | | | | |`
-      : `| ${r['arch']}-base | ${r['method']} | ${r['steps']} | ${f(r['loss_first'], 3)} → ${f(r['loss_last'], 3)} | ${f(r['max_abs_diff'], 6)} (${f(r['tolerance'], 6)}) | ${r['verify_ok'] ? 'yes' : 'NO'} | ${f(r['train_seconds'], 0)} | ${f(r['verify_seconds'], 0)} |`,
+      ? `| ${r['arch']}-${size} | ${r['method']} | error: ${r['error']} | | | | | |`
+      : `| ${r['arch']}-${size} | ${r['method']} | ${r['steps']} | ${f(r['loss_first'], 3)} → ${f(r['loss_last'], 3)} | ${f(r['max_abs_diff'], 6)} (${f(r['tolerance'], 6)}) | ${r['verify_ok'] ? 'yes' : 'NO'} | ${f(r['train_seconds'], 0)} | ${f(r['verify_seconds'], 0)} |`,
   );
 }
 if (values.out) {

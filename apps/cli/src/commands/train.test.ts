@@ -56,6 +56,9 @@ describe('tensorpeft train', () => {
     const j = JSON.parse(r.out);
     expect(j).toMatchObject({ method: 'lora', task: 'causal-lm', steps: 6, eval_loss: null });
     expect(j.loss_last).toBeLessThan(j.loss_first);
+    // No modules_to_save on a causal LM (GPT-2's Conv1D Gemms are not heads), and the adapter reloads: verify passes.
+    expect(JSON.parse(await readFile(path.join(out, 'adapter_config.json'), 'utf8')).modules_to_save ?? null).toBeNull();
+    expect(JSON.parse((await run(verifyCommand, '--model', model, '--adapter', out)).out).ok).toBe(true);
     const bad = path.join(tmp, 'bad.jsonl');
     await writeFile(bad, '{"text":"ok"}\n{"txt":"no"}\n');
     await expect(run(trainCommand, '--model', model, '--method', 'lora', '--data', bad, '--out', out)).rejects.toThrow(/no "text" string.*file .*bad\.jsonl, field line 2/);

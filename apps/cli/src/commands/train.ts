@@ -91,7 +91,8 @@ export async function trainCommand(argv: string[], io: CliIO): Promise<number> {
       config: await parseConfigArg(values.config),
       ort: ort as unknown as OrtLike,
       ...(task ? { task } : {}),
-      heads: !values['no-heads'],
+      // Default: heads for classification only (a causal LM has none to save as modules_to_save).
+      ...(values['no-heads'] ? { heads: false } : {}),
       seed: values.seed !== undefined ? parseIntArg(values.seed, '--seed', 0) : 0,
       ...(tokenize ? { tokenize } : {}),
     },

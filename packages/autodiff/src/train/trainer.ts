@@ -425,6 +425,15 @@ export class Trainer {
   }
 }
 
+/** `causal-lm` / `seq-cls` from config.json's `architectures` (HF class names), if it says. */
+function taskFromConfig(config: Record<string, unknown>): TrainTask | undefined {
+  const a = config['architectures'];
+  const name = Array.isArray(a) && typeof a[0] === 'string' ? a[0] : '';
+  if (/(ForCausalLM|LMHeadModel)$/.test(name)) return 'causal-lm';
+  if (/ForSequenceClassification$/.test(name)) return 'seq-cls';
+  return undefined;
+}
+
 /** Initializer values of the named float tensors of an ONNX model (head parameters). */
 function initializerValues(bytes: Uint8Array, names: readonly string[]): Map<string, Float32Array> {
   const want = new Set(names);
@@ -442,7 +451,11 @@ function initializerValues(bytes: Uint8Array, names: readonly string[]): Map<str
 export async function createTrainer(model: TrainableModel, opts: CreateTrainerOptions): Promise<Trainer> {
   const shape = shapeFromHfConfig(model.config);
   const adapter = opts.initial ?? createAdapter({ method: getMethod(opts.method), config: opts.config ?? {}, shape, seed: opts.seed ?? 0 });
-  const probeTask = opts.task;
+  // Heads (modules_to_save) are trained for classification only. The task is known for sure after
+  // the graph is built, but the rewrite needs the choice first: take it from config.json's
+  // architecture class when the caller gave no task (a GPT-2 LM's Conv1D Gemms would otherwise be
+  // taken for heads and saved as modules_to_save).
+  const probeTask = opts.task ?? taskFromConfig(model.config);
   const heads = opts.heads ?? probeTask !== 'causal-lm';
   const graph = await buildTrainingGraph(model.onnx, { targets: adapter.plan.modules.map((m) => m.path), heads, ort: opts.ort, ...(opts.loss ? { loss: opts.loss } : {}) });
   const task: TrainTask = opts.task ?? (graph.sequenceLogits ? 'causal-lm' : 'seq-cls');
