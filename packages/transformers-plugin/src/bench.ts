@@ -55,7 +55,8 @@ export interface PluginBenchOptions {
   log?: (line: string) => void;
   /**
    * Issue 16's serving rows (default true): load ratio first / cached vs plain per arch, rewrite time
-   * vs model bytes, per-run overhead on tiny LLaMA generation (bench-load.ts, bench-overhead.ts).
+   * vs model bytes, per-run overhead on tiny LLaMA generation (bench-load.ts, bench-overhead.ts),
+   * mixed-adapter batch throughput (bench-mixed.ts).
    */
   serving?: boolean;
 }
