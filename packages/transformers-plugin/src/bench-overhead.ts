@@ -5,7 +5,7 @@
  * block's first generation a warm-up); a ratio is the median over rounds of block median ÷ the plain
  * block median of the same round, the spread is min–max of those per-round ratios. Issue 16.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
@@ -77,12 +77,11 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
     const tok = await AutoTokenizer.from_pretrained('llama');
     const inputs = tok('the quick brown fox') as Record<string, unknown>;
     const plain = await AutoModelForCausalLM.from_pretrained('llama', { dtype: 'fp32' });
-    const rss0 = process.memoryUsage().rss;
     const model = await from_pretrained(env, AutoModelForCausalLM, 'llama', { dtype: 'fp32' });
-    const rss1 = process.memoryUsage().rss;
     // base_session: the plainly loaded twin runs while no adapter is active (second copy of the weights).
     const twinned = await from_pretrained(env, AutoModelForCausalLM, 'llama', { dtype: 'fp32', base_session: true });
-    const rss2 = process.memoryUsage().rss;
+    // What the twin costs: ORT holds another copy of the weights (RSS deltas are GC noise here).
+    const weightBytes = (await stat(path.join(root, 'llama', 'onnx', 'model.onnx'))).size;
     const lora = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 1, config: { r: 8 } });
     await model.load_adapter(lora, { adapter_name: 'a' });
     const g = (x: unknown, extra: Record<string, unknown>) => () => (x as { generate: Gen }).generate({ ...inputs, max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false, ...extra });
@@ -118,7 +117,7 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
     const rows: PluginBenchRow[] = [
       { bench: 'generate: plain transformers.js', shape, ms: plainMs, note: `${(plainMs / tokens).toFixed(3)} ms/token; ${loadNote}` },
     ];
-    const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MB`;
+    const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MB`;
     for (const [k, label] of [['none', 'no adapter'], ['lora', 'one LoRA r=8'], ['twin', 'no adapter, base_session (original graph)']] as const) {
       const rs = ratios(k);
       const med = median(rs);
@@ -127,7 +126,7 @@ export async function runOverheadBench(opts: OverheadBenchOptions = {}): Promise
         shape,
         ms: median(all[k]!),
         ratio: med,
-        note: `ratio to plain (spread ${spread(rs)}); overhead ${((med - 1) * 100).toFixed(1)} % of a token step; ${loadNote}${k === 'twin' ? `; RSS of the load ${mb(rss2 - rss1)} vs ${mb(rss1 - rss0)} without the twin` : ''}`,
+        note: `ratio to plain (spread ${spread(rs)}); overhead ${((med - 1) * 100).toFixed(1)} % of a token step; ${loadNote}${k === 'twin' ? `; memory: a second session holding the weights again (model.onnx ${mb(weightBytes)})` : ''}`,
       });
     }
     // The wrapper alone (deterministic, free of ORT's own time): a stand-in session with this model's

@@ -11,13 +11,15 @@ test('runPluginBench (tiny, quick): swap, re-creation, forward and load rows', a
   expect(by('forward: plugin, branch').ratio).toBeGreaterThan(0);
   expect(rows.filter((r) => r.bench.endsWith('(folder → ready)')).length).toBe(6);
   expect(by('forward: plugin, merge mode').ratio).toBeGreaterThan(0);
-  // Issue 16's serving rows: load ratios, rewrite vs bytes at 4 sizes, per-run overhead.
-  for (const p of ['load: plugin, first load', 'load: plugin, cached rewrite', 'generate: plugin, no adapter', 'generate: plugin, one LoRA']) expect(by(p).ratio).toBeGreaterThan(0);
-  const sizes = rows.filter((r) => r.bench.startsWith('rewrite alone')).map((r) => r.bytes!);
+  // Issue 16's serving rows: load ratios, rewrite vs bytes at 4 sizes, per-run overhead, ORT profile.
+  for (const p of ['load: plugin, first load (', 'load: plugin, first load into an empty rewrite_cache', 'load: plugin, cached rewrite', 'generate: plugin, no adapter (', 'generate: plugin, one LoRA', 'generate: plugin, no adapter, base_session', 'ORT profile: model_run per token, plugin + one LoRA']) expect(by(p).ratio).toBeGreaterThan(0);
+  const sizes = rows.filter((r) => r.bench.startsWith('rewrite alone: spliced (')).map((r) => r.bytes!);
   expect(sizes.length).toBe(4);
   expect([...sizes].sort((a, b) => a - b)).toEqual(sizes);
   expect(sizes[3]!).toBeGreaterThan(16 * 2 ** 20);
-  expect(rows.filter((r) => r.bench.startsWith('rewrite through the cache')).length).toBe(4);
+  // Each size also has the joined and the full-path row (the full path only up to 64 MB).
+  expect(rows.filter((r) => r.bench.startsWith('rewrite alone: spliced + joined')).map((r) => r.bytes)).toEqual(sizes);
+  expect(rows.filter((r) => r.bench.startsWith('rewrite alone: full decode')).map((r) => r.bytes)).toEqual(sizes);
   expect(by('plugin wrapper per session run').ratio).toBeLessThan(1);
   for (const r of rows) expect(Number.isFinite(r.ms) && r.ms >= 0).toBe(true);
 });
