@@ -150,7 +150,8 @@ export function lossChart(points: readonly { step: number; loss: number }[], tot
     marginLeft: 50,
     grid: true,
     x: { domain: [1, Math.max(2, totalSteps)], label: 'optimizer step', labelAnchor: 'center', labelArrow: 'none' },
-    y: { label: 'training loss (cross-entropy)', labelArrow: 'none', zero: true },
+    // Not from zero: the change over a short run (a few % of the loss) must be visible.
+    y: { label: 'training loss (cross-entropy)', labelArrow: 'none', nice: true },
     marks: [Plot.line(points, { x: 'step', y: 'loss', stroke: '#2b6cb0' }), Plot.dot(points, { x: 'step', y: 'loss', fill: '#2b6cb0', r: 2.5 })],
   });
 }
