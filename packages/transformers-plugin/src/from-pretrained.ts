@@ -3,6 +3,7 @@ import { PluginError } from './errors.js';
 import { enableAdapters, failureMark, failuresSince, type CacheEnv } from './cache.js';
 import type { RewriteCacheOption } from './rewrite-cache.js';
 import { attachAdapters } from './attach.js';
+import { withTempRewriteDir } from './temp-rewrite-dir.js';
 import type { GpuMaterializer } from './ort-feeds.js';
 import type { AdapterMethods, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions } from './types.js';
 
@@ -64,18 +65,22 @@ export async function from_pretrained<M extends object>(
 ): Promise<M & AdapterMethods> {
   const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, ...rest } = options;
   const mixed = mixed_batches === undefined || mixed_batches === false ? undefined : mixed_batches === true ? {} : mixed_batches;
-  const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...(rewrite_cache === undefined ? {} : { rewriteCache: rewrite_cache }), ...(mixed ? { mixedBatches: true } : {}) });
   const since = failureMark();
-  let model: M;
-  try {
-    model = await loader.from_pretrained(id, rest);
-  } catch (e) {
-    // The rewrite's typed error (e.g. a bad external data reference) rather than what ORT then
-    // says about the file transformers.js fell back to.
-    throw failuresSince(since).find((f) => f instanceof PluginError) ?? e;
-  } finally {
-    restore();
-  }
+  // No rewrite_cache (Node): a temporary one for this load only (temp-rewrite-dir.ts), so a local
+  // model is rewritten file to file and read by ONNX Runtime from the path; removed after the load.
+  const model = await withTempRewriteDir(async (tmp) => {
+    const cacheOpt = rewrite_cache !== undefined ? { rewriteCache: rewrite_cache } : tmp !== undefined && (mode ?? 'branch') === 'branch' ? { rewriteCache: tmp } : {};
+    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}) });
+    try {
+      return await loader.from_pretrained(id, rest);
+    } catch (e) {
+      // The rewrite's typed error (e.g. a bad external data reference) rather than what ORT then
+      // says about the file transformers.js fell back to.
+      throw failuresSince(since).find((f) => f instanceof PluginError) ?? e;
+    } finally {
+      restore();
+    }
+  });
   // transformers.js fell back to the unrewritten file: the model would run without adapter inputs.
   const failed = failuresSince(since);
   if (failed.length > 0) throw failed[0];
