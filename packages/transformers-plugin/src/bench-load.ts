@@ -56,7 +56,7 @@ export async function loadRatioRows(env: CacheEnv, Auto: Loader, id: string, dim
     const loadNote = `load average ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}; ${rounds} rounds`;
     return [
       { bench: 'load: plain transformers.js from_pretrained', shape: dims, ms: median(t.plain), note: `spread ${spread(t.plain)} ms; ${loadNote}` },
-      { bench: 'load: plugin, first load (spliced rewrite, branch mode)', shape: dims, ms: median(t.first), ratio: median(ratio('first')), note: `ratio to plain (spread ${spread(ratio('first'))}); no rewrite cache: read, splice, join in memory; ${loadNote}` },
+      { bench: 'load: plugin, first load (spliced rewrite, branch mode)', shape: dims, ms: median(t.first), ratio: median(ratio('first')), note: `ratio to plain (spread ${spread(ratio('first'))}); no rewrite_cache given (Node: from_pretrained uses a temporary one for the load: file to file, path to ORT); ${loadNote}` },
       { bench: 'load: plugin, first load into an empty rewrite_cache', shape: dims, ms: median(t.cold), ratio: median(ratio('cold')), note: `ratio to plain (spread ${spread(ratio('cold'))}); Node: streamed hash + rewrite file to file, path to ORT; ${loadNote}` },
       {
         bench: 'load: plugin, cached rewrite (rewrite_cache)',
