@@ -11,7 +11,10 @@
  * The dtype's error is not a constant of the dtype: it depends on the model's weights and depth
  * (4-bit blocks on a 2-layer BERT: ~1e-2; on a LLaMA whose RMSNorm and SiLU amplify it: ~0.3). So it
  * is measured on the same inputs at the base weights, q = max |f_D(W0) − f_32(W0)| (`dtype_error`),
- * and the adapted point is allowed three times that. The adapted point is another point of the same
+ * and the adapted point is allowed three times that. An adapter that replaces heads
+ * (`modules_to_save`) evaluates another network: q is then measured with its heads on both sides
+ * (ΔW scaled by 0), since a head can amplify the dtype's error of the features it reads many times
+ * over (the real DistilBERT emotion head: 5.7–12.5× the base head's q). The adapted point is another point of the same
  * quantized network: W0's rounding is untouched by the branch (it only adds x·ΔW in the activation
  * dtype), but the activations differ, and with them the rounding of the activations (q8's
  * DynamicQuantizeLinear, fp16 storage) — a different draw of the same rounding process, of the same
