@@ -21,8 +21,8 @@ let genai: GeneratedModel;
 let standard: GeneratedModel;
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'mg-genai-'));
-  genai = await writeModel({ arch: 'llama', size: 'tiny', seed: SEED, layout: 'genai', dtypes: ['q4', 'q4f16'] }, path.join(root, 'genai'));
-  standard = await writeModel({ arch: 'llama', size: 'tiny', seed: SEED, quantized: false }, path.join(root, 'standard'));
+  genai = await writeModel({ arch: 'llama', size: 'tiny', seed: SEED, layout: 'genai', dtypes: ['fp16', 'q4', 'q4f16'] }, path.join(root, 'genai'));
+  standard = await writeModel({ arch: 'llama', size: 'tiny', seed: SEED, quantized: false, dtypes: ['fp16'] }, path.join(root, 'standard'));
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -90,15 +90,39 @@ describe('genai layout', () => {
     expect(h.graph!.node!.some((n) => n.opType === 'Cast' && n.name!.includes('fp16'))).toBe(false);
   });
 
-  test("genai_config.json as the builder writes it; refused for other architectures and the q8/fp16 dtypes", () => {
+  test('fp16 (`-p fp16 -e webgpu`): the fp32 graph node for node, GroupQueryAttention kept, fp16 from the embedding on, no Cast', () => {
+    const g = graphOf(genai, 'onnx/model.onnx');
+    const h = graphOf(genai, 'onnx/model_fp16.onnx');
+    const FLOAT = 1;
+    const FLOAT16 = 10;
+    // Same nodes in the same order with the same wiring: only the float dtype differs.
+    expect(h.graph!.node!.map((n) => [n.name, n.opType, n.input, n.output])).toEqual(g.graph!.node!.map((n) => [n.name, n.opType, n.input, n.output]));
+    expect(node(h, '/model/layers.1/attn/GroupQueryAttention')!.domain).toBe('com.microsoft');
+    expect(h.graph!.node!.filter((n) => n.opType === 'Cast').map((n) => n.name)).toEqual(['/model/attn_mask_reformat/attn_mask_subgraph/Sub/Cast', '/model/attn_mask_reformat/attn_mask_subgraph/Gather/Cast']);
+    const types = (vs: NonNullable<Onnx['graph']>['input']) => vs!.map((v) => [v.name, v.type!.tensorType!.elemType]);
+    expect(types(h.graph!.input)).toEqual(types(g.graph!.input).map(([n, t]) => [n, t === FLOAT ? FLOAT16 : t]));
+    expect(types(h.graph!.output)).toEqual(types(g.graph!.output).map(([n, t]) => [n, t === FLOAT ? FLOAT16 : t]));
+    const floatInits = h.graph!.initializer!.filter((t) => t.dataType === FLOAT || t.dataType === FLOAT16);
+    expect(floatInits.length).toBeGreaterThan(10);
+    expect(floatInits.every((t) => t.dataType === FLOAT16)).toBe(true);
+    // Each fp16 weight is its fp32 value rounded to half (round to nearest even, the builder's `.to(float16)`).
+    const w32 = floats(g, 'model.layers.0.attn.qkv_proj.MatMul.weight');
+    const w16 = fromHalf(new Uint16Array(Uint8Array.from(h.graph!.initializer!.find((t) => t.name === 'model.layers.0.attn.qkv_proj.MatMul.weight')!.rawData!).buffer));
+    let worst = 0;
+    for (let i = 0; i < w32.length; i++) worst = Math.max(worst, Math.abs(w16[i]! - w32[i]!) / Math.abs(w32[i]!));
+    expect(worst).toBeLessThanOrEqual(2 ** -11);
+    expect(worst).toBeGreaterThan(0);
+  });
+
+  test("genai_config.json as the builder writes it; refused for other architectures and the q8/int8 dtypes", () => {
     const cfg = JSON.parse(new TextDecoder().decode(genai.files.get('genai_config.json')!)) as { model: Record<string, unknown> & { decoder: Record<string, unknown> }; search: Record<string, unknown> };
     expect(cfg.model.decoder).toMatchObject({ filename: 'onnx/model.onnx', head_size: 16, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2 });
     expect(cfg.model.decoder['inputs']).toEqual({ input_ids: 'input_ids', attention_mask: 'attention_mask', past_key_names: 'past_key_values.%d.key', past_value_names: 'past_key_values.%d.value' });
     expect(cfg.model.type).toBe('llama');
     expect(cfg.search).toMatchObject({ past_present_share_buffer: true, max_length: 128 });
-    expect([...genai.files.keys()].sort()).toEqual(['config.json', 'genai_config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model_q4.onnx', 'onnx/model_q4f16.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    expect([...genai.files.keys()].sort()).toEqual(['config.json', 'genai_config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model_fp16.onnx', 'onnx/model_q4.onnx', 'onnx/model_q4f16.onnx', 'tokenizer.json', 'tokenizer_config.json']);
     expect(() => makeModel({ arch: 'gpt2', layout: 'genai' })).toThrow(ConfigError);
-    expect(() => makeModel({ arch: 'llama', layout: 'genai', dtypes: ['fp16'] })).toThrow(ConfigError);
+    expect(() => makeModel({ arch: 'llama', layout: 'genai', dtypes: ['int8'] })).toThrow(ConfigError);
   });
 
   test('onnxruntime-node: the same logits as the optimum layout of the same seed (fp32, prompt then one cached step); q4 / q4f16 within 4-bit error', async () => {
@@ -139,6 +163,25 @@ describe('genai layout', () => {
     expect(scale).toBeGreaterThan(0.5);
     // 4-bit weights: the model-gen README's measured LLaMA error (≈ 0.4 on logits of scale ≈ 2);
     // a wrong packing or dequantization would be of the logits' own scale.
+    // fp16: the same model in half precision. Weights rounded to 2⁻¹¹ relative and every activation
+    // stored in fp16 (u = 2⁻¹¹ per rounding, a few dozen roundings along a path through two layers with
+    // RMSNorm and GQA) moves logits of scale ≈ 2 by ~1e-3 (measured 1.8e-3); 1e-2·scale leaves a
+    // 10× margin, while a wrong weight, cache or wiring moves them by their own scale.
+    {
+      const s = await ort.InferenceSession.create(genai.files.get('onnx/model_fp16.onnx')!);
+      const a = await s.run(feeds(ids, 0, empty(true), false));
+      const cache: Record<string, ort.Tensor> = {};
+      for (const [k, v] of Object.entries(a)) if (k.startsWith('present')) cache[k.replace('present', 'past_key_values')] = v;
+      const b = await s.run(feeds([77n], ids.length, cache, false));
+      let e = 0;
+      for (const [out, ref] of [[a['logits']!, g1!], [b['logits']!, g2!]] as const) {
+        expect(out.type).toBe('float16');
+        const v = fromHalf(out.data as Uint16Array);
+        for (let i = 0; i < v.length; i++) e = Math.max(e, Math.abs(v[i]! - ref[i]!));
+      }
+      console.log(JSON.stringify({ genai_fp16_vs_fp32_max_abs_diff: e, logits_scale: scale }));
+      expect(e).toBeLessThan(1e-2 * scale);
+    }
     for (const [file, half] of [['onnx/model_q4.onnx', false], ['onnx/model_q4f16.onnx', true]] as const) {
       const s = await ort.InferenceSession.create(genai.files.get(file)!);
       const out = (await s.run(feeds(ids, 0, empty(half), false)))['logits']!;
@@ -149,7 +192,7 @@ describe('genai layout', () => {
     }
   });
 
-  test('transformers.js: generate() with the KV cache gives the optimum layout\'s greedy tokens (fp32)', async () => {
+  test('transformers.js: generate() with the KV cache gives the optimum layout\'s greedy tokens (fp32, fp16)', async () => {
     const tf = await import('@huggingface/transformers');
     const saved = { allowRemoteModels: tf.env.allowRemoteModels, localModelPath: tf.env.localModelPath };
     tf.env.allowRemoteModels = false;
@@ -157,7 +200,7 @@ describe('genai layout', () => {
     try {
       const tok = await tf.AutoTokenizer.from_pretrained('genai');
       const inputs = tok('the quick brown fox');
-      const gen = async (id: string, dtype: 'fp32'): Promise<number[]> => {
+      const gen = async (id: string, dtype: 'fp32' | 'fp16'): Promise<number[]> => {
         const m = await tf.AutoModelForCausalLM.from_pretrained(id, { dtype });
         const out = (await m.generate({ ...inputs, max_new_tokens: 10, do_sample: false })) as { tolist: () => bigint[][] };
         await m.dispose();
@@ -165,6 +208,11 @@ describe('genai layout', () => {
       };
       const ref = await gen('standard', 'fp32');
       expect(await gen('genai', 'fp32')).toEqual(ref);
+      // fp16: transformers.js loads model_fp16.onnx (fp16 past/present, fp16 logits) and decodes with
+      // the cache; the same model as the standard layout's fp16 export of the same weights.
+      const half = await gen('genai', 'fp16');
+      expect(half.length).toBe(ref.length);
+      expect(half).toEqual(await gen('standard', 'fp16'));
     } finally {
       Object.assign(tf.env, saved);
     }

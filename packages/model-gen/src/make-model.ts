@@ -82,8 +82,8 @@ export interface MakeModelOptions {
    * on the main graph (optimum's legacy `decoder_model_merged.onnx`, here under the file names
    * transformers.js 4.3 loads for decoders, `model*.onnx`).
    * `genai` (LLaMA causal LM only): onnxruntime-genai's model builder layout — packed `qkv_proj` MatMul
-   * into GroupQueryAttention, SkipSimplifiedLayerNormalization, `genai_config.json`; dtypes `q4`,
-   * `q4f16` only, no q8 file (see build/genai.ts and the README).
+   * into GroupQueryAttention, SkipSimplifiedLayerNormalization, `genai_config.json`; dtypes `fp16`,
+   * `q4`, `q4f16` only, no q8 file (see build/genai.ts and the README).
    */
   layout?: 'optimum' | 'merged-decoder' | 'genai';
 }

@@ -23,7 +23,7 @@ export const makeModelHelp = `tensorpeft make-model --arch <${[...ARCHS, ...ENCO
   --layout merged-decoder (causal-lm): every .onnx is a merged decoder — an If on use_cache_branch with
   the decoder in both subgraphs and the weights on the main graph (optimum's decoder_model_merged layout).
   --layout genai (llama causal-lm): onnxruntime-genai's model builder layout — packed qkv_proj MatMul into
-  GroupQueryAttention, SkipSimplifiedLayerNormalization, genai_config.json; --dtype q4 and q4f16 only, no q8 file.
+  GroupQueryAttention, SkipSimplifiedLayerNormalization, genai_config.json; --dtype fp16, q4 and q4f16 only, no q8 file.
   --fresh-init: biases 0 and LayerNorm γ = 1 (a model built from its config); the bit-identical tensors
   are de-duplicated into Identity aliases as torch.onnx does. --no-constant-folding: Linear weights read
   through Transpose under their state-dict names.`;

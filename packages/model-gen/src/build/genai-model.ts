@@ -2,7 +2,8 @@
  * `layout: 'genai'`: the model folder of an onnxruntime-genai builder export (graphs in build/genai.ts)
  * that transformers.js also loads — config.json, tokenizer files, generation_config.json,
  * `genai_config.json` (the builder's), `onnx/model.onnx` (fp32, `-e cpu`) and, on request,
- * `onnx/model_q4.onnx` (`-p int4 -e cpu`) and `onnx/model_q4f16.onnx` (`-p int4 -e webgpu`).
+ * `onnx/model_fp16.onnx` (`-p fp16 -e webgpu`), `onnx/model_q4.onnx` (`-p int4 -e cpu`) and
+ * `onnx/model_q4f16.onnx` (`-p int4 -e webgpu`).
  */
 import { buildShape, ConfigError } from '@tensorpeft/core';
 import type { GeneratedModel, MakeModelOptions } from '../make-model.js';
@@ -54,9 +55,12 @@ export function genaiFiles(opts: MakeModelOptions, c: GenaiFolderContext): Gener
     files.set(`onnx/${name}_data`, e.data);
   };
   onnxFile('model.onnx', graph);
+  // fp16 and q4f16 are their own exports (fp16 io_dtype): the builder rebuilds the graph in fp16
+  // (then, for q4f16, int4). Built once when both are asked for.
+  let half: Graph | undefined;
+  const halfGraph = (): Graph => (half ??= buildGenaiLlama(c.d, c.seed, 'float16').graph);
   for (const dt of dtypes as readonly GenaiDtype[]) {
-    // q4f16 is its own export (fp16 io_dtype): the builder rebuilds the graph in fp16, then int4.
-    onnxFile(`model_${dt}.onnx`, genaiQ4Graph(dt === 'q4' ? graph : buildGenaiLlama(c.d, c.seed, 'float16').graph));
+    onnxFile(`model_${dt}.onnx`, dt === 'fp16' ? halfGraph() : genaiQ4Graph(dt === 'q4' ? graph : halfGraph()));
   }
   const d = c.d;
   const shape = buildShape(c.arch, { hiddenSize: d.hiddenSize, numLayers: d.numLayers, numHeads: d.numHeads, numKvHeads: d.numKvHeads, intermediateSize: d.intermediateSize }, meta.name);

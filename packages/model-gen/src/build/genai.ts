@@ -17,6 +17,14 @@
  *   `<node path with dots>.weight` stored [in, out] (`model.layers.0.attn.qkv_proj.MatMul.weight`),
  *   constants as `Constant` nodes `/model/constant_nodes/INT64/[1]` writing `/model/constants/INT64/[1]`,
  *   `/lm_head/MatMul` writing `logits`; opset 21, IR 10, producer `onnxruntime-genai`.
+ * - Dtypes: `fp16` is `-p fp16 -e webgpu` (the same as `-e cuda`): io_dtype float16 (`set_io_dtype`), so
+ *   the embedding, every weight, norm, rotary cache, KV cache and the logits are fp16 from the first
+ *   Gather on, with no Cast anywhere (input_ids / attention_mask stay int64, the mask subgraph int32),
+ *   and GroupQueryAttention stays the attention op (`is_gqa_supported` lists (webgpu, fp16) and
+ *   (cuda, fp16)). `-p fp16 -e cpu` is not made: (cpu, fp16) is neither a GQA nor a packed-Attention
+ *   configuration there, so the builder falls back to MultiHeadAttention on separate q/k/v MatMuls
+ *   with RotaryEmbedding nodes, a `position_ids` input, a 4D additive causal mask and a `repeat_kv`
+ *   subgraph for GQA models — another graph (see the README).
  * - Dtypes: `int4` → MatMulNBits (onnxruntime's MatMulNBitsQuantizer as the builder's `to_nbits`
  *   runs it: block 32, symmetric, `accuracy_level` 4 on cpu/webgpu) on every MatMul, lm_head
  *   included. `q4` is `-p int4 -e cpu` (fp32 I/O); `q4f16` is `-p int4 -e webgpu` (the same graph
@@ -32,7 +40,7 @@ import onnxProto from 'onnx-proto';
 import { modelProto, type AttrValue, type DType, type Graph, type TensorData } from '../onnx/graph.js';
 import { quantizeQ4Graph } from '../onnx/quant4.js';
 
-export const GENAI_DTYPES = ['q4', 'q4f16'] as const;
+export const GENAI_DTYPES = ['fp16', 'q4', 'q4f16'] as const;
 export type GenaiDtype = (typeof GENAI_DTYPES)[number];
 
 /** The builder's `accuracy_level` default for the cpu and webgpu execution providers. */
