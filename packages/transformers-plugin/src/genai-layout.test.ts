@@ -3,16 +3,19 @@
  * one packed `qkv_proj` product feeding GroupQueryAttention, attention modules are named
  * `layers.N.attn.*`. Each slice gets its own branch (rewrite-packed.ts); mergeModel merges into the
  * slice's columns. References are independent of the packed code: the same adapter merged into the
- * standard (optimum) layout of the same weights.
+ * standard (optimum) layout of the same weights. Dtypes: fp32, fp16 (`-p fp16 -e webgpu`: fp16
+ * GroupQueryAttention), q4, q4f16 — the contracts only (disabled exact, verify's tolerance, tokens),
+ * not the dtype the branch computes in, which the plugin picks per device.
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
+import { AutoModelForCausalLM, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
 import { createAdapter, listMethods, materializeAdapter } from '@tensorpeft/core';
 import { buildGenaiLlama, decodeModel, encodeGenai, modelDims, writeModel, type GeneratedModel, type Graph } from '@tensorpeft/model-gen';
+import { fromHalfBits } from './dtype.js';
 import { mergeModel } from './merge.js';
 import { from_pretrained } from './plugin.js';
 import { rewriteModel } from './rewrite.js';
@@ -23,7 +26,7 @@ let genai: GeneratedModel;
 let standard: GeneratedModel;
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'tp-genai-'));
-  genai = await writeModel({ arch: 'llama', size: 'tiny', seed: 5, layout: 'genai', dtypes: ['q4', 'q4f16'] }, path.join(root, 'genai'));
+  genai = await writeModel({ arch: 'llama', size: 'tiny', seed: 5, layout: 'genai', dtypes: ['fp16', 'q4', 'q4f16'] }, path.join(root, 'genai'));
   standard = await writeModel({ arch: 'llama', size: 'tiny', seed: 5, quantized: false }, path.join(root, 'standard'));
 });
 afterAll(async () => {
@@ -171,15 +174,19 @@ describe('genai layout: packed linears', () => {
   });
 
   for (const method of listMethods().map((x) => x.peftType)) {
-    test(`${method}: verify fp32, q4, q4f16 — disabled = base exactly, adapter within tolerance`, async () => {
+    test(`${method}: verify fp32, fp16, q4, q4f16 — disabled = base exactly, adapter within tolerance`, async () => {
       const adapter = createAdapter({ method, shape: genai.shape, nonzero: true, seed: 2, config: CONFIG[method] ?? {} });
-      for (const dtype of ['fp32', 'q4', 'q4f16'] as const) {
+      for (const dtype of ['fp32', 'fp16', 'q4', 'q4f16'] as const) {
         const r = await verify({ model: path.join(root, 'genai'), adapter, dtype });
         expect(r.base_max_abs_diff, dtype).toBe(0);
         expect(r.max_abs_diff, dtype).toBeLessThanOrEqual(r.tolerance);
         expect(r.outputs, dtype).toEqual(['logits']);
+        console.log(JSON.stringify({ method, dtype, max_abs_diff: r.max_abs_diff, tolerance: r.tolerance, dtype_error: r.dtype_error, adapter_effect: r.adapter_effect }));
         // fp32: rounding only, far below the adapter's effect (4-bit error is larger than that).
         if (dtype === 'fp32') expect(r.adapter_effect).toBeGreaterThan(100 * r.max_abs_diff);
+        // fp16: the tolerance (≈ 3 · 2.3e-3 measured fp16 error) stays below every method's effect
+        // (VeRA's 0.021 the smallest), so a missing or misplaced branch fails.
+        if (dtype === 'fp16') expect(r.adapter_effect).toBeGreaterThan(r.tolerance);
       }
     });
   }
@@ -224,7 +231,7 @@ describe('genai layout: packed linears', () => {
     expect(v.adapter_effect).toBeGreaterThan(100 * v.max_abs_diff);
   });
 
-  test('generate() with the KV cache: adapter tokens = the standard layout merged offline, disabled = base tokens', async () => {
+  test('generate() with the KV cache (fp32, fp16): adapter tokens = the standard layout merged offline, disabled = base tokens', async () => {
     env.allowRemoteModels = false;
     env.localModelPath = `${root}/`;
     const adapter = createAdapter({ method: 'LORA', shape: genai.shape, nonzero: true, seed: 1, config: { lora_alpha: 64 } });
@@ -248,5 +255,35 @@ describe('genai layout: packed linears', () => {
     expect(await gen(model)).toEqual(mergedTokens);
     model.disable_adapters();
     expect(await gen(model)).toEqual(base);
+
+    // fp16 (model_fp16.onnx, GroupQueryAttention in fp16) on onnxruntime-node: generate() with the KV
+    // cache = greedy decoding without the cache (the whole sequence at every step) on the same model,
+    // adapter and disabled alike; disabled = the untouched fp16 model's tokens; and the adapter's
+    // tokens = the fp32 merged model's (the ×30 adapter moves the logits far more than fp16's ~2e-3).
+    const uncached = async (model: unknown): Promise<number[]> => {
+      const call = model as (x: unknown) => Promise<{ logits: { data: Float32Array | Uint16Array; dims: number[]; type: string } }>;
+      const ids = Array.from((inputs as { input_ids: { data: BigInt64Array } }).input_ids.data, Number);
+      for (let k = 0; k < 10; k++) {
+        const L = ids.length;
+        const out = (await call({ input_ids: new Tensor('int64', BigInt64Array.from(ids, BigInt), [1, L]), attention_mask: new Tensor('int64', new BigInt64Array(L).fill(1n), [1, L]) })).logits;
+        const v = out.type === 'float16' ? fromHalfBits(out.data as Uint16Array) : (out.data as Float32Array);
+        const V = out.dims[2]!;
+        let best = 0;
+        for (let j = 1; j < V; j++) if (v[(L - 1) * V + j]! > v[(L - 1) * V + best]!) best = j;
+        ids.push(best);
+      }
+      return ids;
+    };
+    const plain16 = await AutoModelForCausalLM.from_pretrained('genai', { dtype: 'fp16' });
+    const base16 = await gen(plain16);
+    expect(base16).toEqual(await uncached(plain16));
+    const model16 = await from_pretrained(env, AutoModelForCausalLM, 'genai', { dtype: 'fp16', adapters: { a: adapter } });
+    const adapted16 = await gen(model16);
+    expect(adapted16).toEqual(await uncached(model16));
+    expect(adapted16).toEqual(mergedTokens);
+    expect(adapted16).not.toEqual(base16);
+    model16.disable_adapters();
+    expect(await gen(model16)).toEqual(base16);
+    expect(await uncached(model16)).toEqual(base16);
   });
 });
