@@ -19,6 +19,7 @@ import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
 import type { PluginBenchRow } from './bench.js';
 import { from_pretrained } from './plugin.js';
+import { median, pairedStepTimes, type Generator } from './decode-step-timing.js';
 
 export interface DtypeBenchOptions {
   /** Default `['gpt2', 'llama']`. */
@@ -41,14 +42,6 @@ export interface DtypeBenchOptions {
 
 /** The overhead goal of issue 12. */
 export const DTYPE_STEP_GOAL = 1.05;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
-
-type Generator = { generate(o: unknown): Promise<unknown>; dispose(): Promise<unknown>; sessions?: Record<string, { endProfiling?: () => unknown }> };
 
 /** Kernel time (µs) by class from an onnxruntime profile (Chrome trace JSON). */
 export interface ProfileSplit {
@@ -111,24 +104,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
           const load0 = loadavg()[0]!;
           const base = (await AutoModelForCausalLM.from_pretrained(id, { dtype })) as unknown as Generator;
           const plugged = (await from_pretrained(env, AutoModelForCausalLM, id, { dtype, adapters: { a: adapter } })) as unknown as Generator;
-          const call = async (model: Generator): Promise<number> => {
-            const t0 = performance.now();
-            await model.generate({ ...inputs, max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
-            return (performance.now() - t0) / tokens;
-          };
-          await call(base);
-          await call(plugged);
-          const b: number[] = [];
-          const p: number[] = [];
-          for (let r = 0; r < rounds; r++) {
-            if (r % 2 === 0) {
-              b.push(await call(base));
-              p.push(await call(plugged));
-            } else {
-              p.push(await call(plugged));
-              b.push(await call(base));
-            }
-          }
+          const { base: b, plugin: p } = await pairedStepTimes(base, plugged, inputs, tokens, rounds);
           await base.dispose();
           await plugged.dispose();
           const load1 = loadavg()[0]!;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
 import { from_pretrained } from './plugin.js';
+import { median, pairedStepTimes, type Generator } from './decode-step-timing.js';
 import type { PluginBenchRow } from './bench.js';
 
 export interface StepBenchOptions {
@@ -27,14 +28,6 @@ export interface StepBenchOptions {
   rank?: number;
   log?: (line: string) => void;
 }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
-
-type Generator = { generate(o: unknown): Promise<unknown>; dispose(): Promise<unknown> };
 
 /** One row per (arch, dtype): `ms` = plugin ms per generated token, `ratio` = plugin ÷ base (paired). */
 export async function runStepBench(opts: StepBenchOptions = {}): Promise<PluginBenchRow[]> {
@@ -65,30 +58,8 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<PluginB
       for (const dtype of dtypes) {
         const base = (await AutoModelForCausalLM.from_pretrained(id, { dtype })) as unknown as Generator;
         const plugged = (await from_pretrained(env, AutoModelForCausalLM, id, { dtype, adapters: { a: adapter } })) as unknown as Generator;
-        const call = async (model: Generator): Promise<number> => {
-          const t0 = performance.now();
-          await model.generate({ ...inputs, max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
-          return (performance.now() - t0) / tokens;
-        };
-        await call(base);
-        await call(plugged);
-        const b: number[] = [];
-        const p: number[] = [];
-        const ratios: number[] = [];
-        for (let r = 0; r < rounds; r++) {
-          let x: number;
-          let y: number;
-          if (r % 2 === 0) {
-            x = await call(base);
-            y = await call(plugged);
-          } else {
-            y = await call(plugged);
-            x = await call(base);
-          }
-          b.push(x);
-          p.push(y);
-          ratios.push(y / x);
-        }
+        const { base: b, plugin: p } = await pairedStepTimes(base, plugged, inputs, tokens, rounds);
+        const ratios = p.map((y, i) => y / b[i]!);
         await base.dispose();
         await plugged.dispose();
         const shape = `${id} ${dtype}, LoRA r=${opts.rank ?? 16} on ${m.shape.modules.length} linears`;
