@@ -25,6 +25,7 @@
 import type { ModelDims } from '../spec.js';
 import { Ctx, F32_MIN, scopeOf, transpose, type GraphLinear, type StateDict } from './ctx.js';
 import { i64, type Graph, type TensorData, type ValueInfo } from '../onnx/graph.js';
+import { bucketKey, bytesOf, sameBytes } from '../onnx/identical-initializers.js';
 
 const B = 'batch_size';
 
@@ -213,16 +214,6 @@ export function buildWhisperDecoder(seed: number, d: WhisperDims, withPast: bool
   return { graph: b.graph, ctx };
 }
 
-function bytesOf(t: TensorData): Uint8Array {
-  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * optimum's `merge_decoders(decoder, decoder_with_past)`: one `If` (`optimum::if`) on
  * `use_cache_branch` [1] — then: with past, else: without — over the union of both exports' inputs;
@@ -234,17 +225,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function mergeDecoders(noPast: Graph, withPast: Graph): Graph {
   const inits = new Map(noPast.initializers);
   const bucket = new Map<string, string[]>();
-  const keyOf = (t: TensorData): string => {
-    const b = bytesOf(t);
-    return `${t.dtype}|${t.dims.join(',')}|${b.length}|${b[0]}|${b[b.length >> 1]}|${b[b.length - 1]}`;
-  };
   for (const [name, t] of noPast.initializers) {
-    const k = keyOf(t);
+    const k = bucketKey(t);
     bucket.set(k, [...(bucket.get(k) ?? []), name]);
   }
   const rename = new Map<string, string>();
   for (const [name, t] of withPast.initializers) {
-    const same = (bucket.get(keyOf(t)) ?? []).find((n) => sameBytes(bytesOf(noPast.initializers.get(n)!), bytesOf(t)));
+    const same = (bucket.get(bucketKey(t)) ?? []).find((n) => sameBytes(bytesOf(noPast.initializers.get(n)!), bytesOf(t)));
     if (same !== undefined) {
       if (same !== name) rename.set(name, same);
       continue;

@@ -5,17 +5,8 @@
  * from a config (biases 0, LayerNorm γ = 1) or with an untrained head carry many of these aliases —
  * e.g. `bert.pooler.dense.bias` as `Identity(bert.embeddings.LayerNorm.bias)`.
  */
-import type { Graph, GraphNode, TensorData } from './graph.js';
-
-function bytesOf(t: TensorData): Uint8Array {
-  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+import type { Graph, GraphNode } from './graph.js';
+import { bucketKey, bytesOf, sameBytes } from './identical-initializers.js';
 
 /** A new graph with duplicate initializers replaced by `Identity` aliases (`g` is not modified). */
 export function dedupeInitializers(g: Graph): Graph {
@@ -24,7 +15,7 @@ export function dedupeInitializers(g: Graph): Graph {
   const alias = new Map<string, string>();
   for (const [name, t] of g.initializers) {
     const b = bytesOf(t);
-    const key = `${t.dtype}|${t.dims.join(',')}|${b.length}|${b[0]}|${b[b.length >> 1]}|${b[b.length - 1]}`;
+    const key = bucketKey(t);
     const list = buckets.get(key) ?? [];
     const hit = list.find((k) => sameBytes(bytesOf(g.initializers.get(k)!), b));
     if (hit !== undefined) alias.set(name, hit);
