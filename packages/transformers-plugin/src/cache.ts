@@ -7,7 +7,8 @@ import { shapeFromHfConfig } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { decodeModel, rewriteModel } from './rewrite.js';
 import { shapeForFile } from './encoder-decoder.js';
-import type { RewriteResult } from './rewrite-types.js';
+import type { BranchDtype, RewriteResult } from './rewrite-types.js';
+import { branchDtypeForDevice, type DeviceOption } from './branch-dtype.js';
 import { resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
 import { loadRewrite, ownedBytesResponse } from './rewrite-load.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';
@@ -43,6 +44,18 @@ export interface EnableOptions {
    * `adapter_names` can give each batch row its own adapter; mixed-rewrite.ts). Default false.
    */
   mixedBatches?: boolean;
+  /**
+   * The transformers.js `device` the models will be loaded on (a device, or one per file name as
+   * transformers.js takes it); picks `branchDtype` per file. Default: transformers.js' default device
+   * (`cpu` in Node, `wasm` in browsers).
+   */
+  device?: DeviceOption;
+  /**
+   * Branch mode, fp16 graphs: the side branches' precision (`RewriteOptions.branchDtype`). Default:
+   * from `device` — `float32` on the CPU providers (`cpu`, `wasm`), which have no fp16 MatMul, else
+   * `activation` (fp16 branches for WebGPU and the other GPU providers).
+   */
+  branchDtype?: BranchDtype;
   /** Called with each rewritten file and what was rewritten (`cached`: taken from the rewrite cache). */
   onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'> & { cached?: boolean }) => void;
   /**
@@ -207,9 +220,11 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
       // hit being the cached file's path (rewrite-load.ts).
       const targets = shape.modules.map((m) => m.path);
       const mixed = opts.mixedBatches ? { mixedBatches: true } : {};
+      // The branch precision is part of the rewrite cache key (rewrite-load.ts → rewriteKeyOf).
+      const branchDtype = opts.branchDtype ?? branchDtypeForDevice(opts.device, path);
       const r = await loadRewrite({
         read: () => readSource(key, env, prev),
-        opts: { targets, mode, modelFile: path, ...mixed },
+        opts: { targets, mode, modelFile: path, ...mixed, branchDtype },
         store: resolveRewriteStore(opts.rewriteCache, IS_NODE),
         cacheMode: opts.mixedBatches ? `${mode}+mixed` : mode,
         localFile: IS_NODE && !prev && !isUrl(key) && env.allowLocalModels !== false ? key : undefined,

@@ -5,6 +5,8 @@ import type { RewriteCacheOption } from './rewrite-cache.js';
 import { attachAdapters } from './attach.js';
 import { withTempRewriteDir } from './temp-rewrite-dir.js';
 import type { GpuMaterializer } from './ort-feeds.js';
+import type { DeviceOption } from './branch-dtype.js';
+import type { BranchDtype } from './rewrite-types.js';
 import type { AdapterMethods, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions } from './types.js';
 
 /** One entry of `from_pretrained`'s `adapters` with load options: `{ source: 'user/repo', revision: 'v2', scale: 0.5 }`. */
@@ -36,6 +38,13 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
    * `{ max_adapters }` (most distinct adapters per call, default 8). Off by default.
    */
   mixed_batches?: boolean | { max_adapters?: number };
+  /**
+   * Branch mode, fp16 graphs (`dtype: 'fp16' | 'q4f16'`): the side branches' precision. Default:
+   * from transformers.js' `device` (passed through to it as well) — `float32` on `cpu` / `wasm`
+   * (no fp16 MatMul there: fp32 adapter inputs, no per-run casts of A′/B′), `activation` (fp16) on
+   * WebGPU and other GPU devices. See `EnableOptions.branchDtype`.
+   */
+  branch_dtype?: BranchDtype;
   /** Cache the rewritten model (off by default; see `EnableOptions.rewriteCache`). */
   rewrite_cache?: RewriteCacheOption;
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
@@ -63,14 +72,16 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, ...rest } = options;
+  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, branch_dtype, ...rest } = options;
   const mixed = mixed_batches === undefined || mixed_batches === false ? undefined : mixed_batches === true ? {} : mixed_batches;
   const since = failureMark();
   // No rewrite_cache (Node): a temporary one for this load only (temp-rewrite-dir.ts), so a local
   // model is rewritten file to file and read by ONNX Runtime from the path; removed after the load.
   const model = await withTempRewriteDir(async (tmp) => {
     const cacheOpt = rewrite_cache !== undefined ? { rewriteCache: rewrite_cache } : tmp !== undefined && (mode ?? 'branch') === 'branch' ? { rewriteCache: tmp } : {};
-    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}) });
+    // The device picks the branch precision per file (branch-dtype.ts); transformers.js gets it too (in `rest`).
+    const precision = { ...(rest.device === undefined ? {} : { device: rest.device as DeviceOption }), ...(branch_dtype === undefined ? {} : { branchDtype: branch_dtype }) };
+    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision });
     try {
       return await loader.from_pretrained(id, rest);
     } catch (e) {

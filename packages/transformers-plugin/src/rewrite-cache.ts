@@ -7,7 +7,7 @@
  * Stores: a folder in Node (`folderRewriteStore`), Cache Storage in browsers (`cacheStorageRewriteStore`).
  * Branch mode only: merge mode needs the base weights decoded in this process anyway.
  */
-import type { RewriteResult } from './rewrite-types.js';
+import type { BranchDtype, RewriteResult } from './rewrite-types.js';
 
 /**
  * Bumped whenever the rewrite changes what it writes for the same input (new inputs, node layout,
@@ -71,14 +71,18 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return s;
 }
 
-/** The cache key of a rewrite: model hash, rewrite version, mode and targets (order-independent). */
-export async function rewriteKey(modelBytes: Uint8Array, targets: readonly string[], mode: string): Promise<string> {
-  return rewriteKeyOf(await sha256Hex(modelBytes), targets, mode);
+/**
+ * The cache key of a rewrite: model hash, rewrite version, mode, targets (order-independent) and the
+ * branch precision (`RewriteOptions.branchDtype`: an fp16 graph rewritten with fp32 branches for a
+ * CPU session is another entry than its fp16-branch rewrite for WebGPU).
+ */
+export async function rewriteKey(modelBytes: Uint8Array, targets: readonly string[], mode: string, branchDtype: BranchDtype = 'activation'): Promise<string> {
+  return rewriteKeyOf(await sha256Hex(modelBytes), targets, mode, branchDtype);
 }
 
 /** `rewriteKey` from the model's SHA-256 (hex). */
-export async function rewriteKeyOf(model: string, targets: readonly string[], mode: string): Promise<string> {
-  const spec = JSON.stringify({ v: REWRITE_VERSION, mode, targets: [...new Set(targets)].sort() });
+export async function rewriteKeyOf(model: string, targets: readonly string[], mode: string, branchDtype: BranchDtype = 'activation'): Promise<string> {
+  const spec = JSON.stringify({ v: REWRITE_VERSION, mode, targets: [...new Set(targets)].sort(), branch_dtype: branchDtype });
   const specHash = await sha256Hex(new TextEncoder().encode(spec));
   return `${model}-${specHash.slice(0, 16)}`;
 }

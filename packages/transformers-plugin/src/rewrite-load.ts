@@ -63,7 +63,7 @@ export async function loadRewrite(a: LoadRewriteArgs): Promise<LoadedRewrite | u
     model = await sha256Hex(bytes);
   }
   if (a.localFile && store.rememberModelHash) await store.rememberModelHash(a.localFile, model).catch(() => undefined);
-  let key = await rewriteKeyOf(model, targets, a.cacheMode);
+  let key = await rewriteKeyOf(model, targets, a.cacheMode, opts.branchDtype);
   const hit = await cachedEntry(store, key, a.acceptsFile === true);
   if (hit) return hit;
   if (fileToFile && !bytes) {
@@ -84,7 +84,7 @@ export async function loadRewrite(a: LoadRewriteArgs): Promise<LoadedRewrite | u
     bytes = await a.read();
     if (!bytes) return undefined;
     model = await sha256Hex(bytes);
-    key = await rewriteKeyOf(model, targets, a.cacheMode);
+    key = await rewriteKeyOf(model, targets, a.cacheMode, opts.branchDtype);
     if (a.localFile && store.rememberModelHash) await store.rememberModelHash(a.localFile, model).catch(() => undefined);
   }
   const r = rewriteParts(bytes, opts);

@@ -126,7 +126,14 @@ export interface SliceBranch extends PackedSlice {
  * it to the base product. Zero blocks are `ConstantOfShape(x.shape[:-1] ++ [width])` in the
  * activation dtype, so any batch/sequence shape works and no NaN of x can leak into them.
  */
-export function packedDeltaNodes(l: FoundLinear, slices: readonly SliceBranch[], addInit: (t: TensorProto) => void): { nodes: NodeProto[]; delta: string } {
+export function packedDeltaNodes(
+  l: FoundLinear,
+  slices: readonly SliceBranch[],
+  addInit: (t: TensorProto) => void,
+  // The x the slices' products read and the dtype they compute in (fp32 branches on fp16 graphs:
+  // branch-dtype.ts); the zero blocks take the same dtype, so the Concat joins one type.
+  branch: { x: string; dtype: 'float32' | 'float16' } = { x: l.input, dtype: l.dtype },
+): { nodes: NodeProto[]; delta: string } {
   const scope = `/tensorpeft/packed/${l.graphPath}`;
   const ns: NodeProto[] = [];
   const parts: string[] = [];
@@ -135,7 +142,7 @@ export function packedDeltaNodes(l: FoundLinear, slices: readonly SliceBranch[],
   for (const s of slices) {
     if (s.path !== undefined && s.inputA !== undefined && s.inputB !== undefined) {
       const ss = `/tensorpeft/${s.path}`;
-      ns.push({ name: `${ss}/MatMul_A`, opType: 'MatMul', input: [l.input, s.inputA], output: [`${ss}/xA`] });
+      ns.push({ name: `${ss}/MatMul_A`, opType: 'MatMul', input: [branch.x, s.inputA], output: [`${ss}/xA`] });
       ns.push({ name: `${ss}/MatMul_B`, opType: 'MatMul', input: [`${ss}/xA`, s.inputB], output: [`${ss}/delta`] });
       parts.push(`${ss}/delta`);
       continue;
@@ -151,7 +158,7 @@ export function packedDeltaNodes(l: FoundLinear, slices: readonly SliceBranch[],
     addInit({ name: w, dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [s.width] });
     ns.push({ name: `${scope}/Concat_shape_${s.offset}`, opType: 'Concat', input: [lead, w], output: [`${scope}/zeros_shape_${s.offset}`], attribute: [{ name: 'axis', type: INT, i: 0 }] });
     const zero: TensorProto =
-      l.dtype === 'float16' ? { dataType: onnx.TensorProto.DataType.FLOAT16, dims: [1], int32Data: [0] } : { dataType: onnx.TensorProto.DataType.FLOAT, dims: [1], floatData: [0] };
+      branch.dtype === 'float16' ? { dataType: onnx.TensorProto.DataType.FLOAT16, dims: [1], int32Data: [0] } : { dataType: onnx.TensorProto.DataType.FLOAT, dims: [1], floatData: [0] };
     ns.push({
       name: `${scope}/ConstantOfShape_${s.offset}`,
       opType: 'ConstantOfShape',

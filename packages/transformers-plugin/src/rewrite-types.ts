@@ -83,7 +83,19 @@ export interface RewriteOptions {
    * adapter (`adapter_names`; mixed-rewrite.ts). Default false.
    */
   mixedBatches?: boolean;
+  /**
+   * Branch mode, fp16 graphs (`model_fp16`, `model_q4f16`): the precision of the side branches.
+   * `activation` (default): A′/B′ declared float16 and (x·A′)·B′ computed in fp16, for execution
+   * providers with fp16 kernels (WebGPU). `float32`: A′/B′ declared float32, x cast to fp32 once per
+   * distinct x, both products in fp32 and the delta cast to fp16 where it joins the product — for
+   * CPU execution providers (onnxruntime-node `cpu`, ORT-web `wasm`), which have no fp16 MatMul and
+   * would otherwise cast A′ and B′ to fp32 on every run (branch-dtype.ts). No effect on fp32 graphs.
+   */
+  branchDtype?: BranchDtype;
 }
+
+/** Precision of the side branches on fp16 graphs (`RewriteOptions.branchDtype`). */
+export type BranchDtype = 'activation' | 'float32';
 
 /** A targeted linear whose weight is fed as an input (merge mode). */
 export interface MergedInfo {

@@ -28,7 +28,8 @@ import { constSource, indexGraph } from './const-source.js';
 import { halfInitToFloats } from './dtype.js';
 import { toMixedBatches } from './mixed-rewrite.js';
 import { genaiAliasPath, packedDeltaNodes, packedSlices, type SliceBranch } from './rewrite-packed.js';
-import type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
+import { branchInputDtype, branchPrecision, type BranchPrecision } from './branch-dtype.js';
+import type { BranchDtype, BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
 
 export type { BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
 
@@ -346,12 +347,14 @@ interface BranchSite {
   addInit(t: TensorProto): void;
   skipLayerNormOf(l: FoundLinear): SkipLayerNormSite | undefined;
   keepsFp16Neighbour(l: FoundLinear): boolean;
+  /** How branches read x and hand back their delta (fp32 branches on fp16 graphs: branch-dtype.ts). */
+  precision: BranchPrecision;
   /** The graph's nodes with the insertions in place. */
   ordered(): NodeProto[];
 }
 
 /** `inits`: the initializers visible in the graph (a subgraph sees its outer scopes' too). */
-function branchSite(nodes: NodeProto[], inits: readonly TensorProto[], outputs: readonly onnxProto.onnx.IValueInfoProto[], addInit: (t: TensorProto) => void): BranchSite {
+function branchSite(nodes: NodeProto[], inits: readonly TensorProto[], outputs: readonly onnxProto.onnx.IValueInfoProto[], addInit: (t: TensorProto) => void, branchDtype?: BranchDtype): BranchSite {
   const inserts = new Map<number, NodeProto[]>();
   const addAfter = (i: number, ns: NodeProto[]): void => {
     inserts.set(i, [...(inserts.get(i) ?? []), ...ns]);
@@ -380,6 +383,7 @@ function branchSite(nodes: NodeProto[], inits: readonly TensorProto[], outputs: 
     addInit,
     skipLayerNormOf,
     keepsFp16Neighbour,
+    precision: branchPrecision(nodes, addBefore, branchDtype),
     ordered: () => {
       const ordered: NodeProto[] = [];
       nodes.forEach((nd, i) => {
@@ -396,9 +400,11 @@ function branchSite(nodes: NodeProto[], inits: readonly TensorProto[], outputs: 
 function insertBranch(site: BranchSite, l: FoundLinear, path: string, inputA: string, inputB: string): void {
   const scope = `/tensorpeft/${path}`;
   const delta: NodeProto[] = [
-    { name: `${scope}/MatMul_A`, opType: 'MatMul', input: [l.input, inputA], output: [`${scope}/xA`] },
+    { name: `${scope}/MatMul_A`, opType: 'MatMul', input: [site.precision.input(l), inputA], output: [`${scope}/xA`] },
     { name: `${scope}/MatMul_B`, opType: 'MatMul', input: [`${scope}/xA`, inputB], output: [`${scope}/delta`] },
   ];
+  // Hook: an fp32 branch on an fp16 linear hands back its delta cast to fp16 (branch-dtype.ts).
+  const d = site.precision.output(l, delta, `${scope}/delta`);
   const skip = site.skipLayerNormOf(l);
   if (skip) {
     // x·W → Add(b) → Add(residual) → LayerNormalization is what onnxruntime fuses into one
@@ -408,11 +414,11 @@ function insertBranch(site: BranchSite, l: FoundLinear, path: string, inputA: st
     // the same sum, and residual + 0 = residual keeps the fused graph bit-exact when disabled.
     const resAdd = site.nodes[skip.resAdd]!;
     const shifted = `${scope}/residual`;
-    delta.push({ name: `${scope}/Add`, opType: 'Add', input: [skip.residual, `${scope}/delta`], output: [shifted] });
+    delta.push({ name: `${scope}/Add`, opType: 'Add', input: [skip.residual, d], output: [shifted] });
     resAdd.input = (resAdd.input ?? []).map((x, i) => (i === skip.residualIndex ? shifted : x));
     site.addBefore(skip.resAdd, delta);
   } else {
-    addDelta(site, l, scope, delta, `${scope}/delta`, site.keepsFp16Neighbour(l));
+    addDelta(site, l, scope, delta, d, site.keepsFp16Neighbour(l));
   }
 }
 
@@ -473,7 +479,8 @@ function insertPacked(
     b.inputA = info.inputA;
     b.inputB = info.inputB;
   }
-  const { nodes: ns, delta } = packedDeltaNodes(l, branches, (t) => site.addInit(t));
+  const { nodes: ns, delta: packed } = packedDeltaNodes(l, branches, (t) => site.addInit(t), { x: site.precision.input(l), dtype: site.precision.dtype(l) });
+  const delta = site.precision.output(l, ns, packed);
   // fp16 4-bit products feed GroupQueryAttention, which runs fp16 on the CPU EP: the same join as
   // for fp16-capable data-movement readers keeps the product in fp16 (see insertBranch).
   addDelta(site, l, `/tensorpeft/packed/${l.graphPath}`, ns, delta, site.keepsFp16Neighbour(l));
@@ -486,7 +493,7 @@ function insertPacked(
  * per module). Initializers of outer scopes are visible inside, as ONNX scoping has it (merged
  * decoders keep the shared weights on the main graph).
  */
-function rewriteSubgraphs(nodes: readonly NodeProto[], outer: readonly TensorProto[], targets: readonly string[], declare: (l: FoundLinear, path: string) => BranchInfo): void {
+function rewriteSubgraphs(nodes: readonly NodeProto[], outer: readonly TensorProto[], targets: readonly string[], declare: (l: FoundLinear, path: string) => BranchInfo, branchDtype?: BranchDtype): void {
   for (const nd of nodes) {
     for (const a of nd.attribute ?? []) {
       const subs = a.g ? [a.g] : (a.graphs ?? []);
@@ -494,7 +501,7 @@ function rewriteSubgraphs(nodes: readonly NodeProto[], outer: readonly TensorPro
         const visible = [...outer, ...(sg.initializer ?? [])];
         const sub = [...(sg.node ?? [])];
         const linears = findLinearsIn(sub, visible);
-        const site = branchSite(sub, visible, sg.output ?? [], (t) => (sg.initializer = [...(sg.initializer ?? []), t]));
+        const site = branchSite(sub, visible, sg.output ?? [], (t) => (sg.initializer = [...(sg.initializer ?? []), t]), branchDtype);
         const seen = new Map<string, string>();
         for (const l of linears) {
           const path = matchTarget(l.graphPath, targets);
@@ -504,7 +511,7 @@ function rewriteSubgraphs(nodes: readonly NodeProto[], outer: readonly TensorPro
           const info = declare(l, path);
           insertBranch(site, l, path, info.inputA, info.inputB);
         }
-        rewriteSubgraphs(sub, visible, targets, declare);
+        rewriteSubgraphs(sub, visible, targets, declare, branchDtype);
         sg.node = site.ordered().map((n) => onnx.NodeProto.fromObject(n));
         sg.initializer = (sg.initializer ?? []).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
       }
@@ -547,7 +554,7 @@ export function rewriteModel(
   if ((g.input ?? []).some((v) => (v.name ?? '').startsWith(INPUT_PREFIX))) throw new PluginError('model graph was already rewritten by tensorpeft (it has tensorpeft.* inputs)');
   const linears = findLinears(model);
   const nodes = [...(g.node ?? [])];
-  const site = branchSite(nodes, g.initializer ?? [], g.output ?? [], (t) => g.initializer!.push(t));
+  const site = branchSite(nodes, g.initializer ?? [], g.output ?? [], (t) => g.initializer!.push(t), opts.branchDtype);
   const branches: BranchInfo[] = [];
   const seen = new Map<string, string>();
   const heads: FoundLinear[] = [];
@@ -565,9 +572,10 @@ export function rewriteModel(
     // One rank dim per module: an adapter may leave modules out (ρ = 0 there) or use other ranks per
     // module, and ORT plans buffers as if equal dim names had equal sizes.
     const rankDim = `${RANK_DIM}_${branches.length}`;
-    // In the activation dtype: an fp16 graph gets fp16 adapter inputs (the plugin converts, dtype.ts).
-    g.input!.push(floatInput(inputA, [l.n, rankDim], l.dtype));
-    g.input!.push(floatInput(inputB, [rankDim, m], l.dtype));
+    // In the activation dtype: an fp16 graph gets fp16 adapter inputs (the plugin converts, dtype.ts),
+    // unless its branches run in fp32 (branchDtype, branch-dtype.ts).
+    g.input!.push(floatInput(inputA, [l.n, rankDim], branchInputDtype(l.dtype, opts.branchDtype)));
+    g.input!.push(floatInput(inputB, [rankDim, m], branchInputDtype(l.dtype, opts.branchDtype)));
     const info = { path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m };
     branches.push(info);
     return info;
@@ -699,12 +707,12 @@ export function rewriteModel(
     const inputA = `${INPUT_PREFIX}${path}.A`;
     const inputB = `${INPUT_PREFIX}${path}.B`;
     const rankDim = `${RANK_DIM}_${branches.length}`;
-    g.input!.push(floatInput(inputA, [l.n, rankDim], l.dtype));
-    g.input!.push(floatInput(inputB, [rankDim, l.m], l.dtype));
+    g.input!.push(floatInput(inputA, [l.n, rankDim], branchInputDtype(l.dtype, opts.branchDtype)));
+    g.input!.push(floatInput(inputB, [rankDim, l.m], branchInputDtype(l.dtype, opts.branchDtype)));
     const info = { path, graphPath: l.graphPath, node: l.node, inputA, inputB, n: l.n, m: l.m };
     branches.push(info);
     return info;
-  });
+  }, opts.branchDtype);
   g.node = site.ordered().map((n) => onnx.NodeProto.fromObject(n));
   g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
   g.initializer = (g.initializer ?? []).filter((t) => !dropInits.has(t.name!)).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));

@@ -134,7 +134,7 @@ export async function verifyEncoderDecoder(opts: VerifyOptions): Promise<VerifyR
       base32Out = await run(b32);
       await b32.dispose();
     }
-    const restore = enableAdapters(env, { mode: 'branch' });
+    const restore = enableAdapters(env, { mode: 'branch', ...(opts.device ? { device: opts.device } : {}), ...(opts.branchDtype ? { branchDtype: opts.branchDtype } : {}) });
     let plugged;
     try {
       plugged = attachAdapters(await load(dtype));

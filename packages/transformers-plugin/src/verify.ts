@@ -57,6 +57,8 @@ export interface VerifyOptions {
    * adapter math; `'basic'` compares the graphs without extended fusions.
    */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Branch mode, fp16 graphs: the side branches' precision (default: from `device`, see `EnableOptions.branchDtype`). */
+  branchDtype?: 'activation' | 'float32';
 }
 
 /** Raw pixels, row-major and channel-interleaved (`RawImage`'s layout). */
@@ -330,7 +332,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       await base32.dispose();
     }
 
-    const restore = enableAdapters(env, { mode: opts.mode ?? 'branch' });
+    // The branch precision follows the device the check runs on (fp32 branches on CPU providers).
+    const restore = enableAdapters(env, { mode: opts.mode ?? 'branch', ...(opts.device ? { device: opts.device } : {}), ...(opts.branchDtype ? { branchDtype: opts.branchDtype } : {}) });
     let plugged;
     try {
       plugged = attachAdapters(await load(dtype));
