@@ -20,6 +20,9 @@ test('rewriteKey: same model + targets (any order) → same key; another mode, t
   expect(await rewriteKey(a, ['x.q'], 'branch')).not.toBe(k);
   expect(await rewriteKey(a, ['x.q', 'x.v'], 'merge')).not.toBe(k);
   expect(await rewriteKey(new Uint8Array([1, 2, 3, 5]), ['x.q', 'x.v'], 'branch')).not.toBe(k);
+  // fp32 branches (CPU sessions) and fp16 ones (WebGPU) of one fp16 model are different entries.
+  expect(await rewriteKey(a, ['x.q', 'x.v'], 'branch', 'float32')).not.toBe(k);
+  expect(await rewriteKey(a, ['x.q', 'x.v'], 'branch', 'activation')).toBe(k);
   // The model part is the SHA-256 of the bytes (FIPS 180-2 test vector for "abc").
   expect(await rewriteKey(new TextEncoder().encode('abc'), [], 'branch')).toMatch(/^ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad-[0-9a-f]{16}$/);
 });

@@ -15,8 +15,9 @@ import type { BranchDtype, RewriteResult } from './rewrite-types.js';
  * rewrite of two hand-built models (rewrite-pin.json, test-utils/pin-models.ts): a change of the
  * output without a bump fails rewrite-pin.test.ts; scripts/pin-rewrite.mts re-pins after a bump.
  * 2: the spliced rewrite (proto-splice.ts: initializer records after the graph's other fields).
+ * 3: fp32 side branches on fp16 graphs for CPU sessions (`branchDtype`, branch-dtype.ts).
  */
-export const REWRITE_VERSION = 2;
+export const REWRITE_VERSION = 3;
 
 /** What the load path reports about a rewrite (stored next to the bytes). */
 export type RewriteMeta = Omit<RewriteResult, 'bytes'>;

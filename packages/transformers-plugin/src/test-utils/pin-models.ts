@@ -129,6 +129,8 @@ export async function pinHashes(): Promise<Record<string, string>> {
     const r = rewriteSpliced(m.bytes, { targets: m.targets });
     out[m.name] = createHash('sha256').update(r.bytes).digest('hex');
     out[`${m.name}.branches`] = String(r.branches.length);
+    // fp16 graphs are rewritten two ways (RewriteOptions.branchDtype): fp32 branches for CPU sessions too.
+    if (m.name.startsWith('fp16')) out[`${m.name}.branch_dtype=float32`] = createHash('sha256').update(rewriteSpliced(m.bytes, { targets: m.targets, branchDtype: 'float32' }).bytes).digest('hex');
   }
   return out;
 }
