@@ -43,6 +43,11 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Which kernel groups to run (default all). */
   only?: Array<'merge' | 'apply' | 'tucker' | 'materialize' | 'threads'>;
+  /**
+   * Every row group at small shapes (`TINY_SHAPES`): checks the bench's wiring in seconds (CI);
+   * its numbers are not the bench's and not comparable with it.
+   */
+  tiny?: boolean;
 }
 
 /** m × n × ρ of the merge rows (W is [m, n], torch layout). */
@@ -69,6 +74,16 @@ export const BENCH_CONFIGS: Record<string, Record<string, unknown>> = {
 };
 
 export const BENCH_MODELS = ['bert-base', 'llama2-7b'];
+
+/**
+ * The `tiny` bench: merge and apply on 64 × 64 (ρ 4), Tucker and materialization on BERT-base only
+ * (the method configs above are set for the presets' dims), thread rows on the small merge only.
+ */
+export const TINY_SHAPES = {
+  merge: [[64, 64, 4]] as Array<[number, number, number]>,
+  apply: [[8, 64, 64, 4]] as Array<[number, number, number, number]>,
+  models: ['bert-base'],
+};
 
 type TuckerExpr = Extract<MatExpr, { kind: 'tucker' }>;
 
@@ -133,11 +148,14 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
   const quick = opts.quick ?? false;
   const log = opts.log ?? (() => {});
   const only = new Set(opts.only ?? ['merge', 'apply', 'tucker', 'materialize', 'threads']);
+  const mergeShapes = opts.tiny ? TINY_SHAPES.merge : MERGE_SHAPES;
+  const applyShapes = opts.tiny ? TINY_SHAPES.apply : APPLY_SHAPES;
+  const models = opts.tiny ? TINY_SHAPES.models : BENCH_MODELS;
   const g = new Prng(7, 'bench');
   const rows: BenchRow[] = [];
 
   if (only.has('merge')) {
-    for (const [m, n, rho] of MERGE_SHAPES) {
+    for (const [m, n, rho] of mergeShapes) {
       const u: ModuleUpdate = { path: 'w', n, m, rho, s: 2, A: randomData(n * rho, g), B: randomData(m * rho, g) };
       const W = randomData(m * n, g);
       for (const b of backends) {
@@ -159,7 +177,7 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
   }
 
   if (only.has('apply')) {
-    for (const [r, n, m, rho] of APPLY_SHAPES) {
+    for (const [r, n, m, rho] of applyShapes) {
       const u: ModuleUpdate = { path: 'w', n, m, rho, s: 2, A: randomData(n * rho, g), B: randomData(m * rho, g) };
       const X = randomData(r * n, g);
       const Y = randomData(r * m, g);
@@ -172,7 +190,7 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
   }
 
   if (only.has('tucker')) {
-    for (const model of BENCH_MODELS) {
+    for (const model of models) {
       for (const { shape, expr } of tuckerBenchExprs(model)) {
         const flops = exprFlops(expr);
         for (const b of backends) {
@@ -185,7 +203,7 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
   }
 
   if (only.has('materialize')) {
-    for (const model of BENCH_MODELS) {
+    for (const model of models) {
       const shape = presetShape(model);
       for (const method of listMethods()) {
         const config = BENCH_CONFIGS[method.peftType];
@@ -203,6 +221,6 @@ export async function runKernelBench(backends: readonly Backend[], opts: BenchOp
     }
   }
   // 1 vs 2 wasm threads on the merge and materialize rows (BERT-base adapters; issue 16).
-  if (only.has('threads')) rows.push(...(await runThreadBench({ quick, log, configs: BENCH_CONFIGS, models: ['bert-base'], mergeShapes: MERGE_SHAPES.slice(0, 2) })));
+  if (only.has('threads')) rows.push(...(await runThreadBench({ quick, log, configs: BENCH_CONFIGS, models: ['bert-base'], mergeShapes: opts.tiny ? TINY_SHAPES.merge : MERGE_SHAPES.slice(0, 2) })));
   return rows;
 }

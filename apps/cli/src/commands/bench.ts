@@ -14,12 +14,13 @@ import { registerWasmBackend, runKernelBench, type BenchRow } from '@tensorpeft/
 import { UsageError } from '../args.js';
 import { printJson, type CliIO } from '../io.js';
 
-export const benchKernelsHelp = `tensorpeft bench kernels [--json] [--quick] [--backends js,wasm] [--out file.json]
+export const benchKernelsHelp = `tensorpeft bench kernels [--json] [--quick] [--tiny] [--backends js,wasm] [--out file.json]
   Times merge (W += s·B′A′ᵀ on 768x768x16, 768x3072x16, 4096x4096x16 = m×n×ρ), branch apply
   (128 rows), the Tucker reconstruction of one TensLoRA B′ (with and without its output permutation)
   and materialization of whole adapters of every method (BERT-base and LLaMA-2-7B, q,v) on each backend (default: every registered backend that loads). Prints rows
-  {kernel, shape, backend, ms, gflops}; --quick takes fewer repetitions (same shapes);
-  --out also writes the JSON rows to a file. Progress goes to stderr.`;
+  {kernel, shape, backend, ms, gflops}; --quick takes fewer repetitions (same shapes); --tiny runs
+  every row group at small shapes (merge/apply 64x64, BERT-base adapters only) to check the wiring
+  in seconds, not for numbers; --out also writes the JSON rows to a file. Progress goes to stderr.`;
 
 export const benchHelp = `${benchKernelsHelp}\n\n${benchPluginHelp}\n\n${benchTrainHelp}`;
 
@@ -40,7 +41,7 @@ export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
   if (argv[0] === 'train') return benchTrainCommand(argv.slice(1), io);
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, backends: { type: 'string' }, out: { type: 'string' } },
+    options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, tiny: { type: 'boolean', default: false }, backends: { type: 'string' }, out: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
@@ -66,8 +67,8 @@ export async function benchCommand(argv: string[], io: CliIO): Promise<number> {
     }
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  io.err(`bench kernels on ${cpu} (${cpus().length} cores), node ${process.version}${values.quick ? ', quick' : ''}: ${backends.map((b) => b.name).join(', ')}`);
-  const rows = await runKernelBench(backends, { quick: values.quick, log: (l) => io.err(`  ${l}`) });
+  io.err(`bench kernels on ${cpu} (${cpus().length} cores), node ${process.version}${values.quick ? ', quick' : ''}${values.tiny ? ', tiny shapes' : ''}: ${backends.map((b) => b.name).join(', ')}`);
+  const rows = await runKernelBench(backends, { quick: values.quick, tiny: values.tiny, log: (l) => io.err(`  ${l}`) });
   if (values.out) {
     await mkdir(path.dirname(values.out), { recursive: true });
     await writeFile(values.out, `${JSON.stringify(rows, null, 2)}\n`);
