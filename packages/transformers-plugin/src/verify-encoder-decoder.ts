@@ -8,7 +8,7 @@
  * `generate()` with the KV cache (both If branches of the merged decoder) from the same features,
  * whose tokens must equal the merged model's with the adapter and the base model's when disabled.
  */
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadAdapter, materializeAdapter } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
@@ -16,20 +16,16 @@ import { PluginError } from './errors.js';
 import { externalLocations } from './external-data.js';
 import { inEncoder } from './encoder-decoder.js';
 import { mergeModel } from './merge.js';
-import { attachAdapters, enableAdapters } from './plugin.js';
 import { toleranceFor, type VerifyDtype } from './tolerance.js';
 import type { VerifyOptions, VerifyResult } from './verify.js';
+import { fileExists, loadPlugged, runOnce, serveFromBytes, useLocalFolder } from './verify-models.js';
 
 const ENCODER = 'encoder_model.onnx';
 const DECODER = 'decoder_model_merged.onnx';
 
 /** A folder transformers.js loads as an encoder–decoder (both optimum files present). */
 export async function isEncoderDecoderFolder(dir: string): Promise<boolean> {
-  const exists = (f: string): Promise<boolean> =>
-    access(path.join(dir, 'onnx', f)).then(
-      () => true,
-      () => false,
-    );
+  const exists = (f: string): Promise<boolean> => fileExists(path.join(dir, 'onnx', f));
   const [e, d] = await Promise.all([exists(ENCODER), exists(DECODER)]);
   return e && d;
 }
@@ -91,10 +87,7 @@ export async function verifyEncoderDecoder(opts: VerifyOptions): Promise<VerifyR
     if (externalLocations(onnxProto.onnx.ModelProto.decode(b).graph ?? {}).length > 0) throw new PluginError(`verify: ${f} has ONNX external data, not supported for encoder–decoder models yet`);
   }
 
-  const saved = { allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath, useCustomCache: env.useCustomCache, customCache: env.customCache };
-  env.allowRemoteModels = false;
-  env.localModelPath = `${path.dirname(dir)}/`;
-  const id = path.basename(dir);
+  const { id, restore: restoreEnv } = useLocalFolder(env, dir);
   const Loader = tf.AutoModelForSpeechSeq2Seq;
   type Model = Awaited<ReturnType<typeof Loader.from_pretrained>>;
   try {
@@ -125,22 +118,9 @@ export async function verifyEncoderDecoder(opts: VerifyOptions): Promise<VerifyR
       return { enc: Float32Array.from(e['last_hidden_state']!.data), logits: Float32Array.from(f.logits.data), tokens: g.tolist()[0]!.map(Number) };
     };
 
-    const base = await load(dtype);
-    const baseOut = await run(base);
-    await base.dispose();
-    let base32Out = baseOut;
-    if (dtype !== 'fp32') {
-      const b32 = await load('fp32');
-      base32Out = await run(b32);
-      await b32.dispose();
-    }
-    const restore = enableAdapters(env, { mode: 'branch', ...(opts.device ? { device: opts.device } : {}), ...(opts.branchDtype ? { branchDtype: opts.branchDtype } : {}) });
-    let plugged;
-    try {
-      plugged = attachAdapters(await load(dtype));
-    } finally {
-      restore();
-    }
+    const baseOut = await runOnce(() => load(dtype), run);
+    const base32Out = dtype !== 'fp32' ? await runOnce(() => load('fp32'), run) : baseOut;
+    const plugged = await loadPlugged(env, { mode: 'branch', ...(opts.device ? { device: opts.device } : {}), ...(opts.branchDtype ? { branchDtype: opts.branchDtype } : {}) }, () => load(dtype));
     const disabledOut = await run(plugged);
     const name = typeof opts.adapter === 'string' ? opts.adapter : (adapter.source ?? 'adapter');
     const info = await plugged.load_adapter(adapter, { adapter_name: name, ...(opts.backend ? { backend: opts.backend } : {}) });
@@ -152,19 +132,8 @@ export async function verifyEncoderDecoder(opts: VerifyOptions): Promise<VerifyR
     const updates = await materializeAdapter(adapter, opts.backend);
     const mergedEnc = mergeModel(encBytes, updates.filter((u) => inEncoder(u.path)));
     const mergedDec = mergeModel(decBytes, updates.filter((u) => !inEncoder(u.path)), adapter.extras);
-    env.useCustomCache = true;
-    env.customCache = {
-      match: async (key: string) => {
-        const p = key.split('?')[0]!;
-        if (p.endsWith(`/onnx/${ENCODER}`)) return new Response(mergedEnc as Uint8Array<ArrayBuffer>);
-        if (p.endsWith(`/onnx/${DECODER}`)) return new Response(mergedDec as Uint8Array<ArrayBuffer>);
-        return undefined;
-      },
-      put: async () => undefined,
-    };
-    const mergedModel = await load('fp32');
-    const mergedOut = await run(mergedModel);
-    await mergedModel.dispose();
+    serveFromBytes(env, (p) => (p.endsWith(`/onnx/${ENCODER}`) ? mergedEnc : p.endsWith(`/onnx/${DECODER}`) ? mergedDec : undefined));
+    const mergedOut = await runOnce(() => load('fp32'), run);
 
     const both = (o: { enc: Float32Array; logits: Float32Array }): Float32Array => {
       const x = new Float32Array(o.enc.length + o.logits.length);
@@ -204,6 +173,6 @@ export async function verifyEncoderDecoder(opts: VerifyOptions): Promise<VerifyR
       },
     };
   } finally {
-    Object.assign(env, saved);
+    restoreEnv();
   }
 }

@@ -11,16 +11,16 @@
  * `transformers.js_config.use_external_data_format`) are checked too: the side files are read once
  * from the model folder for the offline merge and served from those bytes to the merged model's load.
  */
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { f16BitsToF32Bits, loadAdapter, materializeAdapter, type Adapter, type Backend } from '@tensorpeft/core';
 import onnxProto from 'onnx-proto';
 import { PluginError } from './errors.js';
 import { DATA_FILE_RE, externalLocations } from './external-data.js';
 import { mergeModel } from './merge.js';
-import { attachAdapters, enableAdapters } from './plugin.js';
 import { toleranceFor, type VerifyDtype } from './tolerance.js';
 import { isEncoderDecoderFolder, verifyEncoderDecoder } from './verify-encoder-decoder.js';
+import { fileExists, loadPlugged, runOnce, serveFromBytes, useLocalFolder } from './verify-models.js';
 
 export interface VerifyOptions {
   /** Local model folder (config.json, tokenizer files, onnx/model.onnx[, onnx/model_quantized.onnx]). */
@@ -250,11 +250,7 @@ function maxAbs(a: Outputs, names: string[], valid?: Valid): number {
  */
 async function isImageModel(dir: string, modelType: string | undefined, arch: string): Promise<boolean> {
   if (modelType === 'vit' || /^ViT|ForImageClassification$/.test(arch)) return true;
-  const exists = (f: string): Promise<boolean> =>
-    access(path.join(dir, f)).then(
-      () => true,
-      () => false,
-    );
+  const exists = (f: string): Promise<boolean> => fileExists(path.join(dir, f));
   const [pre, tok, tokCfg] = await Promise.all([exists('preprocessor_config.json'), exists('tokenizer.json'), exists('tokenizer_config.json')]);
   return pre && !tok && !tokCfg;
 }
@@ -282,10 +278,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         ? tf.AutoModelForSequenceClassification
         : tf.AutoModel;
 
-  const saved = { allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath, useCustomCache: env.useCustomCache, customCache: env.customCache };
-  env.allowRemoteModels = false;
-  env.localModelPath = `${path.dirname(dir)}/`;
-  const id = path.basename(dir);
+  const { id, restore: restoreEnv } = useLocalFolder(env, dir);
   const adapter = typeof opts.adapter === 'string' ? await loadAdapter(opts.adapter) : opts.adapter;
   const fp32Path = path.join(dir, 'onnx', 'model.onnx');
   try {
@@ -321,25 +314,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const run = async (m: (x: unknown, o?: unknown) => Promise<Outputs>, o?: { scale: number }): Promise<Outputs> =>
       widenHalf(await (o ? m({ ...inputs }, o) : m({ ...inputs })));
 
-    const base = await load(dtype);
-    const baseOut = await run(base);
-    await base.dispose();
+    const baseOut = await runOnce(() => load(dtype), run);
     // The dtype's own error at the base weights (the scale of the tolerance, see tolerance.ts).
-    let base32Out = baseOut;
-    if (dtype !== 'fp32') {
-      const base32 = await load('fp32');
-      base32Out = await run(base32);
-      await base32.dispose();
-    }
+    const base32Out = dtype !== 'fp32' ? await runOnce(() => load('fp32'), run) : baseOut;
 
     // The branch precision follows the device the check runs on (fp32 branches on CPU providers).
-    const restore = enableAdapters(env, { mode: opts.mode ?? 'branch', ...(opts.device ? { device: opts.device } : {}), ...(opts.branchDtype ? { branchDtype: opts.branchDtype } : {}) });
-    let plugged;
-    try {
-      plugged = attachAdapters(await load(dtype));
-    } finally {
-      restore();
-    }
+    const plugged = await loadPlugged(env, { mode: opts.mode ?? 'branch', ...(opts.device ? { device: opts.device } : {}), ...(opts.branchDtype ? { branchDtype: opts.branchDtype } : {}) }, () => load(dtype));
     const disabledOut = await run(plugged);
     // Named after the user's adapter (its folder / URL / Hub id), so errors talk about it.
     const name = adapterLabel(opts.adapter);
@@ -354,13 +334,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     let heads32Out: Outputs | undefined;
     if (dtype !== 'fp32' && info.modules_to_save.length > 0) {
       headsOut = await run(plugged, { scale: 0 });
-      const restore32 = enableAdapters(env, { mode: opts.mode ?? 'branch' });
-      let plugged32;
-      try {
-        plugged32 = attachAdapters(await load('fp32'));
-      } finally {
-        restore32();
-      }
+      const plugged32 = await loadPlugged(env, { mode: opts.mode ?? 'branch' }, () => load('fp32'));
       await plugged32.load_adapter(adapter, { adapter_name: name, ...(opts.backend ? { backend: opts.backend } : {}) });
       plugged32.set_adapter(name);
       heads32Out = await run(plugged32, { scale: 0 });
@@ -383,19 +357,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       for (const [location, data] of external) if (p.endsWith(`/onnx/${location.replace(/\\/g, '/')}`)) return data;
       return undefined;
     };
-    env.useCustomCache = true;
-    env.customCache = {
-      match: async (key: string) => {
-        const p = key.split('?')[0]!;
-        if (p.endsWith('.onnx')) return new Response(merged as Uint8Array<ArrayBuffer>);
-        const data = side(p);
-        return data ? new Response(data as Uint8Array<ArrayBuffer>) : undefined;
-      },
-      put: async () => undefined,
-    };
-    const mergedModel = await load('fp32');
-    const mergedOut = await run(mergedModel);
-    await mergedModel.dispose();
+    serveFromBytes(env, (p) => (p.endsWith('.onnx') ? merged : side(p)));
+    const mergedOut = await runOnce(() => load('fp32'), run);
 
     const names = Object.keys(baseOut).filter((k) => baseOut[k]!.type === 'float32' && !k.startsWith('present'));
     const valid = image ? undefined : unmaskedPositions(inputs, mergedOut);
@@ -423,7 +386,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       images: image ? count : 0,
     };
   } finally {
-    Object.assign(env, saved);
+    restoreEnv();
   }
 }
 
