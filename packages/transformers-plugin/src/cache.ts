@@ -56,6 +56,13 @@ export interface EnableOptions {
    * `activation` (fp16 branches for WebGPU and the other GPU providers).
    */
   branchDtype?: BranchDtype;
+  /**
+   * Branch mode: targeted linears reading the same tensor (q/k/v, gate/up, packed slices) share one
+   * pair of branch products (`RewriteOptions.fuseSiblings`, rewrite-siblings.ts; fewer nodes per
+   * decode step). Default true; ignored with `mixedBatches`. Set false for GPU-fed adapters
+   * (`load_adapter(…, { gpu })`): their GPU buffers cannot be assembled into the fused inputs.
+   */
+  fuseSiblings?: boolean;
   /** Called with each rewritten file and what was rewritten (`cached`: taken from the rewrite cache). */
   onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'> & { cached?: boolean }) => void;
   /**
@@ -220,13 +227,15 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
       // hit being the cached file's path (rewrite-load.ts).
       const targets = shape.modules.map((m) => m.path);
       const mixed = opts.mixedBatches ? { mixedBatches: true } : {};
+      // Sibling fusion (part of the cache key through cacheMode); mixed batches stay per module.
+      const fuse = (opts.fuseSiblings ?? true) && !opts.mixedBatches;
       // The branch precision is part of the rewrite cache key (rewrite-load.ts → rewriteKeyOf).
       const branchDtype = opts.branchDtype ?? branchDtypeForDevice(opts.device, path);
       const r = await loadRewrite({
         read: () => readSource(key, env, prev),
-        opts: { targets, mode, modelFile: path, ...mixed, branchDtype },
+        opts: { targets, mode, modelFile: path, ...mixed, branchDtype, ...(fuse ? { fuseSiblings: true } : {}) },
         store: resolveRewriteStore(opts.rewriteCache, IS_NODE),
-        cacheMode: opts.mixedBatches ? `${mode}+mixed` : mode,
+        cacheMode: opts.mixedBatches ? `${mode}+mixed` : fuse ? `${mode}+siblings` : mode,
         localFile: IS_NODE && !prev && !isUrl(key) && env.allowLocalModels !== false ? key : undefined,
         acceptsFile: IS_NODE,
       });

@@ -45,6 +45,12 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
    * WebGPU and other GPU devices. See `EnableOptions.branchDtype`.
    */
   branch_dtype?: BranchDtype;
+  /**
+   * Branch mode: linears reading the same tensor share one pair of branch products (see
+   * `EnableOptions.fuseSiblings`). Default true, false when `webgpu` is given (GPU-fed adapters
+   * cannot feed the fused inputs) or with `mixed_batches`.
+   */
+  fuse_siblings?: boolean;
   /** Cache the rewritten model (off by default; see `EnableOptions.rewriteCache`). */
   rewrite_cache?: RewriteCacheOption;
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
@@ -72,7 +78,7 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, branch_dtype, ...rest } = options;
+  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, branch_dtype, fuse_siblings, ...rest } = options;
   const mixed = mixed_batches === undefined || mixed_batches === false ? undefined : mixed_batches === true ? {} : mixed_batches;
   const since = failureMark();
   // No rewrite_cache (Node): a temporary one for this load only (temp-rewrite-dir.ts), so a local
@@ -81,7 +87,7 @@ export async function from_pretrained<M extends object>(
     const cacheOpt = rewrite_cache !== undefined ? { rewriteCache: rewrite_cache } : tmp !== undefined && (mode ?? 'branch') === 'branch' ? { rewriteCache: tmp } : {};
     // The device picks the branch precision per file (branch-dtype.ts); transformers.js gets it too (in `rest`).
     const precision = { ...(rest.device === undefined ? {} : { device: rest.device as DeviceOption }), ...(branch_dtype === undefined ? {} : { branchDtype: branch_dtype }) };
-    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision });
+    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision, fuseSiblings: fuse_siblings ?? webgpu === undefined });
     try {
       return await loader.from_pretrained(id, rest);
     } catch (e) {

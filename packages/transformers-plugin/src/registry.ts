@@ -13,6 +13,7 @@ import { normalizeLoadArgs } from './load-args.js';
 import { withHalfFeeds } from './half-feeds.js';
 import { adapterInputDtype, gpuElementBytes, gpuForSessions, type AdapterDtype } from './gpu-half.js';
 import { runMerged } from './feed-pool.js';
+import { siblingView, withSiblingFeeds } from './sibling-feeds.js';
 import { adaptMixedFeeds, initMixedSession } from './mixed-feeds.js';
 import type { AdapterMemoryInfo, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions, LoadedAdapterInfo, WeightedAdapterOptions } from './types.js';
 
@@ -117,10 +118,12 @@ export class AdapterRegistry {
   }
 
   private hook(session: SessionLike): void {
-    const all = [...session.inputNames];
+    // Fused sibling inputs (rewrite-siblings.ts) are seen as the per-module inputs they are fed from.
+    const sib = siblingView(session);
+    const all = sib ? sib.names : [...session.inputNames];
     const ours = all.filter((n) => n.startsWith(INPUT_PREFIX));
     if (ours.length === 0) return;
-    const meta = new Map((session.inputMetadata ?? []).map((m) => [m.name, m.shape ?? []]));
+    const meta = new Map((sib ? sib.meta : (session.inputMetadata ?? [])).map((m) => [m.name, m.shape ?? []]));
     const dimsOf = (name: string): ReadonlyArray<number | string> => {
       const d = meta.get(name);
       if (!d) throw new PluginError(`session has no input metadata for ${name} (onnxruntime ≥ 1.22 needed)`);
@@ -162,7 +165,8 @@ export class AdapterRegistry {
       }
     }
     // fp16 graphs declare the adapter inputs float16; float32 feeds are converted (half-feeds.ts, issue 12).
-    const run = withHalfFeeds(session, session.run.bind(session));
+    // Outermost: the fused sibling feeds are assembled before the fp16 conversion (sibling-feeds.ts).
+    const run = withSiblingFeeds(sib, withHalfFeeds(session, session.run.bind(session)));
     const adt = adapterInputDtype(session);
     if (adt) this.adapterDtypes.add(adt);
     const hooked: HookedSession = { session, modules, params, baseFeeds, run };

@@ -92,6 +92,14 @@ export interface RewriteOptions {
    * would otherwise cast A′ and B′ to fp32 on every run (branch-dtype.ts). No effect on fp32 graphs.
    */
   branchDtype?: BranchDtype;
+  /**
+   * Branch mode: targeted linears reading the same tensor (q/k/v, gate/up, a packed product's
+   * slices) share one x·[A′₁ | A′₂ | …] and one product with blockdiag(s·B′ᵢᵀ), fed through the inputs
+   * `tensorpeft.siblings:<path>=<m>,….A|B` instead of per-module ones (rewrite-siblings.ts): fewer
+   * nodes per decode step. Default false here (per-module inputs are what direct users of the
+   * rewrite feed); the plugin's load path turns it on (`EnableOptions.fuseSiblings`). Ignored with `mixedBatches`.
+   */
+  fuseSiblings?: boolean;
 }
 
 /** Precision of the side branches on fp16 graphs (`RewriteOptions.branchDtype`). */

@@ -27,6 +27,7 @@ import { externalLocations, isExternal, readExternalBytes } from './external-dat
 import { constSource, indexGraph } from './const-source.js';
 import { halfInitToFloats } from './dtype.js';
 import { toMixedBatches } from './mixed-rewrite.js';
+import { fuseSiblings } from './rewrite-siblings.js';
 import { genaiAliasPath, packedDeltaNodes, packedSlices, type SliceBranch } from './rewrite-packed.js';
 import { branchInputDtype, branchPrecision, type BranchPrecision } from './branch-dtype.js';
 import type { BranchDtype, BranchInfo, FoundLinear, MergedInfo, ParamInfo, RewriteOptions, RewriteResult } from './rewrite-types.js';
@@ -717,6 +718,8 @@ export function rewriteModel(
   g.input = (g.input ?? []).map((v) => onnx.ValueInfoProto.fromObject(v));
   g.initializer = (g.initializer ?? []).filter((t) => !dropInits.has(t.name!)).map((t) => (t instanceof onnx.TensorProto ? t : onnx.TensorProto.fromObject(t)));
   // Hook: per-row adapters (mixed-rewrite.ts), opt-in.
+  // Hook: branches reading one tensor share their products (rewrite-siblings.ts), opt-in; not with mixed batches.
+  if (opts.fuseSiblings && !opts.mixedBatches) fuseSiblings(model, branches);
   if (opts.mixedBatches) toMixedBatches(model, branches, params, merged);
   return { bytes: encode(model), branches, params, merged };
 }
