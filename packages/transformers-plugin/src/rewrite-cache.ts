@@ -16,8 +16,9 @@ import type { BranchDtype, RewriteResult } from './rewrite-types.js';
  * output without a bump fails rewrite-pin.test.ts; scripts/pin-rewrite.mts re-pins after a bump.
  * 2: the spliced rewrite (proto-splice.ts: initializer records after the graph's other fields).
  * 3: fp32 side branches on fp16 graphs for CPU sessions (`branchDtype`, branch-dtype.ts).
+ * 4: sibling fusion (`fuseSiblings`, rewrite-siblings.ts: `tensorpeft.siblings:…` inputs), pinned on a q/k/v block.
  */
-export const REWRITE_VERSION = 3;
+export const REWRITE_VERSION = 4;
 
 /** What the load path reports about a rewrite (stored next to the bytes). */
 export type RewriteMeta = Omit<RewriteResult, 'bytes'>;

@@ -113,6 +113,20 @@ function fp16Block(): Uint8Array {
   return model(nodes, inits, [vi('x', F16, ['tokens', K])], [vi('y', F16, ['tokens', N])]);
 }
 
+/** fp32 q, k, v reading one tensor (sibling fusion, rewrite-siblings.ts), summed into the output. */
+function siblingsBlock(): Uint8Array {
+  const F = DT.FLOAT;
+  const nodes: NodeProto[] = [
+    { name: '/model/layers.0/self_attn/q_proj/MatMul', opType: 'MatMul', input: ['x', 'q.w'], output: ['q'] },
+    { name: '/model/layers.0/self_attn/k_proj/MatMul', opType: 'MatMul', input: ['x', 'k.w'], output: ['k'] },
+    { name: '/model/layers.0/self_attn/v_proj/MatMul', opType: 'MatMul', input: ['x', 'v.w'], output: ['v'] },
+    { name: '/model/layers.0/self_attn/Add', opType: 'Add', input: ['q', 'k'], output: ['qk'] },
+    { name: '/model/layers.0/self_attn/Add_1', opType: 'Add', input: ['qk', 'v'], output: ['y'] },
+  ];
+  const inits = [init('q.w', F, [H, H], 4, 21), init('k.w', F, [H, H], 4, 22), init('v.w', F, [H, H], 4, 23)];
+  return model(nodes, inits, [vi('x', F, ['tokens', H])], [vi('y', F, ['tokens', H])]);
+}
+
 /** The pinned models and the module paths each is rewritten for. */
 export function pinModels(): Array<{ name: string; bytes: Uint8Array; targets: string[] }> {
   return [
@@ -132,5 +146,8 @@ export async function pinHashes(): Promise<Record<string, string>> {
     // fp16 graphs are rewritten two ways (RewriteOptions.branchDtype): fp32 branches for CPU sessions too.
     if (m.name.startsWith('fp16')) out[`${m.name}.branch_dtype=float32`] = createHash('sha256').update(rewriteSpliced(m.bytes, { targets: m.targets, branchDtype: 'float32' }).bytes).digest('hex');
   }
+  // Sibling fusion (the plugin's load-path default): q, k, v on one tensor share one pair of products.
+  const qkv = ['q_proj', 'k_proj', 'v_proj'].map((x) => `model.layers.0.self_attn.${x}`);
+  out['siblings-block.fuse_siblings'] = createHash('sha256').update(rewriteSpliced(siblingsBlock(), { targets: qkv, fuseSiblings: true }).bytes).digest('hex');
   return out;
 }
