@@ -35,6 +35,11 @@ export interface DtypeBenchOptions {
   quick?: boolean;
   /** LoRA rank (default 16). */
   rank?: number;
+  /**
+   * Load the plugin's models with sibling fusion (`fuse_siblings`, rewrite-siblings.ts; default true,
+   * the plugin's default); false measures one branch per linear, the rewrite before fusion.
+   */
+  fuseSiblings?: boolean;
   /** Profile each plugin configuration once (default true). */
   profile?: boolean;
   log?: (line: string) => void;
@@ -80,6 +85,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
   const tokens = opts.tokens ?? (opts.quick ? 4 : 16);
   const rounds = opts.rounds ?? (opts.quick ? 3 : 7);
   const rank = opts.rank ?? 16;
+  const fuse = opts.fuseSiblings ?? true;
   const log = opts.log ?? (() => undefined);
   const tf = await import('@huggingface/transformers');
   const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
@@ -103,7 +109,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
         for (const dtype of dtypes) {
           const load0 = loadavg()[0]!;
           const base = (await AutoModelForCausalLM.from_pretrained(id, { dtype })) as unknown as Generator;
-          const plugged = (await from_pretrained(env, AutoModelForCausalLM, id, { dtype, adapters: { a: adapter } })) as unknown as Generator;
+          const plugged = (await from_pretrained(env, AutoModelForCausalLM, id, { dtype, adapters: { a: adapter }, fuse_siblings: fuse })) as unknown as Generator;
           const { base: b, plugin: p } = await pairedStepTimes(base, plugged, inputs, tokens, rounds);
           await base.dispose();
           await plugged.dispose();
@@ -112,14 +118,14 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
           const per = p.map((x, i) => x / b[i]!);
           const met = ratio <= DTYPE_STEP_GOAL ? 'met' : 'NOT met';
           rows.push({
-            bench: `decode step overhead ${dtype} (plugin + adapter ÷ base)`,
+            bench: `decode step overhead ${dtype} (plugin + adapter ÷ base)${fuse ? '' : ', unfused branches'}`,
             shape,
             ms: median(p),
             ratio,
             note: `base ${median(b).toFixed(3)} ms/token; ratio of medians over ${rounds} paired rounds × ${tokens} tokens; per-round ratios ${Math.min(...per).toFixed(3)}–${Math.max(...per).toFixed(3)}; load ${load0.toFixed(2)} → ${load1.toFixed(2)}; goal ≤ ${DTYPE_STEP_GOAL}×: ${met}`,
           });
           log(`${id} ${dtype}: base ${median(b).toFixed(3)} ms/token, plugin ${median(p).toFixed(3)} (${ratio.toFixed(3)}×, rounds ${Math.min(...per).toFixed(3)}–${Math.max(...per).toFixed(3)}, load ${load0.toFixed(2)} → ${load1.toFixed(2)})`);
-          if (opts.profile !== false) rows.push(await profileRow(env, AutoModelForCausalLM, id, dtype, adapter, inputs, tokens, root, shape, log));
+          if (opts.profile !== false) rows.push(await profileRow(env, AutoModelForCausalLM, id, dtype, adapter, inputs, tokens, root, shape, log, fuse));
           log(`${id} ${dtype}: done`);
         }
       }
@@ -131,12 +137,12 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
 }
 
 /** Kernel time by class of one profiled generate() of `id` (the plugin's with `adapter`, or the base). */
-async function profiled(env: unknown, Loader: unknown, id: string, dtype: string, adapter: unknown, inputs: unknown, tokens: number, dir: string): Promise<ProfileSplit> {
+async function profiled(env: unknown, Loader: unknown, id: string, dtype: string, adapter: unknown, inputs: unknown, tokens: number, dir: string, fuse = true): Promise<ProfileSplit> {
   await mkdir(dir, { recursive: true });
   const session_options = { enableProfiling: true, profileFilePrefix: path.join(dir, 'ort') };
   const model = (
     adapter
-      ? await from_pretrained(env as never, Loader as never, id, { dtype, adapters: { a: adapter }, session_options } as never)
+      ? await from_pretrained(env as never, Loader as never, id, { dtype, adapters: { a: adapter }, session_options, fuse_siblings: fuse } as never)
       : await (Loader as { from_pretrained(id: string, o: unknown): Promise<unknown> }).from_pretrained(id, { dtype, session_options })
   ) as Generator;
   await model.generate({ ...(inputs as object), max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
@@ -152,9 +158,9 @@ async function profiled(env: unknown, Loader: unknown, id: string, dtype: string
 }
 
 /** Where the plugin's extra kernel time per token goes: plugin profile minus base profile. */
-async function profileRow(env: unknown, Loader: unknown, id: string, dtype: string, adapter: unknown, inputs: unknown, tokens: number, root: string, shape: string, log: (l: string) => void): Promise<PluginBenchRow> {
+async function profileRow(env: unknown, Loader: unknown, id: string, dtype: string, adapter: unknown, inputs: unknown, tokens: number, root: string, shape: string, log: (l: string) => void, fuse = true): Promise<PluginBenchRow> {
   const base = await profiled(env, Loader, id, dtype, undefined, inputs, tokens, path.join(root, `profile-${id}-${dtype}-base`));
-  const plug = await profiled(env, Loader, id, dtype, adapter, inputs, tokens, path.join(root, `profile-${id}-${dtype}-plugin`));
+  const plug = await profiled(env, Loader, id, dtype, adapter, inputs, tokens, path.join(root, `profile-${id}-${dtype}-plugin${fuse ? '' : '-unfused'}`), fuse);
   const per = (us: number) => us / 1000 / tokens;
   const total = (x: ProfileSplit) => x.branch + x.branchCasts + x.otherCasts + x.rest;
   const f = (us: number) => `${per(us).toFixed(3)}`;
@@ -162,5 +168,5 @@ async function profileRow(env: unknown, Loader: unknown, id: string, dtype: stri
     `kernel ms/token, plugin vs base: total ${f(total(plug))} vs ${f(total(base))}; branch nodes ${f(plug.branch)}, Casts on branch tensors ${f(plug.branchCasts)}, ` +
     `other inserted Casts ${f(plug.otherCasts)} vs ${f(base.otherCasts)}, other nodes ${f(plug.rest)} vs ${f(base.rest)} (onnxruntime enableProfiling, one ${tokens}-token call each, prefill included)`;
   log(`${id} ${dtype} profile: ${note}`);
-  return { bench: `decode step profile ${dtype}: kernel time plugin ÷ base`, shape, ms: per(total(plug)), ratio: total(plug) / Math.max(1, total(base)), note };
+  return { bench: `decode step profile ${dtype}: kernel time plugin ÷ base${fuse ? '' : ', unfused branches'}`, shape, ms: per(total(plug)), ratio: total(plug) / Math.max(1, total(base)), note };
 }

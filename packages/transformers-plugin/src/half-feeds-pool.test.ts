@@ -90,7 +90,8 @@ test('fp16 BERT through the plugin: ONNX Runtime gets the same feeds object on e
   env.localModelPath = `${root}/`;
   const tok = await AutoTokenizer.from_pretrained('bert');
   const inputs = tok('same feeds every run');
-  const model = await from_pretrained(env, AutoModelForSequenceClassification, 'bert', { dtype: 'fp16' });
+  // fp16 branches (what WebGPU sessions get): the CPU default is fp32 branches (branch-dtype.ts), with no fp16 feeds to convert.
+  const model = await from_pretrained(env, AutoModelForSequenceClassification, 'bert', { dtype: 'fp16', branch_dtype: 'activation' });
   const session = (model as unknown as { sessions: Record<string, { handler: { run: (f: Feeds, ...r: unknown[]) => Promise<unknown> } }> }).sessions['model']!;
   const seen: Feeds[] = [];
   const inner = session.handler.run.bind(session.handler);
@@ -102,7 +103,11 @@ test('fp16 BERT through the plugin: ONNX Runtime gets the same feeds object on e
   expect(seen[1]).toBe(seen[0]);
   expect(seen[2]).toBe(seen[0]);
   const ours = Object.keys(seen[0]!).filter((k) => k.startsWith('tensorpeft.') && !k.startsWith('tensorpeft.param.'));
-  expect(ours.length).toBe(2 * m.shape.modules.length);
+  // Every adapter input the graph declares, fed: per module, or per group of siblings reading one
+  // tensor (query/key/value: one fused pair per layer, rewrite-siblings.ts) — 2 layers × 4 pairs.
+  const declared = (session.handler as unknown as { inputNames: string[] }).inputNames.filter((k) => k.startsWith('tensorpeft.') && !k.startsWith('tensorpeft.param.'));
+  expect(ours.sort()).toEqual(declared.sort());
+  expect(ours.length).toBe(2 * 2 * 4);
   for (const k of ours) expect((seen[0]![k] as { type: string }).type).toBe('float16');
   expect(outs[1]).toEqual(outs[0]);
   await model.load_adapter(createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 2 }), { adapter_name: 'a', replace: true });
