@@ -166,7 +166,7 @@ describe('numbers', () => {
         const A = values(n * rho, seed + 2, 0.7);
         const B = values(rho * m, seed + 3, 0.7);
         const bytes = lnLinear(n, m, wHalf, false);
-        const feeds = (t: typeof f32Tensor) => ({ x: f16Tensor(x, [tokens, n]), 'tensorpeft.blk.proj.A': t(A, [n, rho]), 'tensorpeft.blk.proj.B': t(B, [rho, m]) });
+        const feeds = (t: (v: Float32Array, dims: number[]) => ort.Tensor) => ({ x: f16Tensor(x, [tokens, n]), 'tensorpeft.blk.proj.A': t(A, [n, rho]), 'tensorpeft.blk.proj.B': t(B, [rho, m]) });
         const y32 = await runOnce(rewriteModel(bytes, { targets: ['blk.proj'], branchDtype: 'float32' }).bytes, feeds(f32Tensor));
         const y16 = await runOnce(rewriteModel(bytes, { targets: ['blk.proj'], branchDtype: 'activation' }).bytes, feeds(f16Tensor));
         for (let t = 0; t < tokens; t++) {
