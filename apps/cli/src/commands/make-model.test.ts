@@ -64,8 +64,9 @@ describe('tensorpeft make-model', () => {
     await expect(run('--arch', 'bert', '--dtype', 'int4', '--out', tmp)).rejects.toThrow(/--dtype must be one of fp16, int8, uint8, q4, q4f16, bnb4/);
     const merged = JSON.parse((await run('--arch', 'llama', '--layout', 'merged-decoder', '--no-quantized', '--out', path.join(tmp, 'llama-merged'))).out);
     expect(merged.inputs).toContain('use_cache_branch');
-    const genai = JSON.parse((await run('--arch', 'llama', '--layout', 'genai', '--dtype', 'q4', '--out', path.join(tmp, 'llama-genai'))).out);
-    expect(Object.keys(genai.files).sort()).toEqual(['config.json', 'genai_config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model_q4.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    const genai = JSON.parse((await run('--arch', 'llama', '--layout', 'genai', '--dtype', 'q4,fp16', '--out', path.join(tmp, 'llama-genai'))).out);
+    expect(Object.keys(genai.files).sort()).toEqual(['config.json', 'genai_config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model_fp16.onnx', 'onnx/model_q4.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    await expect(run('--arch', 'llama', '--layout', 'genai', '--dtype', 'bnb4', '--out', path.join(tmp, 'llama-genai-bnb4'))).rejects.toThrow(ConfigError);
     await expect(run('--arch', 'llama', '--layout', 'onnx', '--out', tmp)).rejects.toThrow(/--layout must be optimum, merged-decoder or genai/);
     await expect(run('--arch', 'gpt2', '--layout', 'genai', '--out', tmp)).rejects.toThrow(ConfigError);
     await expect(run('--arch', 'vit', '--layout', 'merged-decoder', '--out', tmp)).rejects.toThrow(ConfigError);
