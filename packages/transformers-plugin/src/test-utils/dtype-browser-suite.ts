@@ -1,7 +1,7 @@
 /**
  * The plugin on transformers.js' LLM dtypes in headless Chromium (issue 12), shared by
- * dtype-browser.test.ts (wasm EP: `model_q4.onnx` and `model_q4f16.onnx`, fp16 branch with float16
- * adapter inputs) and dtype-webgpu.slow.ts (WebGPU EP, SwiftShader here: `model_q4.onnx` with the
+ * dtype-browser.test.ts (wasm EP: `model_q4.onnx` and `model_q4f16.onnx`, whose branches run in fp32
+ * with float32 adapter inputs on this CPU EP: branch-dtype.ts) and dtype-webgpu.slow.ts (WebGPU EP, SwiftShader here: `model_q4.onnx` with the
  * adapter fed from CPU tensors and from kernels-wgsl's GPU-resident buffers). `model_q4f16.onnx`
  * cannot run on ORT-web's WebGPU EP here: its float16 kernels need the device feature `shader-f16`,
  * which SwiftShader lacks ("Program Gather requires f16 but the device does not support it"). On a
@@ -192,7 +192,7 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
     }
 
     if (cases.includes('q4f16-wasm')) {
-      it('q4f16 on the wasm EP (fp16 branch, float16 adapter inputs): disabled = base bit for bit, adapter vs the fp32 merge, greedy generate()', async () => {
+      it('q4f16 on the wasm EP (fp32 branch on a CPU EP, float32 adapter inputs): disabled = base bit for bit, adapter vs the fp32 merge, greedy generate()', async () => {
         needChromium();
         const r = await runPage({ model: 'llama', dtype: 'q4f16', device: 'wasm', texts: TEXTS, prompt: PROMPT, maxNewTokens: NEW_TOKENS, gpu: false, decode: ['base', 'disabled', 'cpu'] });
         check('q4f16', 'wasm', r, r.cpu);
