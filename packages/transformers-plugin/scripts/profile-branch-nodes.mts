@@ -2,8 +2,8 @@
  * Per-node cost of the side branch in decode (issue 12, branch overhead per token): one profiled
  * `generate()` (onnxruntime `enableProfiling`, KV cache, greedy) of a generated decoder through the
  * plugin with a LoRA on every target linear; the kernel time of each node kind at M = 1 (decode
- * steps; prefill excluded by the input shape), per token, with its count per step and multiply-adds
- * per node, next to the base linears'. By hand, not CI:
+ * steps; prefill excluded by the input shape), per token, with its count per step and the input
+ * shapes of one such node, next to the base nodes'. By hand, not CI:
  *
  *   npx tsx packages/transformers-plugin/scripts/profile-branch-nodes.mts llama base q4 [unfused] [rank]
  *
@@ -54,7 +54,7 @@ try {
   for (const f of await readdir(root)) if (f.endsWith('.json')) events.push(...(JSON.parse(await readFile(path.join(root, f), 'utf8')) as Ev[]));
   // Decode steps: the first input's second-to-last dim is 1 (x [1, 1, n]); the profile holds the prefill and tokens − 1 decode steps.
   const steps = tokens - 1;
-  const kinds = new Map<string, { us: number; count: number; macs: number }>();
+  const kinds = new Map<string, { us: number; count: number; shapes: string }>();
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || typeof e.dur !== 'number') continue;
     const shapes = (e.args?.input_type_shape ?? []).map((o) => Object.values(o)[0] ?? []);
@@ -64,12 +64,9 @@ try {
     const op = e.args?.op_name ?? '?';
     const ours = node.includes('/tensorpeft/');
     const kind = ours ? `branch ${node.split('/').pop()!.replace(/_\d+$/, '')} (${op})` : `base ${op}`;
-    const w = shapes[1] ?? [];
-    const macs = op === 'MatMul' && w.length === 2 ? w[0]! * w[1]! : 0;
-    const k = kinds.get(kind) ?? { us: 0, count: 0, macs: 0 };
+    const k = kinds.get(kind) ?? { us: 0, count: 0, shapes: shapes.map((d) => `[${d.join(',')}]`).join(' ') };
     k.us += e.dur;
     k.count++;
-    k.macs += macs;
     kinds.set(kind, k);
   }
   const load1 = loadavg()[0]!;
@@ -79,10 +76,10 @@ try {
   for (const [k, v] of rows) (k.startsWith('branch') ? (branch += v.us) : (base += v.us));
   console.log(`${id} ${dtype} ${variant} LoRA r=${rank}: decode steps ${steps}, load ${load0.toFixed(2)} → ${load1.toFixed(2)}`);
   console.log(`decode kernel µs/token: base nodes ${(base / steps).toFixed(0)}, branch nodes ${(branch / steps).toFixed(0)} (${((100 * branch) / base).toFixed(1)} % of base)`);
-  console.log('kind | nodes/step | µs/token | µs/node | MACs/node');
+  console.log('kind | nodes/step | µs/token | µs/node | inputs of one node');
   for (const [k, v] of rows.slice(0, 16)) {
     const per = v.count / steps;
-    console.log(`${k} | ${per.toFixed(0)} | ${(v.us / steps).toFixed(1)} | ${(v.us / v.count).toFixed(2)} | ${v.macs ? (v.macs / v.count).toFixed(0) : '-'}`);
+    console.log(`${k} | ${per.toFixed(0)} | ${(v.us / steps).toFixed(1)} | ${(v.us / v.count).toFixed(2)} | ${v.shapes}`);
   }
 } finally {
   if (process.env.KEEP_PROFILE) console.log("kept", root); else await rm(root, { recursive: true, force: true });

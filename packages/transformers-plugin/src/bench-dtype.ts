@@ -37,9 +37,10 @@ export interface DtypeBenchOptions {
   rank?: number;
   /**
    * Load the plugin's models with sibling fusion (`fuse_siblings`, rewrite-siblings.ts; default true,
-   * the plugin's default); false measures one branch per linear, the rewrite before fusion.
+   * the plugin's default); false measures one branch per linear, the rewrite before fusion; `both`
+   * measures unfused then fused per configuration (rows of each, same model files, back to back).
    */
-  fuseSiblings?: boolean;
+  fuseSiblings?: boolean | 'both';
   /** Profile each plugin configuration once (default true). */
   profile?: boolean;
   log?: (line: string) => void;
@@ -85,7 +86,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
   const tokens = opts.tokens ?? (opts.quick ? 4 : 16);
   const rounds = opts.rounds ?? (opts.quick ? 3 : 7);
   const rank = opts.rank ?? 16;
-  const fuse = opts.fuseSiblings ?? true;
+  const fuses = opts.fuseSiblings === 'both' ? [false, true] : [opts.fuseSiblings ?? true];
   const log = opts.log ?? (() => undefined);
   const tf = await import('@huggingface/transformers');
   const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
@@ -107,26 +108,28 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
         const adapter = createAdapter({ method: 'LORA', shape: m.shape, nonzero: true, seed: 1, config: { r: rank } });
         const shape = `${id}, LoRA r=${rank} on ${m.shape.modules.length} linears`;
         for (const dtype of dtypes) {
-          const load0 = loadavg()[0]!;
-          const base = (await AutoModelForCausalLM.from_pretrained(id, { dtype })) as unknown as Generator;
-          const plugged = (await from_pretrained(env, AutoModelForCausalLM, id, { dtype, adapters: { a: adapter }, fuse_siblings: fuse })) as unknown as Generator;
-          const { base: b, plugin: p } = await pairedStepTimes(base, plugged, inputs, tokens, rounds);
-          await base.dispose();
-          await plugged.dispose();
-          const load1 = loadavg()[0]!;
-          const ratio = median(p) / median(b);
-          const per = p.map((x, i) => x / b[i]!);
-          const met = ratio <= DTYPE_STEP_GOAL ? 'met' : 'NOT met';
-          rows.push({
-            bench: `decode step overhead ${dtype} (plugin + adapter ÷ base)${fuse ? '' : ', unfused branches'}`,
-            shape,
-            ms: median(p),
-            ratio,
-            note: `base ${median(b).toFixed(3)} ms/token; ratio of medians over ${rounds} paired rounds × ${tokens} tokens; per-round ratios ${Math.min(...per).toFixed(3)}–${Math.max(...per).toFixed(3)}; load ${load0.toFixed(2)} → ${load1.toFixed(2)}; goal ≤ ${DTYPE_STEP_GOAL}×: ${met}`,
-          });
-          log(`${id} ${dtype}: base ${median(b).toFixed(3)} ms/token, plugin ${median(p).toFixed(3)} (${ratio.toFixed(3)}×, rounds ${Math.min(...per).toFixed(3)}–${Math.max(...per).toFixed(3)}, load ${load0.toFixed(2)} → ${load1.toFixed(2)})`);
-          if (opts.profile !== false) rows.push(await profileRow(env, AutoModelForCausalLM, id, dtype, adapter, inputs, tokens, root, shape, log, fuse));
-          log(`${id} ${dtype}: done`);
+          for (const fuse of fuses) {
+            const load0 = loadavg()[0]!;
+            const base = (await AutoModelForCausalLM.from_pretrained(id, { dtype })) as unknown as Generator;
+            const plugged = (await from_pretrained(env, AutoModelForCausalLM, id, { dtype, adapters: { a: adapter }, fuse_siblings: fuse })) as unknown as Generator;
+            const { base: b, plugin: p } = await pairedStepTimes(base, plugged, inputs, tokens, rounds);
+            await base.dispose();
+            await plugged.dispose();
+            const load1 = loadavg()[0]!;
+            const ratio = median(p) / median(b);
+            const per = p.map((x, i) => x / b[i]!);
+            const met = ratio <= DTYPE_STEP_GOAL ? 'met' : 'NOT met';
+            rows.push({
+              bench: `decode step overhead ${dtype} (plugin + adapter ÷ base)${fuse ? '' : ', unfused branches'}`,
+              shape,
+              ms: median(p),
+              ratio,
+              note: `base ${median(b).toFixed(3)} ms/token; ratio of medians over ${rounds} paired rounds × ${tokens} tokens; per-round ratios ${Math.min(...per).toFixed(3)}–${Math.max(...per).toFixed(3)}; load ${load0.toFixed(2)} → ${load1.toFixed(2)}; goal ≤ ${DTYPE_STEP_GOAL}×: ${met}`,
+            });
+            log(`${id} ${dtype}${fuse ? '' : ' (unfused)'}: base ${median(b).toFixed(3)} ms/token, plugin ${median(p).toFixed(3)} (${ratio.toFixed(3)}×, rounds ${Math.min(...per).toFixed(3)}–${Math.max(...per).toFixed(3)}, load ${load0.toFixed(2)} → ${load1.toFixed(2)})`);
+            if (opts.profile !== false) rows.push(await profileRow(env, AutoModelForCausalLM, id, dtype, adapter, inputs, tokens, root, shape, log, fuse));
+            log(`${id} ${dtype}: done`);
+          }
         }
       }
   } finally {
@@ -159,14 +162,17 @@ async function profiled(env: unknown, Loader: unknown, id: string, dtype: string
 
 /** Where the plugin's extra kernel time per token goes: plugin profile minus base profile. */
 async function profileRow(env: unknown, Loader: unknown, id: string, dtype: string, adapter: unknown, inputs: unknown, tokens: number, root: string, shape: string, log: (l: string) => void, fuse = true): Promise<PluginBenchRow> {
-  const base = await profiled(env, Loader, id, dtype, undefined, inputs, tokens, path.join(root, `profile-${id}-${dtype}-base`));
+  // A folder per call: `profiled` sums every profile file in its folder.
+  const base = await profiled(env, Loader, id, dtype, undefined, inputs, tokens, path.join(root, `profile-${id}-${dtype}-base${fuse ? '' : '-unfused'}`));
   const plug = await profiled(env, Loader, id, dtype, adapter, inputs, tokens, path.join(root, `profile-${id}-${dtype}-plugin${fuse ? '' : '-unfused'}`), fuse);
   const per = (us: number) => us / 1000 / tokens;
   const total = (x: ProfileSplit) => x.branch + x.branchCasts + x.otherCasts + x.rest;
   const f = (us: number) => `${per(us).toFixed(3)}`;
+  // The branch's kernel time as a share of the base step's (the overhead goal's measure without wall-clock noise).
+  const share = (100 * (plug.branch + plug.branchCasts)) / Math.max(1, total(base));
   const note =
-    `kernel ms/token, plugin vs base: total ${f(total(plug))} vs ${f(total(base))}; branch nodes ${f(plug.branch)}, Casts on branch tensors ${f(plug.branchCasts)}, ` +
+    `branch ${share.toFixed(1)} % of the base kernel time; kernel ms/token, plugin vs base: total ${f(total(plug))} vs ${f(total(base))}; branch nodes ${f(plug.branch)}, Casts on branch tensors ${f(plug.branchCasts)}, ` +
     `other inserted Casts ${f(plug.otherCasts)} vs ${f(base.otherCasts)}, other nodes ${f(plug.rest)} vs ${f(base.rest)} (onnxruntime enableProfiling, one ${tokens}-token call each, prefill included)`;
-  log(`${id} ${dtype} profile: ${note}`);
+  log(`${id} ${dtype}${fuse ? '' : ' (unfused)'} profile: ${note}`);
   return { bench: `decode step profile ${dtype}: kernel time plugin ÷ base${fuse ? '' : ', unfused branches'}`, shape, ms: per(total(plug)), ratio: total(plug) / Math.max(1, total(base)), note };
 }
