@@ -21,7 +21,7 @@ const INT = onnx.AttributeProto.AttributeType.INT;
 
 describe('branchDtypeForDevice', () => {
   test('CPU providers (and transformers.js’ default device) get fp32 branches; GPU providers keep the activation dtype', () => {
-    for (const d of [undefined, 'cpu', 'wasm']) expect(branchDtypeForDevice(d, 'm/onnx/model_fp16.onnx'), String(d)).toBe('float32');
+    for (const d of [undefined, null as never, '', 'cpu', 'wasm']) expect(branchDtypeForDevice(d, 'm/onnx/model_fp16.onnx'), String(d)).toBe('float32');
     for (const d of ['webgpu', 'cuda', 'dml', 'coreml', 'webnn', 'webnn-gpu', 'auto', 'gpu']) expect(branchDtypeForDevice(d, 'm/onnx/model_fp16.onnx'), d).toBe('activation');
     // Per-file devices are looked up by the file name transformers.js uses (no dtype suffix).
     const perFile = { encoder_model: 'cpu', decoder_model_merged: 'webgpu' };

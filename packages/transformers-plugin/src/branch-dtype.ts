@@ -111,6 +111,7 @@ function fileNameOf(file: string): string {
  * Node and `wasm` in browsers — both CPU providers, as is a per-file record without this file).
  */
 export function branchDtypeForDevice(device: DeviceOption | undefined, file: string): BranchDtype {
-  const d = device === undefined || device === '' ? undefined : typeof device === 'string' ? device : Object.hasOwn(device, fileNameOf(file)) ? device[fileNameOf(file)] : undefined;
+  // Falsy (undefined, null, ''): transformers.js' default device, as its selectDevice has it.
+  const d = !device ? undefined : typeof device === 'string' ? device : typeof device === 'object' && Object.hasOwn(device, fileNameOf(file)) ? device[fileNameOf(file)] : undefined;
   return d === undefined || CPU_DEVICES.has(d) ? 'float32' : 'activation';
 }
