@@ -26,6 +26,8 @@ export interface GenaiRunOptions {
   /** Adapters by name; those named in `decode` also decode greedily (GPU-fed), the others give logits only. */
   adapters: Record<string, AdapterSpec>;
   decode: string[];
+  /** Also decode the untouched and the disabled plugin model (default true). */
+  decodeBase?: boolean;
 }
 
 export interface GenaiRunResult {
@@ -92,14 +94,14 @@ async function run(origin: string, o: GenaiRunOptions): Promise<GenaiRunResult> 
   const opts = { dtype: o.dtype, device: 'webgpu' } as never;
   const plain = (await AutoModelForCausalLM.from_pretrained(o.model, opts)) as unknown as Model;
   lap('load_plain');
-  const base = await outputs(plain, 'base', true);
+  const base = await outputs(plain, 'base', o.decodeBase !== false);
   lap('base');
   await plain.dispose();
 
   const model = await from_pretrained(env as never, AutoModelForCausalLM as never, o.model, { dtype: o.dtype, device: 'webgpu', webgpu: true } as never);
   const m = model as unknown as Model & typeof model;
   lap('load_plugin');
-  const disabled = await outputs(m, 'disabled', true);
+  const disabled = await outputs(m, 'disabled', o.decodeBase !== false);
   lap('disabled');
   const { WebGpuBackend } = (await import(/* @vite-ignore */ `${origin}/assets/kernels-wgsl.js`)) as KernelsWgsl;
   const backend = await WebGpuBackend.create({ device: await onnx.webgpu.device });
