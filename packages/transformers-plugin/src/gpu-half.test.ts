@@ -73,8 +73,9 @@ describe('GPU-fed adapters on fp16 graphs', () => {
   test('binary16 GPU buffers from kernels-wgsl: same logits as CPU-fed within 4u·effect; 2 bytes an element', async () => {
     const tok = await AutoTokenizer.from_pretrained(ID);
     const inputs = tok(['i feel happy today', 'another text'], { padding: true }) as Record<string, unknown>;
-    // fp16 branch inputs, as a WebGPU session gets them (Node's default device, cpu, gets fp32 branches: branch-dtype.ts).
-    const model = await from_pretrained(env, AutoModelForSequenceClassification, ID, { dtype: 'fp16', branch_dtype: 'activation' });
+    // fp16 branch inputs, as a WebGPU session gets them (Node's default device, cpu, gets fp32 branches:
+    // branch-dtype.ts); per-module inputs, as `webgpu` gives (GPU-fed adapters cannot feed fused siblings).
+    const model = await from_pretrained(env, AutoModelForSequenceClassification, ID, { dtype: 'fp16', branch_dtype: 'activation', fuse_siblings: false });
     const seen: Array<{ name: string; type: string; dims: readonly number[] }> = [];
     readGpuFeeds((model as unknown as { sessions: Record<string, unknown> }).sessions['model'], seen);
     const run = async () => Array.from((await (model as unknown as (x: unknown) => Promise<{ logits: { data: Float32Array } }>)({ ...inputs })).logits.data);
