@@ -80,6 +80,13 @@ describe('the graph ORT’s CPU EP runs', () => {
       // fp16 MatMul graphs: ORT drops every Cast the fp32 branch adds (the widened x and the fp16
       // delta meet the casts it inserts around its fp32-run MatMul/Add): as many Casts as the base.
       if (dt === 'fp16') expect(c32.total).toBe(base.total);
+      // With sibling fusion (the plugin's load-path default, rewrite-siblings.ts) too: fused inputs
+      // float32, none of them cast per run.
+      const fused = rewriteModel(file, { targets, branchDtype: 'float32', fuseSiblings: true });
+      expect(adapterInputTypes(fused.bytes)).toEqual(new Set([DT.FLOAT]));
+      const cf = await optimizedCasts(fused.bytes, dir, `${arch}-${dt}-f32-fused`);
+      expect(cf.ofAdapterInputs).toBe(0);
+      if (dt === 'fp16') expect(cf.total).toBe(base.total);
     });
   }
 });
