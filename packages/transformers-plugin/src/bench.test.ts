@@ -21,5 +21,7 @@ test('runPluginBench (tiny, quick): swap, re-creation, forward and load rows', a
   expect(rows.filter((r) => r.bench.startsWith('rewrite alone: spliced + joined')).map((r) => r.bytes)).toEqual(sizes);
   expect(rows.filter((r) => r.bench.startsWith('rewrite alone: full decode')).map((r) => r.bytes)).toEqual(sizes);
   expect(by('plugin wrapper per session run').ratio).toBeLessThan(1);
+  // fp16 decode step with fp16 vs fp32 side branches (bench-branch-dtype.ts): GPT-2 and LLaMA tiny.
+  expect(rows.filter((r) => r.bench.startsWith('decode step fp16 on CPU: fp32 side branches')).length).toBe(2);
   for (const r of rows) expect(Number.isFinite(r.ms) && r.ms >= 0).toBe(true);
 });

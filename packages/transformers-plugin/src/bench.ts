@@ -22,6 +22,7 @@ import { loadRatioRows, rewriteScalingRows } from './bench-load.js';
 import { runOverheadBench } from './bench-overhead.js';
 import { runMixedBench } from './bench-mixed.js';
 import { runDtypeBench } from './bench-dtype.js';
+import { runBranchDtypeBench } from './bench-branch-dtype.js';
 import { runProfileRows } from './bench-profile.js';
 
 export interface PluginBenchRow {
@@ -247,6 +248,7 @@ export async function runPluginBench(opts: PluginBenchOptions = {}): Promise<Plu
       rows.push(...(await runOverheadBench({ quick, log })));
       rows.push(...(await runMixedBench({ size, quick, log })));
       rows.push(...(await runDtypeBench({ sizes: size === 'tiny' ? ['tiny'] : ['tiny', 'base'], quick, log })));
+      rows.push(...(await runBranchDtypeBench({ sizes: size === 'tiny' ? ['tiny'] : ['tiny', 'base'], quick, log })));
       rows.push(...(await runProfileRows({ log })));
     }
   } finally {
