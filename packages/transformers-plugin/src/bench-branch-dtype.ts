@@ -7,7 +7,7 @@
  *
  * Timing: per round one call of each, in a rotated order; ratios of medians to the base's median;
  * the spread is the range of per-round ratios; the load average (1 min) before and after. Then one
- * profiled call of each plugin model (onnxruntime `enableProfiling`): the share of kernel time in the
+ * profiled session of each model (onnxruntime `enableProfiling`, two calls): the share of the base's kernel time in the
  * branch nodes (`/tensorpeft/…`) and in the Casts ORT inserts on branch tensors. Node only.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -38,6 +38,7 @@ export interface BranchDtypeBenchOptions {
 }
 
 const BRANCH_DTYPES: readonly BranchDtype[] = ['activation', 'float32'];
+const PROFILED_CALLS = 2;
 
 /** Two rows per (arch, size): step time ratios, and the kernel-time split of each branch dtype. */
 export async function runBranchDtypeBench(opts: BranchDtypeBenchOptions = {}): Promise<PluginBenchRow[]> {
@@ -93,13 +94,13 @@ export async function runBranchDtypeBench(opts: BranchDtypeBenchOptions = {}): P
         const pct = (x: number, t: number) => `${((100 * x) / t).toFixed(1)} %`;
         // Shares of the base step's kernel time, as the issue's profile put them.
         const desc = (x: ProfileSplit) =>
-          `kernel time ${(total(x) / total(baseSplit)).toFixed(3)}× the base's; branch nodes ${pct(x.branch, total(baseSplit))}, Casts ORT inserts on branch tensors ${pct(x.branchCasts, total(baseSplit))} of the base step (${(x.branchCasts / 1000 / tokens).toFixed(3)} ms/token)`;
+          `kernel time ${(total(x) / total(baseSplit)).toFixed(3)}× the base's; branch nodes ${pct(x.branch, total(baseSplit))}, Casts ORT inserts on branch tensors ${pct(x.branchCasts, total(baseSplit))} of the base step (${(x.branchCasts / 1000 / tokens / PROFILED_CALLS).toFixed(3)} ms/token)`;
         rows.push({
           bench: 'decode step fp16 on CPU: branch + its Casts, share of the base kernel time (fp32 branches)',
           shape,
-          ms: (splits[1]!.branch + splits[1]!.branchCasts) / 1000 / tokens,
+          ms: (splits[1]!.branch + splits[1]!.branchCasts) / 1000 / tokens / PROFILED_CALLS,
           ratio: total(splits[1]!) / total(baseSplit),
-          note: `fp32 branches: ${desc(splits[1]!)}; fp16 branches: ${desc(splits[0]!)}; base ${(total(baseSplit) / 1000 / tokens).toFixed(3)} kernel ms/token; ratio = kernel time fp32 branches ÷ base (onnxruntime enableProfiling, one ${tokens}-token call each, prefill included)`,
+          note: `fp32 branches: ${desc(splits[1]!)}; fp16 branches: ${desc(splits[0]!)}; base ${(total(baseSplit) / 1000 / tokens / PROFILED_CALLS).toFixed(3)} kernel ms/token; ratio = kernel time fp32 branches ÷ base (onnxruntime enableProfiling, ${PROFILED_CALLS} ${tokens}-token calls each, prefill included)`,
         });
         log(`${id}: ${rows[rows.length - 1]!.note}`);
       }
@@ -127,7 +128,7 @@ async function rotatedStepTimes(models: Generator[], inputs: object, tokens: num
   return out;
 }
 
-/** Kernel time by class of one profiled generate(): the plugin's with branch dtype `bd`, or (undefined) the base. */
+/** Kernel time by class of `PROFILED_CALLS` profiled generate()s: the plugin's with branch dtype `bd`, or (undefined) the base. */
 async function profiled(env: unknown, Loader: unknown, id: string, bd: BranchDtype | undefined, adapter: unknown, inputs: unknown, tokens: number, dir: string, fuse: object): Promise<ProfileSplit> {
   await mkdir(dir, { recursive: true });
   const session_options = { enableProfiling: true, profileFilePrefix: path.join(dir, 'ort') };
@@ -136,7 +137,9 @@ async function profiled(env: unknown, Loader: unknown, id: string, bd: BranchDty
       ? await (Loader as { from_pretrained(id: string, o: unknown): Promise<unknown> }).from_pretrained(id, { dtype: 'fp16', device: 'cpu', session_options })
       : await from_pretrained(env as never, Loader as never, id, { dtype: 'fp16', device: 'cpu', branch_dtype: bd, adapters: { a: adapter }, session_options, ...fuse } as never)
   ) as Generator;
-  await model.generate({ ...(inputs as object), max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
+  // Two calls (the first one's warm-up inside the profile, for every model alike): kernel times per
+  // token are the sum over both ÷ 2·tokens, steadier than one call on a loaded machine.
+  for (let i = 0; i < PROFILED_CALLS; i++) await model.generate({ ...(inputs as object), max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
   for (const s of Object.values(model.sessions ?? {})) await s.endProfiling?.();
   await model.dispose();
   const split: ProfileSplit = { branch: 0, branchCasts: 0, otherCasts: 0, rest: 0 };
