@@ -103,17 +103,11 @@ describe('pnpm bench wiring (small shapes)', () => {
     // page to the peak RSS (bench-train.test.ts), and the bench then reports ∞ (null in JSON).
     const memRatio = printed.find((r) => r['bench'] === 'train step ÷ forward working memory')!;
     for (const r of printed) expectRowFields(r, ['bench', 'shape'], r !== memRatio);
-    const [fw, sw] = [printed[3]!['bytes'] as number, printed[4]!['bytes'] as number];
+    const bytesOf = (bench: string) => printed.find((r) => r['bench'] === bench)!['bytes'] as number;
+    const [fw, sw] = [bytesOf('train forward working memory'), bytesOf('train step working memory')];
     if (fw > 0 && sw > 0) expect(Number.isFinite(memRatio['ratio']) && (memRatio['ratio'] as number) > 0).toBe(true);
     else expect(memRatio['ratio'] === null || memRatio['ratio'] === 0).toBe(true);
-    expect(printed.map((r) => r['bench'])).toEqual([
-      'train forward (loss, no backward)',
-      'train step (forward + backward + AdamW)',
-      'train step ÷ forward',
-      'train forward working memory',
-      'train step working memory',
-      'train step ÷ forward working memory',
-    ]);
-    expect(printed[2]).toHaveProperty('ratio');
+    // The row names themselves are bench-train.test.ts's; here: the time ratio row is there with its ratio.
+    expect(printed.find((r) => r['bench'] === 'train step ÷ forward')).toHaveProperty('ratio');
   }, 240_000);
 });
