@@ -59,8 +59,9 @@ export interface EnableOptions {
   /**
    * Branch mode: targeted linears reading the same tensor (q/k/v, gate/up, packed slices) share one
    * pair of branch products (`RewriteOptions.fuseSiblings`, rewrite-siblings.ts; fewer nodes per
-   * decode step). Default true; ignored with `mixedBatches`. Set false for GPU-fed adapters
-   * (`load_adapter(…, { gpu })`): their GPU buffers cannot be assembled into the fused inputs.
+   * decode step). Default false: on onnxruntime's CPU EP it measured no faster at rank ≤ 16 and
+   * slower at rank 64 (README, sibling fusion). Ignored with `mixedBatches`; not for GPU-fed
+   * adapters (`load_adapter(…, { gpu })`), whose GPU buffers cannot be assembled into the fused inputs.
    */
   fuseSiblings?: boolean;
   /** Called with each rewritten file and what was rewritten (`cached`: taken from the rewrite cache). */
@@ -228,7 +229,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
       const targets = shape.modules.map((m) => m.path);
       const mixed = opts.mixedBatches ? { mixedBatches: true } : {};
       // Sibling fusion (part of the cache key through cacheMode); mixed batches stay per module.
-      const fuse = (opts.fuseSiblings ?? true) && !opts.mixedBatches;
+      const fuse = opts.fuseSiblings === true && !opts.mixedBatches;
       // The branch precision is part of the rewrite cache key (rewrite-load.ts → rewriteKeyOf).
       const branchDtype = opts.branchDtype ?? branchDtypeForDevice(opts.device, path);
       const r = await loadRewrite({

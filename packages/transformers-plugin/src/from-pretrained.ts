@@ -47,8 +47,8 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
   branch_dtype?: BranchDtype;
   /**
    * Branch mode: linears reading the same tensor share one pair of branch products (see
-   * `EnableOptions.fuseSiblings`). Default true, false when `webgpu` is given (GPU-fed adapters
-   * cannot feed the fused inputs) or with `mixed_batches`.
+   * `EnableOptions.fuseSiblings`). Default false (no faster on the CPU EP as measured); not with
+   * `mixed_batches` (ignored) or GPU-fed adapters (refused at run time).
    */
   fuse_siblings?: boolean;
   /** Cache the rewritten model (off by default; see `EnableOptions.rewriteCache`). */
@@ -87,7 +87,7 @@ export async function from_pretrained<M extends object>(
     const cacheOpt = rewrite_cache !== undefined ? { rewriteCache: rewrite_cache } : tmp !== undefined && (mode ?? 'branch') === 'branch' ? { rewriteCache: tmp } : {};
     // The device picks the branch precision per file (branch-dtype.ts); transformers.js gets it too (in `rest`).
     const precision = { ...(rest.device === undefined ? {} : { device: rest.device as DeviceOption }), ...(branch_dtype === undefined ? {} : { branchDtype: branch_dtype }) };
-    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision, fuseSiblings: fuse_siblings ?? webgpu === undefined });
+    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision, ...(fuse_siblings === true ? { fuseSiblings: true } : {}) });
     try {
       return await loader.from_pretrained(id, rest);
     } catch (e) {

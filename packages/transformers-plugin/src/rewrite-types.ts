@@ -96,8 +96,8 @@ export interface RewriteOptions {
    * Branch mode: targeted linears reading the same tensor (q/k/v, gate/up, a packed product's
    * slices) share one x·[A′₁ | A′₂ | …] and one product with blockdiag(s·B′ᵢᵀ), fed through the inputs
    * `tensorpeft.siblings:<path>=<m>,….A|B` instead of per-module ones (rewrite-siblings.ts): fewer
-   * nodes per decode step. Default false here (per-module inputs are what direct users of the
-   * rewrite feed); the plugin's load path turns it on (`EnableOptions.fuseSiblings`). Ignored with `mixedBatches`.
+   * nodes per decode step. Default false (as in the plugin's load path, `EnableOptions.fuseSiblings`:
+   * not faster on the CPU EP as measured). Ignored with `mixedBatches`.
    */
   fuseSiblings?: boolean;
 }
