@@ -36,9 +36,9 @@ export interface DtypeBenchOptions {
   /** LoRA rank (default 16). */
   rank?: number;
   /**
-   * Load the plugin's models with sibling fusion (`fuse_siblings`, rewrite-siblings.ts; default true,
-   * the plugin's default); false measures one branch per linear, the rewrite before fusion; `both`
-   * measures unfused then fused per configuration (rows of each, same model files, back to back).
+   * Load the plugin's models with sibling fusion (`fuse_siblings`, rewrite-siblings.ts; default false,
+   * the plugin's default: one branch per linear); `both` measures unfused then fused per
+   * configuration (rows of each, same model files, back to back).
    */
   fuseSiblings?: boolean | 'both';
   /** Profile each plugin configuration once (default true). */
@@ -86,7 +86,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
   const tokens = opts.tokens ?? (opts.quick ? 4 : 16);
   const rounds = opts.rounds ?? (opts.quick ? 3 : 7);
   const rank = opts.rank ?? 16;
-  const fuses = opts.fuseSiblings === 'both' ? [false, true] : [opts.fuseSiblings ?? true];
+  const fuses = opts.fuseSiblings === 'both' ? [false, true] : [opts.fuseSiblings ?? false];
   const log = opts.log ?? (() => undefined);
   const tf = await import('@huggingface/transformers');
   const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
@@ -120,7 +120,7 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
             const per = p.map((x, i) => x / b[i]!);
             const met = ratio <= DTYPE_STEP_GOAL ? 'met' : 'NOT met';
             rows.push({
-              bench: `decode step overhead ${dtype} (plugin + adapter ÷ base)${fuse ? '' : ', unfused branches'}`,
+              bench: `decode step overhead ${dtype} (plugin + adapter ÷ base)${fuse ? ', fused siblings' : ''}`,
               shape,
               ms: median(p),
               ratio,
@@ -174,5 +174,5 @@ async function profileRow(env: unknown, Loader: unknown, id: string, dtype: stri
     `branch ${share.toFixed(1)} % of the base kernel time; kernel ms/token, plugin vs base: total ${f(total(plug))} vs ${f(total(base))}; branch nodes ${f(plug.branch)}, Casts on branch tensors ${f(plug.branchCasts)}, ` +
     `other inserted Casts ${f(plug.otherCasts)} vs ${f(base.otherCasts)}, other nodes ${f(plug.rest)} vs ${f(base.rest)} (onnxruntime enableProfiling, one ${tokens}-token call each, prefill included)`;
   log(`${id} ${dtype}${fuse ? '' : ' (unfused)'} profile: ${note}`);
-  return { bench: `decode step profile ${dtype}: kernel time plugin ÷ base${fuse ? '' : ', unfused branches'}`, shape, ms: per(total(plug)), ratio: total(plug) / Math.max(1, total(base)), note };
+  return { bench: `decode step profile ${dtype}: kernel time plugin ÷ base${fuse ? ', fused siblings' : ''}`, shape, ms: per(total(plug)), ratio: total(plug) / Math.max(1, total(base)), note };
 }
