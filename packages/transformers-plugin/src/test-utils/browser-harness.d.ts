@@ -5,6 +5,7 @@ declare module '@tensorpeft/browser-harness' {
   export type ServedFile = [string, Uint8Array | string];
   export function bundleEntry(entry: string, root: string): Promise<Uint8Array>;
   export function needChromium(): void;
+  export function serve(lookup: (pathname: string) => ServedFile | undefined, headers?: Record<string, string>): Promise<{ server: import('node:http').Server; origin: string }>;
   export interface BrowserTest {
     origin: string;
     page: Page;

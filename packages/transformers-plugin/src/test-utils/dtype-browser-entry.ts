@@ -33,6 +33,12 @@ export interface DtypeRunOptions {
    * seconds there: the WebGPU run decodes only the GPU-fed adapter.
    */
   decode: Array<'base' | 'disabled' | 'cpu' | 'gpu'>;
+  /**
+   * Where ORT-web's wasm files and the kernels-wgsl bundle are (default: served under `origin`).
+   * The Dawn run in Node (dtype-dawn.test.ts) gives file: URLs: Node's ESM loader imports no http:.
+   */
+  wasmPaths?: string | { mjs: string; wasm: string };
+  kernelsUrl?: string;
 }
 
 /** The adapter, built the same way on both sides (createAdapter is deterministic in its seed). */
@@ -84,8 +90,8 @@ async function run(origin: string, o: DtypeRunOptions, spec: AdapterSpec): Promi
   env.useBrowserCache = false;
   env.remoteHost = `${origin}/models/`;
   env.remotePathTemplate = '{model}/';
-  const onnx = env.backends.onnx as unknown as { wasm: { wasmPaths: string; numThreads: number }; webgpu: { device: Promise<unknown> } };
-  onnx.wasm.wasmPaths = `${origin}/ort/`;
+  const onnx = env.backends.onnx as unknown as { wasm: { wasmPaths: string | { mjs: string; wasm: string }; numThreads: number }; webgpu: { device: Promise<unknown> } };
+  onnx.wasm.wasmPaths = o.wasmPaths ?? `${origin}/ort/`;
   onnx.wasm.numThreads = 1;
   const ms: Record<string, number> = {};
   let t0 = performance.now();
@@ -145,7 +151,7 @@ async function run(origin: string, o: DtypeRunOptions, spec: AdapterSpec): Promi
   lap('cpu');
   const result: DtypeRunResult = { base, disabled, cpu, ms };
   if (o.gpu) {
-    const { WebGpuBackend } = (await import(/* @vite-ignore */ `${origin}/assets/kernels-wgsl.js`)) as KernelsWgsl;
+    const { WebGpuBackend } = (await import(/* @vite-ignore */ o.kernelsUrl ?? `${origin}/assets/kernels-wgsl.js`)) as KernelsWgsl;
     const backend = await WebGpuBackend.create({ device: await onnx.webgpu.device });
     try {
       result.gpuBytes = (await model.load_adapter('gpu', adapter, { gpu: backend })).gpu_bytes;

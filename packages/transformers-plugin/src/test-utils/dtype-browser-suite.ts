@@ -22,14 +22,15 @@
  *   dtype's error, and the tokens differ from the base's).
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
 import { materializeAdapter } from '@tensorpeft/core';
-import { bundleEntry, needChromium, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
+import { bundleEntry, needChromium, serve, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
 import { writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeModel } from '../merge.js';
@@ -42,8 +43,24 @@ const PROMPT = 'once upon a time';
 // The prompt first: the WebGPU run feeds it alone, compared with the first text's logits.
 const TEXTS = [PROMPT, 'the quick brown fox jumps'];
 const NEW_TOKENS = 8;
+const tfDir = path.dirname(createRequire(import.meta.url).resolve('@huggingface/transformers'));
+const ortDist = path.dirname(createRequire(path.join(tfDir, 'x.js')).resolve('onnxruntime-web'));
 
-export type DtypeBrowserCase = 'q4-wasm' | 'q4f16-wasm' | 'q4-webgpu';
+/**
+ * Mesa's lavapipe (Vulkan on the CPU) of Debian bookworm-backports (Mesa 25): Dawn exposes
+ * `shader-f16` on it. .ci/run installs it: `apt-get install -t bookworm-backports mesa-vulkan-drivers`.
+ */
+export const LAVAPIPE_ICD = process.env.TENSORPEFT_LAVAPIPE_ICD ?? '/usr/share/vulkan/icd.d/lvp_icd.json';
+
+/** The adapter the Dawn child ran on. */
+export interface DawnAdapterInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+  shaderF16: boolean;
+}
+
+export type DtypeBrowserCase = 'q4-wasm' | 'q4f16-wasm' | 'q4-webgpu' | 'q4f16-webgpu-dawn';
 
 /** The suite, with the runs `cases` names (each run costs a page load of its model files). */
 export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
@@ -57,28 +74,51 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const browser = useBrowserTest({
-    site: async () => {
-      await ready;
-      const files: Record<string, ServedFile> = {
-        '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>tensorpeft dtypes</title><script type="module" src="/assets/entry.js"></script>'],
-        '/assets/entry.js': ['text/javascript', await bundleEntry(path.join(here, 'dtype-browser-entry.ts'), root)],
-        '/assets/kernels-wgsl.js': ['text/javascript', await bundleEntry(path.join(root, 'packages/kernels-wgsl/src/index.ts'), root)],
-      };
-      for (const [rel, bytes] of made.files) files[`/models/llama/${rel}`] = [rel.endsWith('.json') ? 'application/json' : 'application/octet-stream', bytes];
-      const tfDir = path.dirname(createRequire(import.meta.url).resolve('@huggingface/transformers'));
-      const ortDist = path.dirname(createRequire(path.join(tfDir, 'x.js')).resolve('onnxruntime-web'));
-      for (const f of readdirSync(ortDist)) {
-        if (/^ort-wasm-simd-threaded\.(asyncify|jsep)\.(wasm|mjs)$/.test(f)) {
-          files[`/ort/${f}`] = [f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(path.join(ortDist, f))];
-        }
+  /** What the page (or the Dawn child) fetches: the model folder, ORT-web's wasm files, the bundles. */
+  const siteFiles = async (): Promise<Record<string, ServedFile>> => {
+    await ready;
+    const files: Record<string, ServedFile> = {
+      '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>tensorpeft dtypes</title><script type="module" src="/assets/entry.js"></script>'],
+      '/assets/entry.js': ['text/javascript', await bundleEntry(path.join(here, 'dtype-browser-entry.ts'), root)],
+      '/assets/kernels-wgsl.js': ['text/javascript', await bundleEntry(path.join(root, 'packages/kernels-wgsl/src/index.ts'), root)],
+    };
+    for (const [rel, bytes] of made.files) files[`/models/llama/${rel}`] = [rel.endsWith('.json') ? 'application/json' : 'application/octet-stream', bytes];
+    for (const f of readdirSync(ortDist)) {
+      if (/^ort-wasm-simd-threaded\.(asyncify|jsep)\.(wasm|mjs)$/.test(f)) {
+        files[`/ort/${f}`] = [f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(path.join(ortDist, f))];
       }
-      return { lookup: (p) => files[p], headers: { 'cache-control': 'no-store' } };
-    },
-    launch: { extraArgs: ['--enable-unsafe-webgpu'] },
-    pageGlobal: 'tensorpeftDtypeTest',
-    timeout: 120_000,
-  });
+    }
+    return files;
+  };
+
+  const inChromium = cases.some((c) => c !== 'q4f16-webgpu-dawn');
+  const browser = inChromium
+    ? useBrowserTest({
+        site: async () => {
+          const files = await siteFiles();
+          return { lookup: (p) => files[p], headers: { 'cache-control': 'no-store' } };
+        },
+        launch: { extraArgs: ['--enable-unsafe-webgpu'] },
+        pageGlobal: 'tensorpeftDtypeTest',
+        timeout: 120_000,
+      })
+    : undefined;
+
+  // The Dawn child (dawn-page.mjs) fetches the same site from a local server; Node's ESM loader
+  // imports only file: URLs, so the bundles and ORT's glue .mjs also go to files.
+  let dawnSite: { origin: string; entry: string; kernels: string; close(): void } | undefined;
+  if (cases.includes('q4f16-webgpu-dawn')) {
+    beforeAll(async () => {
+      const files = await siteFiles();
+      const { server, origin } = await serve((p: string) => files[p], { 'cache-control': 'no-store' });
+      const entry = path.join(dir, 'entry.mjs');
+      const kernels = path.join(dir, 'kernels-wgsl.mjs');
+      await writeFile(entry, files['/assets/entry.js']![1]);
+      await writeFile(kernels, files['/assets/kernels-wgsl.js']![1]);
+      dawnSite = { origin, entry: pathToFileURL(entry).href, kernels: pathToFileURL(kernels).href, close: () => server.close() };
+    }, 120_000);
+    afterAll(() => dawnSite?.close());
+  }
 
   /** fp32 references in Node (onnxruntime-node): the base model and the offline merge of `spec`. */
   interface Reference {
@@ -116,7 +156,7 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
   };
   const maxAbs = (a: number[]): number => a.reduce((d, v) => Math.max(d, Math.abs(v)), 0);
 
-  describe(`plugin on tiny LLaMA in headless Chromium: ${cases.join(', ')}`, () => {
+  describe(`plugin on tiny LLaMA ${inChromium ? 'in headless Chromium' : 'in a page run by Node on Dawn'}: ${cases.join(', ')}`, () => {
     let spec: AdapterSpec;
     let ref: Reference;
     beforeAll(async () => {
@@ -130,7 +170,26 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
     }, 120_000);
 
     const runPage = (o: DtypeRunOptions): Promise<DtypeRunResult> =>
-      browser.page.evaluate(([origin, opts, s]: [string, DtypeRunOptions, AdapterSpec]) => (globalThis as any).tensorpeftDtypeTest.run(origin, opts, s), [browser.origin, o, spec] as [string, DtypeRunOptions, AdapterSpec]) as Promise<DtypeRunResult>;
+      browser!.page.evaluate(([origin, opts, s]: [string, DtypeRunOptions, AdapterSpec]) => (globalThis as any).tensorpeftDtypeTest.run(origin, opts, s), [browser!.origin, o, spec] as [string, DtypeRunOptions, AdapterSpec]) as Promise<DtypeRunResult>;
+
+    /** The same run in the Dawn child (dawn-page.mjs), on the Vulkan driver `VK_ICD_FILENAMES` names. */
+    const runDawn = async (o: DtypeRunOptions): Promise<DtypeRunResult & { adapter: DawnAdapterInfo }> => {
+      const site = dawnSite!;
+      const argsFile = path.join(dir, 'dawn-args.json');
+      const out = path.join(dir, 'dawn-result.json');
+      const options: DtypeRunOptions = {
+        ...o,
+        wasmPaths: { mjs: pathToFileURL(path.join(ortDist, 'ort-wasm-simd-threaded.asyncify.mjs')).href, wasm: `${site.origin}/ort/ort-wasm-simd-threaded.asyncify.wasm` },
+        kernelsUrl: site.kernels,
+      };
+      await writeFile(argsFile, JSON.stringify({ entry: site.entry, origin: site.origin, options, spec, out }));
+      await new Promise<void>((resolve, reject) => {
+        execFile(process.execPath, [path.join(here, 'dawn-page.mjs'), argsFile], { env: { ...process.env, VK_ICD_FILENAMES: LAVAPIPE_ICD }, maxBuffer: 64 << 20, timeout: 540_000 }, (err, _stdout, stderr) =>
+          err ? reject(new Error(`the Dawn child failed: ${err.message}\n${stderr.split('\n').filter((l) => !l.startsWith('Warning: max')).slice(-20).join('\n')}`)) : resolve(),
+        );
+      });
+      return JSON.parse(await readFile(out, 'utf8')) as DtypeRunResult & { adapter: DawnAdapterInfo };
+    };
 
     /** Length of the common prefix of two token lists. */
     const agree = (a: number[], b: number[]): number => {
@@ -187,7 +246,7 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
         expect(r.disabled.tokens).toEqual(r.base.tokens);
         [r.base, r.cpu].forEach(checkDecode);
         expect(r.cpu.tokens).not.toEqual(r.base.tokens);
-        expect(browser.pageErrors).toEqual([]);
+        expect(browser!.pageErrors).toEqual([]);
       }, 240_000);
     }
 
@@ -199,7 +258,7 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
         expect(r.disabled.tokens).toEqual(r.base.tokens);
         [r.base, r.cpu].forEach(checkDecode);
         expect(r.cpu.tokens).not.toEqual(r.base.tokens);
-        expect(browser.pageErrors).toEqual([]);
+        expect(browser!.pageErrors).toEqual([]);
       }, 240_000);
     }
 
@@ -218,8 +277,36 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
         console.log(JSON.stringify({ gpu_vs_cpu_max_abs_diff: gpuVsCpu, tolerance }));
         expect(gpuVsCpu).toBeLessThanOrEqual(1e-4);
         checkDecode(r.gpu!);
-        expect(browser.pageErrors).toEqual([]);
+        expect(browser!.pageErrors).toEqual([]);
       }, 240_000);
+    }
+
+    if (cases.includes('q4f16-webgpu-dawn')) {
+      it('q4f16 on the WebGPU EP with shader-f16 (Dawn on lavapipe, in Node) with GPU-fed binary16 adapters: disabled = base bit for bit, CPU-fed and GPU-fed vs the fp32 merge, greedy generate()', async () => {
+        if (!existsSync(LAVAPIPE_ICD)) throw new Error(`Mesa's lavapipe ICD is missing (${LAVAPIPE_ICD}): apt-get install -y -t bookworm-backports mesa-vulkan-drivers (Mesa ≥ 23 for shader-f16), or set TENSORPEFT_LAVAPIPE_ICD`);
+        const r = await runDawn({ model: 'llama', dtype: 'q4f16', device: 'webgpu', texts: [PROMPT], prompt: PROMPT, maxNewTokens: NEW_TOKENS, gpu: true, decode: ['gpu'] });
+        console.log(JSON.stringify({ adapter: r.adapter, ms: r.ms, halfKernel: r.halfKernel }));
+        // The point of this run: ORT's float16 WebGPU kernels and kernels-wgsl's native f16 path.
+        expect(r.adapter.shaderF16, `adapter ${r.adapter.description} has no shader-f16`).toBe(true);
+        const tolerance = check('q4f16', 'webgpu (Dawn, lavapipe)', r, r.cpu);
+        check('q4f16', 'webgpu (Dawn, lavapipe, GPU-fed)', r, r.gpu!);
+        expect(r.halfKernel).toBe('native');
+        // binary16 buffers on a float16-activation graph: 2 bytes an element.
+        const updates = await materializeAdapter(makeAdapter(spec));
+        expect(r.gpuBytes).toBe(updates.reduce((t, u) => t + 2 * (u.n + u.m) * u.rho, 0));
+        // GPU-fed vs CPU-fed: both binary16 factors, rounded from float32 values that differ in the
+        // last float32 bits (WGSL kernels vs the JS/wasm backend), so an element may land on the
+        // adjacent binary16 value (≤ 2u relative, u = 2⁻¹¹): the branch moves by ≤ 2·2u relative and,
+        // to first order, the logits by ≤ 4u·effect; a moved activation can also flip one fp16 rounding
+        // downstream, one binary16 ulp of the logits (≤ 2u·max|logits|).
+        const u = 2 ** -11;
+        const effect = maxAbsDiff(r.cpu.logits, r.base.logits);
+        const bound = 4 * u * effect + 2 * u * maxAbs(r.cpu.logits);
+        const gpuVsCpu = maxAbsDiff(r.gpu!.logits, r.cpu.logits);
+        console.log(JSON.stringify({ gpu_vs_cpu_max_abs_diff: gpuVsCpu, bound, tolerance }));
+        expect(gpuVsCpu).toBeLessThanOrEqual(bound);
+        checkDecode(r.gpu!);
+      }, 600_000);
     }
   });
 }
