@@ -1,7 +1,8 @@
 /**
  * float16 results of `materializeToGpu` (half.ts), in Node on Dawn (SwiftShader here, which has no
- * `shader-f16`: the `pack2x16float` kernel). Reference: an independent binary16 rounding written
- * here from the format's definition (spacing 2^(e−10) in binade e ≥ −14, 2⁻²⁴ below), in float64.
+ * `shader-f16`: the `pack2x16float` kernel; half-native.test.ts runs the same checks on lavapipe,
+ * which has it: the native kernel). Reference: an independent binary16 rounding written from the
+ * format's definition (spacing 2^(e−10) in binade e ≥ −14, 2⁻²⁴ below), in float64 (half-ref.ts).
  *
  * Criterion. The float32 values entering the conversion are known exactly (dense leaf expressions
  * copy their source; folding s is one float32 product, which WGSL rounds correctly, reproduced with
@@ -10,12 +11,10 @@
  * is one of the two neighbours (exact when the value is representable; beyond ±65504 the kernel pins
  * round-to-nearest-even's ±65504 / ±∞ itself); agreement with round-to-nearest-even is logged.
  */
-import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildShape, createAdapter, getMethod, type MaterializeJob } from '@tensorpeft/core';
 import type { WebGpuBackend } from './backend.js';
-import { halfBufferBytes } from './half.js';
-import { mulberry32 } from './test-utils/compare.js';
+import { checkHalfRandomShapes, denseExpr } from './test-utils/half-cases.js';
 import { expectHalf, type Tally } from './test-utils/half-ref.js';
 import { makeBackend } from './test-utils/gpu.js';
 
@@ -25,57 +24,12 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-/** Random float32 values over binary16's whole range: subnormal, normal, ties, beyond ±65504. */
-function values(len: number, rng: () => number): Float32Array {
-  const out = new Float32Array(len);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < len; i++) {
-    const kind = Math.floor(rng() * 8);
-    const exp = kind === 0 ? -27 + Math.floor(rng() * 14) : kind === 1 ? 15 + Math.floor(rng() * 2) : -14 + Math.floor(rng() * 29);
-    out[i] = (rng() < 0.5 ? -1 : 1) * 2 ** exp * (1 + rng());
-    // Every third value a tie of binary16 rounding at its exponent (mantissa bit 12 set, 0–11 clear).
-    if (kind === 2 || kind === 3) bits[i] = (bits[i]! & ~0x1fff) | 0x1000 | ((rng() < 0.5 ? 1 : 0) << 13);
-  }
-  return out;
-}
-
-const dense = (src: Float32Array, rows: number, cols: number): MaterializeJob['a'] => ({ kind: 'dense', src, rows, cols, takeRows: rows, takeCols: cols });
+const dense = denseExpr;
 
 describe("materializeToGpu({ dtype: 'float16' })", () => {
   it('writes each A′ and s·B′ᵀ value rounded once to binary16 (random shapes, fast-check)', async () => {
     expect(gpu.halfKernel).toBe(gpu.device.features.has('shader-f16') ? 'native' : 'pack');
-    const tally: Tally = { checked: 0, nearest: 0 };
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.record({ n: fc.integer({ min: 1, max: 70 }), m: fc.integer({ min: 1, max: 70 }), rho: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 3 }),
-        fc.double({ min: -4, max: 4, noNaN: true }),
-        fc.boolean(),
-        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-        async (shapes, s, transposeB, seed) => {
-          const rng = mulberry32(seed);
-          const jobs: MaterializeJob[] = shapes.map(({ n, m, rho }, i) => ({ path: `m${i}`, n, m, rho, s, a: dense(values(n * rho, rng), n, rho), b: dense(values(m * rho, rng), m, rho) }));
-          const res = await gpu.materializeToGpu(jobs, { foldScale: true, transposeB, dtype: 'float16' });
-          try {
-            for (const [i, r] of res.entries()) {
-              const j = jobs[i]!;
-              expect(r.dtype).toBe('float16');
-              expect(r.A.size).toBe(halfBufferBytes(j.n * j.rho));
-              expect(r.B.size).toBe(halfBufferBytes(j.m * j.rho));
-              const A = (j.a as { src: Float32Array }).src;
-              const B = (j.b as { src: Float32Array }).src;
-              // s·B′ (ᵀ): one float32 product per element.
-              const sB = new Float32Array(j.m * j.rho);
-              for (let a = 0; a < j.m; a++) for (let k = 0; k < j.rho; k++) sB[transposeB ? k * j.m + a : a * j.rho + k] = Math.fround(Math.fround(s) * B[a * j.rho + k]!);
-              expectHalf(await gpu.readHalfBuffer(r.A, j.n * j.rho), A, `${r.path} A′`, tally);
-              expectHalf(await gpu.readHalfBuffer(r.B, j.m * j.rho), sB, `${r.path} s·B′${transposeB ? 'ᵀ' : ''}`, tally);
-            }
-          } finally {
-            res.forEach((r) => r.release());
-          }
-        },
-      ),
-      { numRuns: 25, seed: 12 },
-    );
+    const tally = await checkHalfRandomShapes(gpu, { numRuns: 25, seed: 12 });
     console.log(JSON.stringify({ kernel: gpu.halfKernel, values_checked: tally.checked, round_to_nearest_even: tally.nearest }));
     expect(tally.checked).toBeGreaterThan(1000);
   }, 120_000);
