@@ -15,6 +15,7 @@
  * fails on the adapter check, it does not silently run on SwiftShader).
  */
 import { existsSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { WebGpuBackend, type WebGpuBackendOptions } from '../backend.js';
 
 export const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
@@ -42,6 +43,8 @@ export async function makeLavapipeBackend(opts: WebGpuBackendOptions = {}): Prom
     backend = await WebGpuBackend.create({ ...opts, gpu: instance, swiftshaderFallback: false });
   } catch (e) {
     instance = undefined;
+    // In a worker thread the variables above never reached the Vulkan loader: say so, not "install".
+    if (!isMainThread) throw new Error(`no WebGPU device on lavapipe: this must run in a process's main thread (vitest's default 'forks' pool), not a worker thread, whose process.env the Vulkan loader does not see (${(e as Error).message})`);
     throw new Error(`no WebGPU device on lavapipe (${(e as Error).message}): ${LAVAPIPE_INSTALL}`);
   } finally {
     for (const [k, v] of Object.entries(saved)) {
