@@ -2,7 +2,8 @@
  * Sibling fusion, isolated (issue 12): the branch products of one group of linears reading the same
  * x at decode (M = 1), as three small ONNX graphs on onnxruntime-node's CPU EP — per module
  * (x·A′ᵢ)·B′ᵢ (unfused), x·[A′ᵢ] then blockdiag(B′ᵢ) then Split (what rewrite-siblings.ts writes),
- * and x·[A′ᵢ] then a Split of h by rank and one product per module ("slices") — timed per run,
+ * and x·[A′ᵢ] then a Split of h by rank and one product per module ("slices"), and an empty run
+ * (one Identity: the run's own cost, subtracted) — timed per run,
  * alternating the variants, median of many runs. The deltas are graph outputs (the per-module Adds
  * are the same in every variant and left out). By hand, not CI:
  *
@@ -23,7 +24,7 @@ const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elem
 const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.1);
 const init = (name: string, dims: number[]) => ({ name, dataType: F, dims, floatData: Array.from(rand(dims.reduce((a, b) => a * b, 1))) });
 
-type Variant = 'unfused' | 'blockdiag' | 'slices';
+type Variant = 'none' | 'unfused' | 'blockdiag' | 'slices';
 
 function graph(n: number, ms: number[], v: Variant): Uint8Array {
   const k = ms.length;
@@ -31,8 +32,11 @@ function graph(n: number, ms: number[], v: Variant): Uint8Array {
   const M = ms.reduce((a, b) => a + b, 0);
   const nodes: onnxProto.onnx.INodeProto[] = [];
   const inits: onnxProto.onnx.ITensorProto[] = [];
-  const outs = ms.map((m, i) => vi(`d${i}`, [1, 1, m]));
-  if (v === 'unfused') {
+  const outs = v === 'none' ? [vi('d0', [1, 1, n])] : ms.map((m, i) => vi(`d${i}`, [1, 1, m]));
+  if (v === 'none') {
+    // The run's own cost (binding x, one trivial node, one output): subtracted to get the products'.
+    nodes.push({ opType: 'Identity', name: 'i', input: ['x'], output: ['d0'] });
+  } else if (v === 'unfused') {
     ms.forEach((m, i) => {
       inits.push(init(`A${i}`, [n, rank]), init(`B${i}`, [rank, m]));
       nodes.push({ opType: 'MatMul', name: `a${i}`, input: ['x', `A${i}`], output: [`h${i}`] }, { opType: 'MatMul', name: `b${i}`, input: [`h${i}`, `B${i}`], output: [`d${i}`] });
@@ -62,7 +66,7 @@ const groups: Array<[string, number, number[]]> = [
 ];
 console.log(`rank ${rank} per module, ${runs} runs per variant (alternating), median µs per run; load ${loadavg()[0]!.toFixed(2)}`);
 for (const [label, n, ms] of groups) {
-  const variants: Variant[] = ['unfused', 'blockdiag', 'slices'];
+  const variants: Variant[] = ['none', 'unfused', 'blockdiag', 'slices'];
   const sessions = await Promise.all(variants.map((v) => ort.InferenceSession.create(graph(n, ms, v))));
   const x = new ort.Tensor('float32', rand(n), [1, 1, n]);
   const t: number[][] = variants.map(() => []);
@@ -74,7 +78,7 @@ for (const [label, n, ms] of groups) {
       t[(i + r) % variants.length]!.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
   const med = t.map(median);
-  console.log(`${label}: ${variants.map((v, i) => `${v} ${med[i]!.toFixed(1)} µs`).join(', ')} (blockdiag − unfused ${(med[1]! - med[0]!).toFixed(1)} µs, slices − unfused ${(med[2]! - med[0]!).toFixed(1)} µs)`);
+  console.log(`${label}: ${variants.map((v, i) => `${v} ${med[i]!.toFixed(1)} µs`).join(', ')} (over the empty run: unfused ${(med[1]! - med[0]!).toFixed(1)}, blockdiag ${(med[2]! - med[0]!).toFixed(1)}, slices ${(med[3]! - med[0]!).toFixed(1)} µs)`);
   for (const s of sessions) await s.release();
 }
 console.log(`load ${loadavg()[0]!.toFixed(2)}`);

@@ -48,3 +48,19 @@ test('pnpm bench outputs: plugin rows as they are, kernel rows only 1 vs 2 threa
   const table = (await readFile(path.join(tmp, 'README.md'), 'utf8')).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| what'));
   expect(table).toEqual(['| forward: base model | bert-tiny | 2.5 |  |  |', '| threads:merge (wasm 2 threads) | 64x64x4 | 0.25 | 2.000× | speed-up |']);
 });
+
+test('--block <name>: only the table between its own markers is written; --check --block dtype matches the committed decode-step JSON', async () => {
+  const dir = path.join(tmp, 'block');
+  await mkdir(path.join(dir, 'scripts'), { recursive: true });
+  await copyFile(path.join(pkg, 'scripts', 'perf-table.mts'), path.join(dir, 'scripts', 'perf-table.mts'));
+  const readme = 'a\n<!-- perf-table:begin -->\nserving stays\n<!-- perf-table:end -->\nb\n<!-- perf-table:dtype:begin -->\n<!-- perf-table:dtype:end -->\n';
+  await writeFile(path.join(dir, 'README.md'), readme);
+  const rows = path.join(dir, 'dtype.json');
+  await writeFile(rows, JSON.stringify({ meta: { date: 'd' }, rows: [{ bench: 'decode step overhead q4', shape: 'llama', ms: 40, ratio: 1.1 }] }));
+  await script(dir, rows, '--block', 'dtype');
+  const out = await readFile(path.join(dir, 'README.md'), 'utf8');
+  expect(out.split('<!-- perf-table:dtype:begin -->')[0]).toBe(readme.split('<!-- perf-table:dtype:begin -->')[0]);
+  expect(out.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| what'))).toEqual(['| decode step overhead q4 | llama | 40.0 | 1.100× |  |']);
+  const { stdout } = await script(pkg, '--check', '--block', 'dtype');
+  expect(stdout.trim()).toBe('README table matches');
+});
