@@ -114,6 +114,15 @@ describe('fused graph', () => {
     expect(rewriteModel(m.files.get('onnx/model.onnx')!, { targets }).branches.every((b) => b.inputA === `tensorpeft.${b.path}.A`)).toBe(true);
   });
 
+  test('mixed batches stay per module: fuseSiblings is ignored there (stacked per-module inputs, mixed-rewrite.ts)', () => {
+    const m = models.get('llama')!;
+    const targets = m.shape.modules.map((x) => x.path);
+    const r = rewriteModel(m.files.get('onnx/model.onnx')!, { targets, fuseSiblings: true, mixedBatches: true });
+    const names = decodeModel(r.bytes).graph!.input!.map((v) => v.name!);
+    expect(names.filter((n) => n.startsWith('tensorpeft.siblings:'))).toEqual([]);
+    expect(names.filter((n) => /^tensorpeft\..*\.A$/.test(n) && !n.startsWith('tensorpeft.mixed.')).length).toBe(targets.length);
+  });
+
   test('merged decoder: the groups inside both If branches share one declared input pair', () => {
     const m = models.get('llama-merged')!;
     const r = rewriteModel(m.files.get('onnx/model.onnx')!, { targets: m.shape.modules.map((x) => x.path), fuseSiblings: true });
