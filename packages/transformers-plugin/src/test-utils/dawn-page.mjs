@@ -2,9 +2,12 @@
 // run in a Node child process with Dawn (the `webgpu` npm package) as `navigator.gpu`: the same
 // transformers.js web build, ORT-web WebGPU EP and plugin code a page runs, on a Vulkan device that
 // has `shader-f16` (Mesa's lavapipe ≥ 23; Chromium only ever offers its own SwiftShader, which lacks
-// it, when there is no GPU). Spawned by dtype-dawn.test.ts: `node dawn-page.mjs ARGS.json`, where
-// ARGS = { entry, origin, options, spec, out } (entry: a file: URL of the bundle; out: where the
-// JSON result goes). Plain JS: the child needs no TypeScript loader.
+// it, when there is no GPU). Spawned by dawn-child.ts (dtype-dawn.test.ts, genai-webgpu-dawn.test.ts):
+// `node dawn-page.mjs ARGS.json`, where ARGS = { entry, origin, global, params, out } (entry: a file:
+// URL of the bundle; global: the name under which the bundle sets `{ run }` on globalThis; the page
+// then runs `run(origin, ...params)`; out: where the JSON result goes). Without `global`/`params`:
+// the dtype entry's `tensorpeftDtypeTest.run(origin, options, spec)`. Plain JS: the child needs no
+// TypeScript loader.
 //
 // Three things differ from a page, each handled here rather than in the code under test:
 // - the page's globals: `navigator.gpu` and the WebGPU classes come from Dawn;
@@ -42,7 +45,9 @@ delete versions.node;
 Object.defineProperty(process, 'versions', { value: versions, configurable: true });
 
 await import(args.entry);
-const result = await globalThis.tensorpeftDtypeTest.run(args.origin, args.options, args.spec);
+const page = globalThis[args.global ?? 'tensorpeftDtypeTest'];
+if (!page) throw new Error(`the bundle ${args.entry} set no globalThis.${args.global ?? 'tensorpeftDtypeTest'}`);
+const result = await page.run(args.origin, ...(args.params ?? [args.options, args.spec]));
 writeFileSync(args.out, JSON.stringify({ ...result, adapter: info }));
 // Dawn keeps the event loop alive after the device is gone.
 process.exit(0);

@@ -22,19 +22,19 @@
  *   dtype's error, and the tokens differ from the base's).
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
 import { materializeAdapter } from '@tensorpeft/core';
-import { bundleEntry, needChromium, serve, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
+import { bundleEntry, needChromium, useBrowserTest, type ServedFile } from '@tensorpeft/browser-harness';
 import { writeModel, type GeneratedModel } from '@tensorpeft/model-gen';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeModel } from '../merge.js';
 import { toleranceFor } from '../tolerance.js';
+import { dawnSite as startDawnSite, runDawnPage, type DawnAdapterInfo, type DawnSite } from './dawn-child.js';
 import { makeAdapter, type AdapterSpec, type DtypeRunOptions, type DtypeRunResult, type Outputs } from './dtype-browser-entry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,20 +45,6 @@ const TEXTS = [PROMPT, 'the quick brown fox jumps'];
 const NEW_TOKENS = 8;
 const tfDir = path.dirname(createRequire(import.meta.url).resolve('@huggingface/transformers'));
 const ortDist = path.dirname(createRequire(path.join(tfDir, 'x.js')).resolve('onnxruntime-web'));
-
-/**
- * Mesa's lavapipe (Vulkan on the CPU) of Debian bookworm-backports (Mesa 25): Dawn exposes
- * `shader-f16` on it. .ci/run installs it: `apt-get install -t bookworm-backports mesa-vulkan-drivers`.
- */
-export const LAVAPIPE_ICD = process.env.TENSORPEFT_LAVAPIPE_ICD ?? '/usr/share/vulkan/icd.d/lvp_icd.json';
-
-/** The adapter the Dawn child ran on. */
-export interface DawnAdapterInfo {
-  vendor: string;
-  architecture: string;
-  description: string;
-  shaderF16: boolean;
-}
 
 export type DtypeBrowserCase = 'q4-wasm' | 'q4f16-wasm' | 'q4-webgpu' | 'q4f16-webgpu-dawn';
 
@@ -104,18 +90,11 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
       })
     : undefined;
 
-  // The Dawn child (dawn-page.mjs) fetches the same site from a local server; Node's ESM loader
-  // imports only file: URLs, so the bundles and ORT's glue .mjs also go to files.
-  let dawnSite: { origin: string; entry: string; kernels: string; close(): void } | undefined;
+  // The Dawn child (dawn-page.mjs) fetches the same site from a local server (dawn-child.ts).
+  let dawnSite: DawnSite | undefined;
   if (cases.includes('q4f16-webgpu-dawn')) {
     beforeAll(async () => {
-      const files = await siteFiles();
-      const { server, origin } = await serve((p: string) => files[p], { 'cache-control': 'no-store' });
-      const entry = path.join(dir, 'entry.mjs');
-      const kernels = path.join(dir, 'kernels-wgsl.mjs');
-      await writeFile(entry, files['/assets/entry.js']![1]);
-      await writeFile(kernels, files['/assets/kernels-wgsl.js']![1]);
-      dawnSite = { origin, entry: pathToFileURL(entry).href, kernels: pathToFileURL(kernels).href, close: () => server.close() };
+      dawnSite = await startDawnSite(await siteFiles(), dir);
     }, 120_000);
     afterAll(() => dawnSite?.close());
   }
@@ -173,23 +152,8 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
       browser!.page.evaluate(([origin, opts, s]: [string, DtypeRunOptions, AdapterSpec]) => (globalThis as any).tensorpeftDtypeTest.run(origin, opts, s), [browser!.origin, o, spec] as [string, DtypeRunOptions, AdapterSpec]) as Promise<DtypeRunResult>;
 
     /** The same run in the Dawn child (dawn-page.mjs), on the Vulkan driver `VK_ICD_FILENAMES` names. */
-    const runDawn = async (o: DtypeRunOptions): Promise<DtypeRunResult & { adapter: DawnAdapterInfo }> => {
-      const site = dawnSite!;
-      const argsFile = path.join(dir, 'dawn-args.json');
-      const out = path.join(dir, 'dawn-result.json');
-      const options: DtypeRunOptions = {
-        ...o,
-        wasmPaths: { mjs: pathToFileURL(path.join(ortDist, 'ort-wasm-simd-threaded.asyncify.mjs')).href, wasm: `${site.origin}/ort/ort-wasm-simd-threaded.asyncify.wasm` },
-        kernelsUrl: site.kernels,
-      };
-      await writeFile(argsFile, JSON.stringify({ entry: site.entry, origin: site.origin, options, spec, out }));
-      await new Promise<void>((resolve, reject) => {
-        execFile(process.execPath, [path.join(here, 'dawn-page.mjs'), argsFile], { env: { ...process.env, VK_ICD_FILENAMES: LAVAPIPE_ICD }, maxBuffer: 64 << 20, timeout: 540_000 }, (err, _stdout, stderr) =>
-          err ? reject(new Error(`the Dawn child failed: ${err.message}\n${stderr.split('\n').filter((l) => !l.startsWith('Warning: max')).slice(-20).join('\n')}`)) : resolve(),
-        );
-      });
-      return JSON.parse(await readFile(out, 'utf8')) as DtypeRunResult & { adapter: DawnAdapterInfo };
-    };
+    const runDawn = (o: DtypeRunOptions): Promise<DtypeRunResult & { adapter: DawnAdapterInfo }> =>
+      runDawnPage<DtypeRunResult>(dawnSite!, 'tensorpeftDtypeTest', [{ ...o, wasmPaths: dawnSite!.wasmPaths, kernelsUrl: dawnSite!.kernels }, spec], dir);
 
     /** Length of the common prefix of two token lists. */
     const agree = (a: number[], b: number[]): number => {
@@ -283,7 +247,6 @@ export function dtypeBrowserSuite(cases: readonly DtypeBrowserCase[]): void {
 
     if (cases.includes('q4f16-webgpu-dawn')) {
       it('q4f16 on the WebGPU EP with shader-f16 (Dawn on lavapipe, in Node) with GPU-fed binary16 adapters: disabled = base bit for bit, CPU-fed and GPU-fed vs the fp32 merge, greedy generate()', async () => {
-        if (!existsSync(LAVAPIPE_ICD)) throw new Error(`Mesa's lavapipe ICD is missing (${LAVAPIPE_ICD}): apt-get install -y -t bookworm-backports mesa-vulkan-drivers (Mesa ≥ 23 for shader-f16), or set TENSORPEFT_LAVAPIPE_ICD`);
         const r = await runDawn({ model: 'llama', dtype: 'q4f16', device: 'webgpu', texts: [PROMPT], prompt: PROMPT, maxNewTokens: NEW_TOKENS, gpu: true, decode: ['gpu'] });
         console.log(JSON.stringify({ adapter: r.adapter, ms: r.ms, halfKernel: r.halfKernel }));
         // The point of this run: ORT's float16 WebGPU kernels and kernels-wgsl's native f16 path.

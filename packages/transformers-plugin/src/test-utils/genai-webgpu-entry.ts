@@ -1,5 +1,6 @@
 /**
- * Browser side of genai-webgpu.slow.ts (an esbuild bundle served from 127.0.0.1): the tiny LLaMA in
+ * Page side of genai-webgpu-suite.ts (an esbuild bundle served from 127.0.0.1, run in headless
+ * Chromium or, for the fp16 graphs, by dawn-page.mjs on Dawn in Node): the tiny LLaMA in
  * onnxruntime-genai's layout (packed qkv_proj → GroupQueryAttention) through transformers.js on ORT
  * Web's WebGPU EP, one dtype a call. The untouched model once, then the plugin's model once with every
  * adapter in turn, fed from CPU tensors and from kernels-wgsl's GPU-resident buffers on ORT's own
@@ -12,6 +13,7 @@ import { makeAdapter, type AdapterSpec, type Outputs } from './dtype-browser-ent
 
 interface WebGpuBackendLike extends GpuMaterializer {
   device: unknown;
+  halfKernel: string;
   destroy(): void;
 }
 interface KernelsWgsl {
@@ -20,7 +22,7 @@ interface KernelsWgsl {
 
 export interface GenaiRunOptions {
   model: string;
-  dtype: 'fp32' | 'q4';
+  dtype: 'fp32' | 'q4' | 'fp16' | 'q4f16';
   prompt: string;
   maxNewTokens: number;
   /** Adapters by name; those named in `decode` also decode greedily (GPU-fed), the others give logits only. */
@@ -28,6 +30,12 @@ export interface GenaiRunOptions {
   decode: string[];
   /** Also decode the untouched and the disabled plugin model (default true). */
   decodeBase?: boolean;
+  /**
+   * Where ORT-web's wasm files and the kernels-wgsl bundle are (default: served under `origin`); the
+   * Dawn child gives file: URLs for what it imports (dawn-child.ts).
+   */
+  wasmPaths?: string | { mjs: string; wasm: string };
+  kernelsUrl?: string;
 }
 
 export interface GenaiRunResult {
@@ -36,9 +44,20 @@ export interface GenaiRunResult {
   /** Per adapter: CPU-fed and GPU-fed outputs, and the GPU-fed adapter's `gpu_bytes`. */
   adapters: Record<string, { cpu: Outputs; gpu: Outputs; gpuBytes: number }>;
   ms: Record<string, number>;
+  /** kernels-wgsl's float16 path on this device ('native' where the adapter has `shader-f16`). */
+  halfKernel: string;
+  /** The untouched model's prompt logits again: same session, and a fresh session of the same file. */
+  baseAgain: number[];
+  baseOtherSession: number[];
 }
 
-type Model = ((x: unknown) => Promise<{ logits: { data: Float32Array; dims: number[]; type: string } }>) & {
+interface Logits {
+  data: Float32Array | Uint16Array;
+  dims: number[];
+  type: string;
+  to(type: 'float32'): Logits;
+}
+type Model = ((x: unknown) => Promise<{ logits: Logits }>) & {
   generate(o: unknown): Promise<{ tolist(): bigint[][] }>;
   dispose(): Promise<unknown>;
 };
@@ -49,8 +68,8 @@ async function run(origin: string, o: GenaiRunOptions): Promise<GenaiRunResult> 
   env.useBrowserCache = false;
   env.remoteHost = `${origin}/models/`;
   env.remotePathTemplate = '{model}/';
-  const onnx = env.backends.onnx as unknown as { wasm: { wasmPaths: string; numThreads: number }; webgpu: { device: Promise<unknown> } };
-  onnx.wasm.wasmPaths = `${origin}/ort/`;
+  const onnx = env.backends.onnx as unknown as { wasm: { wasmPaths: string | { mjs: string; wasm: string }; numThreads: number }; webgpu: { device: Promise<unknown> } };
+  onnx.wasm.wasmPaths = o.wasmPaths ?? `${origin}/ort/`;
   onnx.wasm.numThreads = 1;
   const ms: Record<string, number> = {};
   let t0 = performance.now();
@@ -63,9 +82,11 @@ async function run(origin: string, o: GenaiRunOptions): Promise<GenaiRunResult> 
   const promptIds = Array.from((tok(o.prompt) as { input_ids: { data: BigInt64Array } }).input_ids.data, Number);
   const forward = async (m: Model, ids: number[]): Promise<{ data: Float32Array; V: number }> => {
     const L = ids.length;
-    const out = (await m({ input_ids: new Tensor('int64', BigInt64Array.from(ids, BigInt), [1, L]), attention_mask: new Tensor('int64', new BigInt64Array(L).fill(1n), [1, L]) })).logits;
+    let out = (await m({ input_ids: new Tensor('int64', BigInt64Array.from(ids, BigInt), [1, L]), attention_mask: new Tensor('int64', new BigInt64Array(L).fill(1n), [1, L]) })).logits;
+    // The builder's fp16/q4f16 graphs have float16 I/O (logits included): widened exactly.
+    if (out.type === 'float16') out = out.to('float32');
     if (out.type !== 'float32') throw new Error(`logits are ${out.type}`);
-    return { data: out.data, V: out.dims[2]! };
+    return { data: out.data as Float32Array, V: out.dims[2]! };
   };
   // generate()'s reference on the same model and EP: the whole sequence through the model at every
   // step (no KV cache), argmax of the last position.
@@ -96,16 +117,24 @@ async function run(origin: string, o: GenaiRunOptions): Promise<GenaiRunResult> 
   lap('load_plain');
   const base = await outputs(plain, 'base', o.decodeBase !== false);
   lap('base');
+  // The EP's own repeatability, for reading a disabled ≠ base failure: the same session again, and a
+  // second session of the same file.
+  const baseAgain = Array.from((await forward(plain, promptIds)).data);
   await plain.dispose();
+  const plain2 = (await AutoModelForCausalLM.from_pretrained(o.model, opts)) as unknown as Model;
+  const baseOtherSession = Array.from((await forward(plain2, promptIds)).data);
+  await plain2.dispose();
+  lap('base_repeat');
 
   const model = await from_pretrained(env as never, AutoModelForCausalLM as never, o.model, { dtype: o.dtype, device: 'webgpu', webgpu: true } as never);
   const m = model as unknown as Model & typeof model;
   lap('load_plugin');
   const disabled = await outputs(m, 'disabled', o.decodeBase !== false);
   lap('disabled');
-  const { WebGpuBackend } = (await import(/* @vite-ignore */ `${origin}/assets/kernels-wgsl.js`)) as KernelsWgsl;
+  const { WebGpuBackend } = (await import(/* @vite-ignore */ o.kernelsUrl ?? `${origin}/assets/kernels-wgsl.js`)) as KernelsWgsl;
   const backend = await WebGpuBackend.create({ device: await onnx.webgpu.device });
   const adapters: GenaiRunResult['adapters'] = {};
+  const halfKernel = backend.halfKernel;
   try {
     for (const [name, spec] of Object.entries(o.adapters)) {
       const adapter = makeAdapter(spec);
@@ -125,7 +154,7 @@ async function run(origin: string, o: GenaiRunOptions): Promise<GenaiRunResult> 
     backend.destroy();
   }
   await m.dispose();
-  return { base, disabled, adapters, ms };
+  return { base, disabled, adapters, ms, halfKernel, baseAgain, baseOtherSession };
 }
 
 Object.assign(globalThis, { tensorpeftGenaiWebgpuTest: { run } });
