@@ -6,12 +6,13 @@
  *     x → MatMul [A′₁ | A′₂ | A′₃] → h [.., Σρ] → MatMul blockdiag(s₁B′₁ᵀ, s₂B′₂ᵀ, s₃B′₃ᵀ) → [.., Σm] → Split
  *
  * instead of one (x·A′ᵢ)·B′ᵢ pair per module. Why: at decode (M = 1) the branch's products are a
- * few thousand multiply-adds each, and onnxruntime's per-node cost (~5–13 µs a kernel on the CPU EP)
- * is what a branch costs — measured on the SmolLM-shaped LLaMA q4: a branch MatMul ≈ 10–13 µs for
- * ~10⁴ MACs, an Add ≈ 9 µs (scripts/profile-branch-nodes.mts). Fusing q/k/v and gate/up takes a
- * LLaMA layer's 14 branch MatMuls to 8 (+2 Splits); the per-module Adds stay, so that the deltas
- * still land where rewrite.ts puts them (the residual operand before a SkipLayerNormalization
- * chain, the fp16 join, a packed product's Concat).
+ * few thousand multiply-adds each, and onnxruntime's per-node cost is what a branch costs (profiled
+ * on the SmolLM-shaped LLaMA q4: a branch MatMul ≈ 8 µs of kernel time for ~10⁴ MACs, an Add ≈ 5 µs;
+ * scripts/profile-branch-nodes.mts). Fusing q/k/v and gate/up takes a LLaMA layer's 14 branch
+ * MatMuls to 8 (+2 Splits); the per-module Adds stay, so that the deltas still land where
+ * rewrite.ts puts them (the residual operand before a SkipLayerNormalization chain, the fp16 join,
+ * a packed product's Concat). Measured on the CPU EP, the whole decode step was not resolvably faster
+ * (scripts/step-ratio.mts; README, sibling fusion), so the plugin leaves it off by default.
  *
  * A post-pass over what rewriteModel already wrote (like mixed-rewrite.ts), opt-in
  * (`RewriteOptions.fuseSiblings`): it finds each branch as MatMul(x, `tensorpeft.<path>.A`) read

@@ -97,7 +97,7 @@ export interface RewriteOptions {
    * slices) share one x·[A′₁ | A′₂ | …] and one product with blockdiag(s·B′ᵢᵀ), fed through the inputs
    * `tensorpeft.siblings:<path>=<m>,….A|B` instead of per-module ones (rewrite-siblings.ts): fewer
    * nodes per decode step. Default false (as in the plugin's load path, `EnableOptions.fuseSiblings`:
-   * not faster on the CPU EP as measured). Ignored with `mixedBatches`.
+   * no resolvable gain on the CPU EP as measured). Ignored with `mixedBatches`.
    */
   fuseSiblings?: boolean;
 }

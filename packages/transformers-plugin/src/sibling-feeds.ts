@@ -13,7 +13,7 @@
  * Copies only: the fused product's values are the per-module products' (see the test for how close).
  *
  * CPU tensors only: GPU-fed adapters (kernels-wgsl buffers) cannot be concatenated here, so a
- * model meant for them is loaded unfused (`fuse_siblings: false`, the default when `webgpu` is given).
+ * model meant for them is loaded unfused (`fuse_siblings: false`, the default).
  */
 import { PluginError } from './errors.js';
 import type { Feeds } from './ort-feeds.js';
