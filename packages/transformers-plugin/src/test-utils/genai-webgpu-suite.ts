@@ -196,15 +196,15 @@ export function genaiWebgpuSuite(o: GenaiWebgpuSuiteOptions): void {
 
     for (const dtype of o.dtypes) {
       it(`${dtype}: ${o.methods.join(', ')} CPU-fed and GPU-fed vs the fp32 merge, disabled = base bit for bit${o.decode ? ', generate() = uncached greedy' : ''}`, async () => {
-        const opts: GenaiRunOptions = { model: 'genai', dtype, prompt: PROMPT, maxNewTokens: NEW_TOKENS, adapters: specs, decode: o.decode ? ['LORA'] : [], decodeBase: o.decode };
+        const opts: GenaiRunOptions = { model: 'genai', dtype, prompt: PROMPT, maxNewTokens: NEW_TOKENS, adapters: specs, decode: o.decode ? ['LORA'] : [], decodeBase: o.decode, repeatSession: runner === 'dawn' };
         const r = await runPage(opts);
         const half = HALF.has(dtype);
         if (half) expect(r.halfKernel).toBe('native');
         // The EP repeats itself bit for bit (else "disabled = base" could not be asked of the plugin).
         const firstDiff = (a: number[], b: number[]): number => a.findIndex((v, i) => v !== b[i]);
-        console.log(JSON.stringify({ dtype, base_again_diff: maxAbsDiff(r.baseAgain, r.base.logits), base_other_session_diff: maxAbsDiff(r.baseOtherSession, r.base.logits), disabled_diff: maxAbsDiff(r.disabled.logits, r.base.logits), disabled_first_diff_index: firstDiff(r.disabled.logits, r.base.logits), vocab: r.base.logits.length }));
+        console.log(JSON.stringify({ dtype, base_again_diff: maxAbsDiff(r.baseAgain, r.base.logits), base_other_session_diff: r.baseOtherSession && maxAbsDiff(r.baseOtherSession, r.base.logits), disabled_diff: maxAbsDiff(r.disabled.logits, r.base.logits), disabled_first_diff_index: firstDiff(r.disabled.logits, r.base.logits), vocab: r.base.logits.length }));
         expect(r.baseAgain).toEqual(r.base.logits);
-        expect(r.baseOtherSession).toEqual(r.base.logits);
+        if (runner === 'dawn') expect(r.baseOtherSession).toEqual(r.base.logits);
         // Soft: a failure here still lets the adapters' checks below report their numbers.
         expect.soft(r.disabled.logits, `${dtype}: disabled = base bit for bit`).toEqual(r.base.logits);
         if (o.decode) {
