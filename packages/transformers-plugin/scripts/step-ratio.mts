@@ -6,7 +6,11 @@
  * run by run; the ratio of median step times over many runs (robust to other processes' bursts).
  * By hand, not CI:
  *
- *   npx tsx packages/transformers-plugin/scripts/step-ratio.mts [llama|gpt2] [q4|fp16] [runs=300] [past=32]
+ *   npx tsx packages/transformers-plugin/scripts/step-ratio.mts [llama|gpt2] [q4|fp16] [runs=300] [past=32] [fusion|targets]
+ *
+ * `targets`: an adapter on the architecture's PEFT default targets (q/v on LLaMA, c_attn on GPT-2)
+ * under the default load (every linear branched, the others fed rank 0) vs `target_modules` naming
+ * just those (the others get no branch: target-modules.ts).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,8 +19,9 @@ import * as ort from 'onnxruntime-node';
 import { writeModel } from '@tensorpeft/model-gen';
 import { rewriteModel } from '../src/rewrite.js';
 import { toHalfBits } from '../src/dtype.js';
+import { isTargeted } from '../src/target-modules.js';
 
-const [arch = 'llama', dtype = 'q4', runsArg = '300', pastArg = '32'] = process.argv.slice(2);
+const [arch = 'llama', dtype = 'q4', runsArg = '300', pastArg = '32', mode = 'fusion'] = process.argv.slice(2);
 const runs = Number(runsArg);
 const past = Number(pastArg);
 const rank = 16;
@@ -28,7 +33,11 @@ try {
   // `branches again`: a second session of the same per-module rewrite — the A/A control (how far two
   // identical sessions differ in this run: memory placement, creation order).
   const perModule = rewriteModel(bytes, { targets, branchDtype: 'float32' }).bytes;
-  const variants = { base: bytes, fused: rewriteModel(bytes, { targets, branchDtype: 'float32', fuseSiblings: true }).bytes, branches: perModule, 'branches again': perModule };
+  const used = targets.filter((p) => isTargeted(p, m.shape.defaultTargets));
+  const variants =
+    mode === 'targets'
+      ? { base: bytes, 'every linear': perModule, 'target_modules': rewriteModel(bytes, { targets: used, untargeted: targets.filter((p) => !used.includes(p)), branchDtype: 'float32' }).bytes }
+      : { base: bytes, fused: rewriteModel(bytes, { targets, branchDtype: 'float32', fuseSiblings: true }).bytes, branches: perModule, 'branches again': perModule };
   const sessions = Object.fromEntries(await Promise.all(Object.entries(variants).map(async ([k, b]) => [k, await ort.InferenceSession.create(b)] as const)));
   const noise = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => 0.02 * Math.sin(seed * 7.31 + i * 1.37));
   const feedsFor = (s: ort.InferenceSession): Record<string, ort.Tensor> => {
@@ -49,7 +58,8 @@ try {
       else if (name.startsWith('tensorpeft.')) {
         // Rank 16 per module (A [n, ρ], B [ρ, m]); fused groups: ρ per member, m the group's sum.
         const members = name.startsWith('tensorpeft.siblings:') ? name.slice(20, -2).split(',').length : 1;
-        const r = rank * members;
+        // `targets` mode: only the adapter's modules have rank 16, the others rank 0 (not in the adapter).
+        const r = mode === 'targets' && !isTargeted(name.slice(11, -2), m.shape.defaultTargets) ? 0 : rank * members;
         f[name] = float(name.endsWith('.A') ? [Number(shape[0]), r] : [r, Number(shape[1])]);
       } else throw new Error(`no feed for ${name}`);
     });
@@ -69,7 +79,7 @@ try {
     }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const b = med(t['base']!);
-  console.log(`${arch}-base ${dtype}, decode step at ${past} past tokens, LoRA r=${rank} on ${targets.length} linears, ${runs} runs each (alternating), load ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`);
+  console.log(`${arch}-base ${dtype}, decode step at ${past} past tokens, LoRA r=${rank} on ${mode === 'targets' ? `${used.length} (${m.shape.defaultTargets.join(', ')}) of ${targets.length}` : targets.length} linears, ${runs} runs each (alternating), load ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`);
   for (const k of names) console.log(`${k}: median ${med(t[k]!).toFixed(3)} ms/step (${(med(t[k]!) / b).toFixed(3)}× base)`);
   for (const s of Object.values(sessions)) await s.release();
 } finally {

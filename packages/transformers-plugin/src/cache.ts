@@ -7,6 +7,7 @@ import { shapeFromHfConfig } from '@tensorpeft/core';
 import { PluginError } from './errors.js';
 import { decodeModel, rewriteModel } from './rewrite.js';
 import { shapeForFile } from './encoder-decoder.js';
+import { selectTargets } from './target-modules.js';
 import type { BranchDtype, RewriteResult } from './rewrite-types.js';
 import { branchDtypeForDevice, type DeviceOption } from './branch-dtype.js';
 import { resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
@@ -64,6 +65,12 @@ export interface EnableOptions {
    * adapters (`load_adapter(…, { gpu })`), whose GPU buffers cannot be assembled into the fused inputs.
    */
   fuseSiblings?: boolean;
+  /**
+   * Only these linears get a branch (PEFT's list form of `target_modules`: a path equal to a name or
+   * ending with `.name`; target-modules.ts). Default: every linear of the model, so any adapter fits.
+   * Fewer branches, fewer nodes per run; an adapter on another module is then refused at load_adapter.
+   */
+  targetModules?: readonly string[];
   /** Called with each rewritten file and what was rewritten (`cached`: taken from the rewrite cache). */
   onRewrite?: (file: string, result: Omit<RewriteResult, 'bytes'> & { cached?: boolean }) => void;
   /**
@@ -221,7 +228,13 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
     const cfgBytes = await readSource(configKeyFor(key), env, prev);
     if (!cfgBytes) return undefined;
     // Encoder–decoder folders: each file gets its own stack's modules (encoder-decoder.ts).
-    const shape = shapeForFile(path, shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes))));
+    const whole = shapeFromHfConfig(JSON.parse(new TextDecoder().decode(cfgBytes)));
+    // target_modules is checked against the whole model (an encoder–decoder file may hold none of them).
+    const chosen = opts.targetModules ? new Set(selectTargets(whole.modules.map((m) => m.path), opts.targetModules, configKeyFor(key))) : undefined;
+    const fileShape = shapeForFile(path, whole);
+    const shape = chosen ? { ...fileShape, modules: fileShape.modules.filter((m) => chosen.has(m.path)) } : fileShape;
+    // The linears left without a branch are neither branches nor overridable heads.
+    const untargeted = chosen ? { untargeted: fileShape.modules.filter((m) => !chosen.has(m.path)).map((m) => m.path) } : {};
     const mode = opts.mode ?? 'branch';
     if (mode === 'branch') {
       // Spliced rewrite, the original read once; through the rewrite cache when enabled, a Node
@@ -234,7 +247,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
       const branchDtype = opts.branchDtype ?? branchDtypeForDevice(opts.device, path);
       const r = await loadRewrite({
         read: () => readSource(key, env, prev),
-        opts: { targets, mode, modelFile: path, ...mixed, branchDtype, ...(fuse ? { fuseSiblings: true } : {}) },
+        opts: { targets, ...untargeted, mode, modelFile: path, ...mixed, branchDtype, ...(fuse ? { fuseSiblings: true } : {}) },
         store: resolveRewriteStore(opts.rewriteCache, IS_NODE),
         cacheMode: opts.mixedBatches ? `${mode}+mixed` : fuse ? `${mode}+siblings` : mode,
         localFile: IS_NODE && !prev && !isUrl(key) && env.allowLocalModels !== false ? key : undefined,
@@ -262,7 +275,7 @@ export function enableAdapters(env: CacheEnv, opts: EnableOptions = {}): () => v
         external.set(location, data);
       }
     }
-    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), mode, modelFile: path, ...(external ? { external } : {}), ...(opts.mixedBatches ? { mixedBatches: true } : {}) });
+    const r = rewriteModel(model, { targets: shape.modules.map((m) => m.path), ...untargeted, mode, modelFile: path, ...(external ? { external } : {}), ...(opts.mixedBatches ? { mixedBatches: true } : {}) });
     opts.onRewrite?.(key, { branches: r.branches, params: r.params, merged: r.merged });
     memo.set(key, r.bytes);
     while (memo.size > 2) memo.delete(memo.keys().next().value!);

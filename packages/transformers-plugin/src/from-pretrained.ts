@@ -1,4 +1,5 @@
 /** One-step loading: rewrite, load the model, attach the registry, load the adapters. */
+import { checkTargetModules } from './target-modules.js';
 import { PluginError } from './errors.js';
 import { enableAdapters, failureMark, failuresSince, type CacheEnv } from './cache.js';
 import type { RewriteCacheOption } from './rewrite-cache.js';
@@ -51,6 +52,13 @@ export interface FromPretrainedOptions extends Record<string, unknown> {
    * `mixed_batches` (ignored) or GPU-fed adapters (refused at run time).
    */
   fuse_siblings?: boolean;
+  /**
+   * Only these linears get an adapter branch (PEFT's list form, e.g. `['q_proj', 'v_proj']`; see
+   * `EnableOptions.targetModules`). Default: every linear, so any adapter can be loaded. A branch
+   * costs its nodes on every run even when no adapter uses it: an app whose adapters all target the
+   * same modules runs faster naming them; an adapter on another module is refused at `load_adapter`.
+   */
+  target_modules?: readonly string[];
   /** Cache the rewritten model (off by default; see `EnableOptions.rewriteCache`). */
   rewrite_cache?: RewriteCacheOption;
   /** LRU byte budget for materialized adapters (see `AttachOptions`). */
@@ -78,7 +86,8 @@ export async function from_pretrained<M extends object>(
   id: string,
   options: FromPretrainedOptions = {},
 ): Promise<M & AdapterMethods> {
-  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, branch_dtype, fuse_siblings, ...rest } = options;
+  const { adapters, max_adapter_bytes, mode, webgpu, rewrite_cache, mixed_batches, base_session, branch_dtype, fuse_siblings, target_modules, ...rest } = options;
+  const targetModules = target_modules === undefined ? undefined : checkTargetModules(target_modules);
   const mixed = mixed_batches === undefined || mixed_batches === false ? undefined : mixed_batches === true ? {} : mixed_batches;
   const since = failureMark();
   // No rewrite_cache (Node): a temporary one for this load only (temp-rewrite-dir.ts), so a local
@@ -87,7 +96,7 @@ export async function from_pretrained<M extends object>(
     const cacheOpt = rewrite_cache !== undefined ? { rewriteCache: rewrite_cache } : tmp !== undefined && (mode ?? 'branch') === 'branch' ? { rewriteCache: tmp } : {};
     // The device picks the branch precision per file (branch-dtype.ts); transformers.js gets it too (in `rest`).
     const precision = { ...(rest.device === undefined ? {} : { device: rest.device as DeviceOption }), ...(branch_dtype === undefined ? {} : { branchDtype: branch_dtype }) };
-    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision, ...(fuse_siblings === true ? { fuseSiblings: true } : {}) });
+    const restore = enableAdapters(env, { ...(mode ? { mode } : {}), ...cacheOpt, ...(mixed ? { mixedBatches: true } : {}), ...precision, ...(fuse_siblings === true ? { fuseSiblings: true } : {}), ...(targetModules ? { targetModules } : {}) });
     try {
       return await loader.from_pretrained(id, rest);
     } catch (e) {

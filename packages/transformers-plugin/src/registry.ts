@@ -427,7 +427,7 @@ export class AdapterRegistry {
         throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} has weight [out, in] = ${fmt([u.m, u.n])} in the adapter but ${fmt([mod.m, mod.n])} in the model`);
       }
     }
-    if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model`);
+    if (!found) throw new ShapeMismatchError(`adapter "${name}" does not fit this model: module ${u.path} (weight [out, in] = ${fmt([u.m, u.n])}) is not a linear of the model (or has no branch: from_pretrained's target_modules left it out)`);
   }
 
   /** The overridable parameters (per session index) a modules_to_save tensor replaces; a ShapeMismatchError if none or a shape differs. */

@@ -62,6 +62,11 @@ export interface ParamInfo {
 export interface RewriteOptions {
   /** PEFT module paths the adapters may target (core's `ModelShape.modules[].path`). */
   targets: readonly string[];
+  /**
+   * Module paths of linears that get no branch and are not overridable heads either (the plugin's
+   * `target_modules` leaves them out; target-modules.ts). Default none.
+   */
+  untargeted?: readonly string[];
   /** Make named weights/biases of the other linears (heads) overridable (default true). */
   overridableHeads?: boolean;
   /**

@@ -586,7 +586,8 @@ export function rewriteModel(
     // Hook: packed products (genai `qkv_proj`, `gate_up_proj`) get one branch per targeted column slice (rewrite-packed.ts).
     if (path === undefined && insertPacked(site, l, nodes, g.initializer ?? [], opts.targets, seen, (sl, p) => declareBranch(l, p, sl.width))) continue;
     if (path === undefined) {
-      heads.push(l);
+      // A module target_modules left out: untouched (not a head whose weights could be overridden).
+      if (!opts.untargeted || matchTarget(l.graphPath, opts.untargeted) === undefined) heads.push(l);
       continue;
     }
     if (seen.has(path)) throw new PluginError(`module ${path} maps to two graph nodes: ${seen.get(path)} and ${l.node}`);
