@@ -10,13 +10,13 @@
  * profiled session of each model (onnxruntime `enableProfiling`, two calls): the share of the base's kernel time in the
  * branch nodes (`/tensorpeft/…`) and in the Casts ORT inserts on branch tensors. Node only.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
 import type { PluginBenchRow } from './bench.js';
 import { splitProfile, type ProfileSplit } from './bench-dtype.js';
-import { median, type Generator } from './decode-step-timing.js';
+import { decodeBenchSizes, median, withBenchModelFolder, type Generator } from './decode-step-timing.js';
 import { from_pretrained } from './plugin.js';
 import type { BranchDtype } from './rewrite-types.js';
 
@@ -44,20 +44,13 @@ const PROFILED_CALLS = 2;
 export async function runBranchDtypeBench(opts: BranchDtypeBenchOptions = {}): Promise<PluginBenchRow[]> {
   const archs = opts.archs ?? ['gpt2', 'llama'];
   const sizes = opts.sizes ?? ['tiny', 'base'];
-  const tokens = opts.tokens ?? (opts.quick ? 4 : 16);
-  const rounds = opts.rounds ?? (opts.quick ? 3 : 7);
-  const rank = opts.rank ?? 16;
+  const { tokens, rounds, rank } = decodeBenchSizes(opts);
   const log = opts.log ?? (() => undefined);
   const fuse = opts.fuseSiblings === undefined ? {} : { fuse_siblings: opts.fuseSiblings };
-  const tf = await import('@huggingface/transformers');
-  const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
   const gen = (await import('@tensorpeft/model-gen')) as typeof import('@tensorpeft/model-gen');
-  const rows: PluginBenchRow[] = [];
-  const saved = { allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
-  const root = await mkdtemp(path.join(tmpdir(), 'tp-bench-branch-dtype-'));
-  try {
-    env.allowRemoteModels = false;
-    env.localModelPath = `${root}/`;
+  return withBenchModelFolder('tp-bench-branch-dtype-', async (root, tf) => {
+    const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
+    const rows: PluginBenchRow[] = [];
     for (const size of sizes)
       for (const arch of archs) {
         const id = `${arch}-${size}`;
@@ -104,11 +97,8 @@ export async function runBranchDtypeBench(opts: BranchDtypeBenchOptions = {}): P
         });
         log(`${id}: ${rows[rows.length - 1]!.note}`);
       }
-  } finally {
-    Object.assign(env, saved);
-    await rm(root, { recursive: true, force: true });
-  }
-  return rows;
+    return rows;
+  });
 }
 
 /** ms per generated token, per model, per round (round r calls the models starting at r mod count). */

@@ -13,13 +13,13 @@
  * tensors and elsewhere, and of every other node — plugin minus base: what the overhead is made of.
  * Needs `@tensorpeft/model-gen` (imported on use) and a Node runtime.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
 import type { PluginBenchRow } from './bench.js';
 import { from_pretrained } from './plugin.js';
-import { median, pairedStepTimes, type Generator } from './decode-step-timing.js';
+import { decodeBenchSizes, median, pairedStepTimes, withBenchModelFolder, type Generator } from './decode-step-timing.js';
 
 export interface DtypeBenchOptions {
   /** Default `['gpt2', 'llama']`. */
@@ -83,20 +83,13 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
   const archs = opts.archs ?? ['gpt2', 'llama'];
   const dtypes = opts.dtypes ?? ['q4', 'fp16'];
   const sizes = opts.sizes ?? ['tiny', 'base'];
-  const tokens = opts.tokens ?? (opts.quick ? 4 : 16);
-  const rounds = opts.rounds ?? (opts.quick ? 3 : 7);
-  const rank = opts.rank ?? 16;
+  const { tokens, rounds, rank } = decodeBenchSizes(opts);
   const fuses = opts.fuseSiblings === 'both' ? [false, true] : [opts.fuseSiblings ?? false];
   const log = opts.log ?? (() => undefined);
-  const tf = await import('@huggingface/transformers');
-  const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
   const gen = (await import('@tensorpeft/model-gen')) as typeof import('@tensorpeft/model-gen');
-  const rows: PluginBenchRow[] = [];
-  const saved = { allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
-  const root = await mkdtemp(path.join(tmpdir(), 'tp-bench-dtype-'));
-  try {
-    env.allowRemoteModels = false;
-    env.localModelPath = `${root}/`;
+  return withBenchModelFolder('tp-bench-dtype-', async (root, tf) => {
+    const { env, AutoModelForCausalLM, AutoTokenizer } = tf;
+    const rows: PluginBenchRow[] = [];
     for (const size of sizes)
       for (const arch of archs) {
         const id = `${arch}-${size}`;
@@ -132,11 +125,8 @@ export async function runDtypeBench(opts: DtypeBenchOptions = {}): Promise<Plugi
           }
         }
       }
-  } finally {
-    Object.assign(env, saved);
-    await rm(root, { recursive: true, force: true });
-  }
-  return rows;
+    return rows;
+  });
 }
 
 /** Kernel time by class of one profiled generate() of `id` (the plugin's with `adapter`, or the base). */

@@ -36,3 +36,38 @@ export async function pairedStepTimes(base: Generator, plugged: Generator, input
   }
   return { base: b, plugin: p };
 }
+
+/** What every decode-step bench reads the same way (bench-dtype.ts, bench-branch-dtype.ts). */
+export interface DecodeBenchDefaults {
+  tokens?: number;
+  rounds?: number;
+  rank?: number;
+  quick?: boolean;
+}
+
+/** New tokens per call, rounds, LoRA rank: the given values, or the quick / full defaults. */
+export function decodeBenchSizes(opts: DecodeBenchDefaults): { tokens: number; rounds: number; rank: number } {
+  return { tokens: opts.tokens ?? (opts.quick ? 4 : 16), rounds: opts.rounds ?? (opts.quick ? 3 : 7), rank: opts.rank ?? 16 };
+}
+
+/**
+ * Runs `fn` with transformers.js loading local models only from a fresh temporary folder (`root`,
+ * where `fn` writes the generated models), then restores `env` and removes the folder.
+ */
+export async function withBenchModelFolder<T>(prefix: string, fn: (root: string, tf: typeof import('@huggingface/transformers')) => Promise<T>): Promise<T> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const tf = await import('@huggingface/transformers');
+  const { env } = tf;
+  const saved = { allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
+  const root = await mkdtemp(path.join(tmpdir(), prefix));
+  try {
+    env.allowRemoteModels = false;
+    env.localModelPath = `${root}/`;
+    return await fn(root, tf);
+  } finally {
+    Object.assign(env, saved);
+    await rm(root, { recursive: true, force: true });
+  }
+}
