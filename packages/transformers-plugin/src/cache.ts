@@ -9,7 +9,7 @@ import { decodeModel, rewriteModel } from './rewrite.js';
 import { shapeForFile } from './encoder-decoder.js';
 import { selectTargets } from './target-modules.js';
 import type { BranchDtype, RewriteResult } from './rewrite-types.js';
-import { branchDtypeForDevice, type DeviceOption } from './branch-dtype.js';
+import { branchDtypeForDevice, type DeviceOption } from './device-branch-dtype.js';
 import { resolveRewriteStore, type RewriteCacheOption } from './rewrite-cache.js';
 import { loadRewrite, ownedBytesResponse } from './rewrite-load.js';
 import { DATA_FILE_RE, externalLocations, siblingKey } from './external-data.js';

@@ -6,7 +6,7 @@ import type { RewriteCacheOption } from './rewrite-cache.js';
 import { attachAdapters } from './attach.js';
 import { withTempRewriteDir } from './temp-rewrite-dir.js';
 import type { GpuMaterializer } from './ort-feeds.js';
-import type { DeviceOption } from './branch-dtype.js';
+import type { DeviceOption } from './device-branch-dtype.js';
 import type { BranchDtype } from './rewrite-types.js';
 import type { AdapterMethods, AdapterProgressCallback, AdapterSource, AttachOptions, LoadAdapterOptions } from './types.js';
 
