@@ -10,12 +10,12 @@
  * profiled session of each model (onnxruntime `enableProfiling`, two calls): the share of the base's kernel time in the
  * branch nodes (`/tensorpeft/…`) and in the Casts ORT inserts on branch tensors. Node only.
  */
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createAdapter } from '@tensorpeft/core';
 import type { PluginBenchRow } from './bench.js';
-import { splitProfile, type ProfileSplit } from './bench-dtype.js';
+import { splitProfileFolder, type ProfileSplit } from './bench-dtype.js';
 import { decodeBenchSizes, median, withBenchModelFolder, type Generator } from './decode-step-timing.js';
 import { from_pretrained } from './plugin.js';
 import type { BranchDtype } from './rewrite-types.js';
@@ -132,11 +132,5 @@ async function profiled(env: unknown, Loader: unknown, id: string, bd: BranchDty
   for (let i = 0; i < PROFILED_CALLS; i++) await model.generate({ ...(inputs as object), max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
   for (const s of Object.values(model.sessions ?? {})) await s.endProfiling?.();
   await model.dispose();
-  const split: ProfileSplit = { branch: 0, branchCasts: 0, otherCasts: 0, rest: 0 };
-  for (const f of await readdir(dir)) {
-    if (!f.endsWith('.json')) continue;
-    const part = splitProfile(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as never);
-    for (const k of Object.keys(split) as Array<keyof ProfileSplit>) split[k] += part[k];
-  }
-  return split;
+  return splitProfileFolder(dir);
 }

@@ -141,13 +141,7 @@ async function profiled(env: unknown, Loader: unknown, id: string, dtype: string
   await model.generate({ ...(inputs as object), max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false });
   for (const s of Object.values(model.sessions ?? {})) await s.endProfiling?.();
   await model.dispose();
-  const split: ProfileSplit = { branch: 0, branchCasts: 0, otherCasts: 0, rest: 0 };
-  for (const f of await readdir(dir)) {
-    if (!f.endsWith('.json')) continue;
-    const part = splitProfile(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as never);
-    for (const k of Object.keys(split) as Array<keyof ProfileSplit>) split[k] += part[k];
-  }
-  return split;
+  return splitProfileFolder(dir);
 }
 
 /** Where the plugin's extra kernel time per token goes: plugin profile minus base profile. */
@@ -165,4 +159,15 @@ async function profileRow(env: unknown, Loader: unknown, id: string, dtype: stri
     `other inserted Casts ${f(plug.otherCasts)} vs ${f(base.otherCasts)}, other nodes ${f(plug.rest)} vs ${f(base.rest)} (onnxruntime enableProfiling, one ${tokens}-token call each, prefill included)`;
   log(`${id} ${dtype}${fuse ? '' : ' (unfused)'} profile: ${note}`);
   return { bench: `decode step profile ${dtype}: kernel time plugin ÷ base${fuse ? ', fused siblings' : ''}`, shape, ms: per(total(plug)), ratio: total(plug) / Math.max(1, total(base)), note };
+}
+
+/** The kernel-time split summed over every ORT profile (`*.json`) written into `dir`. */
+export async function splitProfileFolder(dir: string): Promise<ProfileSplit> {
+  const split: ProfileSplit = { branch: 0, branchCasts: 0, otherCasts: 0, rest: 0 };
+  for (const f of await readdir(dir)) {
+    if (!f.endsWith('.json')) continue;
+    const part = splitProfile(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as never);
+    for (const k of Object.keys(split) as Array<keyof ProfileSplit>) split[k] += part[k];
+  }
+  return split;
 }
