@@ -21,6 +21,7 @@ import { writeModel } from '@tensorpeft/model-gen';
 import { rewriteModel } from './rewrite.js';
 import { isTargeted } from './target-modules.js';
 import { LAVAPIPE_ICD } from './test-utils/dawn-child.js';
+import { copySharedWrites } from './test-utils/dawn-shims.mjs';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -36,20 +37,7 @@ async function ortOnLavapipe(): Promise<OrtWeb> {
   process.env.VK_DRIVER_FILES = LAVAPIPE_ICD;
   const { create, globals } = (await import('webgpu')) as unknown as { create(o: string[]): GPU; globals: Record<string, unknown> };
   Object.assign(globalThis, globals);
-  // dawn.node refuses typed arrays over a SharedArrayBuffer in writeBuffer (ORT's wasm memory is shared).
-  type WriteBuffer = (this: unknown, buffer: unknown, offset: number, data: ArrayBufferView, dataOffset?: number, size?: number) => unknown;
-  const queue = (globals.GPUQueue as { prototype: { writeBuffer: WriteBuffer } }).prototype;
-  const writeBuffer = queue.writeBuffer;
-  queue.writeBuffer = function (this: unknown, buffer: unknown, offset: number, data: ArrayBufferView, dataOffset = 0, size?: number) {
-    if (data.buffer instanceof SharedArrayBuffer) {
-      const el = (data as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-      const n = size ?? data.byteLength / el - dataOffset;
-      const copy = new Uint8Array(n * el);
-      copy.set(new Uint8Array(data.buffer, data.byteOffset + dataOffset * el, n * el));
-      return writeBuffer.call(this, buffer, offset, copy, 0, n * el);
-    }
-    return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
-  };
+  copySharedWrites(globals.GPUQueue);
   const gpu = create(['backend=vulkan', 'adapter=llvmpipe']);
   const adapter = await gpu.requestAdapter();
   if (!adapter || !adapter.features.has('shader-f16')) throw new Error(`no lavapipe adapter with shader-f16 (got ${adapter?.info.description ?? 'none'})`);

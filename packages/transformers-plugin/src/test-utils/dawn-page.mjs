@@ -14,25 +14,14 @@
 // - Node's own identity: transformers.js (`process.release.name`), the plugin and emscripten
 //   (`process.versions.node`) would take their Node paths (onnxruntime-node, files, a temp folder),
 //   so both are hidden once undici has loaded (it reads the version on first use);
-// - dawn.node refuses typed arrays over a SharedArrayBuffer in `GPUQueue.writeBuffer` (ORT's wasm
-//   memory is shared; Chromium accepts them): such writes are copied into a plain buffer first.
+// - dawn.node refuses typed arrays over a SharedArrayBuffer in `GPUQueue.writeBuffer`: dawn-shims.mjs.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
+import { copySharedWrites } from './dawn-shims.mjs';
 
 const args = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 Object.assign(globalThis, globals);
-const queue = globals.GPUQueue.prototype;
-const writeBuffer = queue.writeBuffer;
-queue.writeBuffer = function (buffer, offset, data, dataOffset = 0, size) {
-  if (ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer) {
-    const el = data.BYTES_PER_ELEMENT ?? 1;
-    const n = size ?? data.byteLength / el - dataOffset;
-    const copy = new Uint8Array(n * el);
-    copy.set(new Uint8Array(data.buffer, data.byteOffset + dataOffset * el, n * el));
-    return writeBuffer.call(this, buffer, offset, copy, 0, n * el);
-  }
-  return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
-};
+copySharedWrites(globals.GPUQueue);
 const gpu = create(['backend=vulkan']);
 const adapter = await gpu.requestAdapter();
 if (!adapter) throw new Error('Dawn found no Vulkan adapter (VK_ICD_FILENAMES should name Mesa lavapipe: /usr/share/vulkan/icd.d/lvp_icd.json)');

@@ -1,0 +1,2 @@
+/** See dawn-shims.mjs. */
+export function copySharedWrites(GPUQueue: unknown): void;
